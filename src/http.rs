@@ -1,0 +1,297 @@
+//! Mosaic's side of the protocol as one axum Router: any path, the method decides. Nothing here is
+//! AWS-specific; the same Router runs under `lambda_http` and `axum::serve`.
+
+use crate::providers::{Dispatcher, ProviderError};
+use crate::secrets::ApiKeys;
+use crate::sms::{FieldError, PhoneNumber, SmsRequest};
+use axum::Router;
+use axum::body::Body;
+use axum::extract::{Request, State};
+use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use http_body_util::{BodyExt, LengthLimitError, Limited};
+use serde_json::json;
+use std::sync::Arc;
+use std::time::Instant;
+
+/// Largest request body accepted. Mosaic's sends are a few hundred bytes.
+pub const MAX_BODY_BYTES: usize = 16 * 1024;
+/// Longest `X-Verification-Key` echoed back.
+pub const MAX_VERIFICATION_KEY_LEN: usize = 512;
+
+/// Everything a request needs, built once at start-up and shared.
+#[derive(Clone)]
+pub struct AppState {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    keys: ApiKeys,
+    dispatcher: Dispatcher,
+}
+
+impl AppState {
+    pub fn new(keys: ApiKeys, dispatcher: Dispatcher) -> Self {
+        Self {
+            inner: Arc::new(Inner { keys, dispatcher }),
+        }
+    }
+
+    pub fn keys(&self) -> &ApiKeys {
+        &self.inner.keys
+    }
+
+    pub fn dispatcher(&self) -> &Dispatcher {
+        &self.inner.dispatcher
+    }
+}
+
+/// The gateway: every path and method goes to one handler.
+pub fn router(state: AppState) -> Router {
+    Router::new().fallback(handle).with_state(state)
+}
+
+/// A request that did not get its 200, as the contract names it.
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    #[error("the X-API-Key header is missing")]
+    MissingApiKey,
+    #[error("the X-API-Key header does not hold a valid API key")]
+    WrongApiKey,
+    #[error("the API keys cannot be read right now; try again")]
+    KeysUnavailable,
+    #[error("the X-Verification-Key header is missing")]
+    MissingVerificationKey,
+    #[error(
+        "the X-Verification-Key header must be 1 to {MAX_VERIFICATION_KEY_LEN} visible ASCII characters"
+    )]
+    BadVerificationKey,
+    #[error("the Content-Type must be application/json")]
+    NotJson,
+    #[error("the body is larger than {MAX_BODY_BYTES} bytes")]
+    TooLarge,
+    #[error("the body could not be read")]
+    UnreadableBody,
+    #[error("the body is not valid JSON")]
+    InvalidJson,
+    #[error("{0}")]
+    InvalidField(FieldError),
+    #[error("only GET (validation challenge) and POST (send) are supported")]
+    MethodNotAllowed,
+    #[error("{0}")]
+    Rejected(String),
+    #[error("{0}")]
+    ProviderFailed(String),
+}
+
+impl ApiError {
+    pub fn status(&self) -> StatusCode {
+        match self {
+            Self::MissingApiKey | Self::WrongApiKey => StatusCode::UNAUTHORIZED,
+            Self::KeysUnavailable => StatusCode::SERVICE_UNAVAILABLE,
+            Self::MissingVerificationKey
+            | Self::BadVerificationKey
+            | Self::UnreadableBody
+            | Self::InvalidJson
+            | Self::InvalidField(_) => StatusCode::BAD_REQUEST,
+            Self::NotJson => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            Self::TooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            Self::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
+            Self::Rejected(_) => StatusCode::UNPROCESSABLE_ENTITY,
+            Self::ProviderFailed(_) => StatusCode::BAD_GATEWAY,
+        }
+    }
+
+    /// The machine-readable `error` code.
+    pub fn code(&self) -> &'static str {
+        match self {
+            Self::MissingApiKey => "missing_api_key",
+            Self::WrongApiKey => "invalid_api_key",
+            Self::KeysUnavailable => "keys_unavailable",
+            Self::MissingVerificationKey => "missing_verification_key",
+            Self::BadVerificationKey => "invalid_verification_key",
+            Self::NotJson => "unsupported_media_type",
+            Self::TooLarge => "body_too_large",
+            Self::UnreadableBody => "unreadable_body",
+            Self::InvalidJson => "invalid_json",
+            Self::InvalidField(FieldError::Missing(_)) => "missing_field",
+            Self::InvalidField(_) => "invalid_field",
+            Self::MethodNotAllowed => "method_not_allowed",
+            Self::Rejected(_) => "recipient_rejected",
+            Self::ProviderFailed(_) => "provider_failed",
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let mut body = json!({"error": self.code(), "message": self.to_string()});
+        if let Self::InvalidField(e) = &self
+            && let Some(field) = e.field()
+        {
+            body["field"] = field.into();
+        }
+        let mut response = (self.status(), axum::Json(body)).into_response();
+        if matches!(self, Self::MethodNotAllowed) {
+            response
+                .headers_mut()
+                .insert(header::ALLOW, HeaderValue::from_static("GET, POST"));
+        }
+        response
+    }
+}
+
+/// What the request log event says beyond status and latency.
+#[derive(Default)]
+struct LogFields {
+    provider: Option<&'static str>,
+    message_id: Option<String>,
+    phone: Option<PhoneNumber>,
+    reason: Option<String>,
+}
+
+async fn handle(State(state): State<AppState>, request: Request) -> Response {
+    let started = Instant::now();
+    let method = request.method().clone();
+    let mut fields = LogFields::default();
+    let result = match method {
+        Method::GET => challenge(&state, request.headers()).await,
+        Method::POST => send(&state, request, &mut fields).await,
+        _ => Err(ApiError::MethodNotAllowed),
+    };
+    let (response, outcome) = match result {
+        Ok(response) => (
+            response,
+            if method == Method::GET {
+                "challenge_answered"
+            } else {
+                "sent"
+            },
+        ),
+        Err(err) => {
+            let outcome = err.code();
+            if let ApiError::Rejected(reason) | ApiError::ProviderFailed(reason) = &err {
+                // A provider's reason may quote the number; logs only ever show it masked.
+                fields.reason = Some(match &fields.phone {
+                    Some(phone) => mask_in(reason, phone),
+                    None => reason.clone(),
+                });
+            }
+            (err.into_response(), outcome)
+        }
+    };
+    log_request(&method, response.status(), outcome, started, fields);
+    response
+}
+
+fn log_request(method: &Method, status: StatusCode, outcome: &str, started: Instant, f: LogFields) {
+    let latency_ms = started.elapsed().as_secs_f64() * 1000.0;
+    let phone = f.phone.as_ref().map(PhoneNumber::masked);
+    macro_rules! event {
+        ($level:ident) => {
+            tracing::$level!(
+                target: "mosaic_sms_gateway::request",
+                method = %method,
+                status = status.as_u16(),
+                outcome,
+                provider = f.provider,
+                message_id = f.message_id.as_deref(),
+                phone = phone.as_deref(),
+                reason = f.reason.as_deref(),
+                latency_ms = (latency_ms * 10.0).round() / 10.0,
+                "request"
+            )
+        };
+    }
+    if status.is_server_error() {
+        event!(warn)
+    } else {
+        event!(info)
+    }
+}
+
+fn mask_in(text: &str, phone: &PhoneNumber) -> String {
+    let masked = phone.masked();
+    text.replace(phone.as_str(), &masked)
+        .replace(&phone.as_str()[1..], &masked)
+}
+
+async fn authorize(state: &AppState, headers: &HeaderMap) -> Result<(), ApiError> {
+    let presented = headers.get("x-api-key").ok_or(ApiError::MissingApiKey)?;
+    match state.keys().check(presented.as_bytes()).await {
+        Ok(true) => Ok(()),
+        Ok(false) => Err(ApiError::WrongApiKey),
+        Err(_) => Err(ApiError::KeysUnavailable),
+    }
+}
+
+/// Mosaic's validation challenge: prove we hold the API key by echoing `X-Verification-Key`.
+async fn challenge(state: &AppState, headers: &HeaderMap) -> Result<Response, ApiError> {
+    authorize(state, headers).await?;
+    let key = headers
+        .get("x-verification-key")
+        .ok_or(ApiError::MissingVerificationKey)?;
+    let key = key
+        .to_str()
+        .ok()
+        .filter(|k| (1..=MAX_VERIFICATION_KEY_LEN).contains(&k.len()))
+        .filter(|k| k.bytes().all(|b| b.is_ascii_graphic()))
+        .ok_or(ApiError::BadVerificationKey)?;
+    Ok(axum::Json(json!({ "key": key })).into_response())
+}
+
+/// Mosaic's send: validate everything first, then hand the SMS to the dispatcher exactly once.
+async fn send(
+    state: &AppState,
+    request: Request,
+    log: &mut LogFields,
+) -> Result<Response, ApiError> {
+    authorize(state, request.headers()).await?;
+    if !is_json(request.headers()) {
+        return Err(ApiError::NotJson);
+    }
+    let body = read_body(request.into_body()).await?;
+    let value: serde_json::Value =
+        serde_json::from_slice(&body).map_err(|_| ApiError::InvalidJson)?;
+    let sms = SmsRequest::from_json(&value).map_err(ApiError::InvalidField)?;
+    log.phone = Some(sms.phone_number.clone());
+
+    let dispatch = state.dispatcher().send(&sms).await;
+    log.provider = Some(dispatch.provider);
+    match dispatch.result {
+        Ok(message_id) => {
+            log.message_id = Some(message_id.clone());
+            let body =
+                json!({"status": "sent", "provider": dispatch.provider, "message_id": message_id});
+            Ok(axum::Json(body).into_response())
+        }
+        Err(ProviderError::Rejected { reason }) => Err(ApiError::Rejected(reason)),
+        Err(ProviderError::Unavailable { reason }) => Err(ApiError::ProviderFailed(reason)),
+    }
+}
+
+/// `application/json`, with or without parameters, or any `application/*+json`.
+fn is_json(headers: &HeaderMap) -> bool {
+    let Some(value) = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+    else {
+        return false;
+    };
+    let essence = value
+        .split(';')
+        .next()
+        .unwrap_or("")
+        .trim()
+        .to_ascii_lowercase();
+    essence == "application/json"
+        || (essence.starts_with("application/") && essence.ends_with("+json"))
+}
+
+async fn read_body(body: Body) -> Result<axum::body::Bytes, ApiError> {
+    match Limited::new(body, MAX_BODY_BYTES).collect().await {
+        Ok(collected) => Ok(collected.to_bytes()),
+        Err(err) if err.is::<LengthLimitError>() => Err(ApiError::TooLarge),
+        Err(_) => Err(ApiError::UnreadableBody),
+    }
+}

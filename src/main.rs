@@ -1,0 +1,118 @@
+//! The binary: the Lambda bootstrap when `AWS_LAMBDA_RUNTIME_API` is set, a local server otherwise.
+
+use clap::{Parser, Subcommand};
+use mosaic_sms_gateway::app::{self, StartupError};
+use mosaic_sms_gateway::config::{Config, Host, KeyConfig};
+use mosaic_sms_gateway::http::router;
+use std::net::SocketAddr;
+use std::process::ExitCode;
+
+#[derive(Parser)]
+#[command(version, about = "A custom SMS gateway for Transmit Security Mosaic")]
+struct Cli {
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Serve the gateway over HTTP (what plain `cargo run` does outside Lambda).
+    Serve {
+        /// Address to listen on; port 0 picks a free port.
+        #[arg(long, default_value = "127.0.0.1:3000")]
+        addr: SocketAddr,
+    },
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let in_lambda = std::env::var_os("AWS_LAMBDA_RUNTIME_API").is_some();
+    let result = match cli.command {
+        Some(Command::Serve { addr }) => serve(addr).await,
+        None if in_lambda => lambda().await,
+        None => serve(SocketAddr::from(([127, 0, 0, 1], 3000))).await,
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            eprintln!("mosaic-sms-gateway: {err}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+enum MainError {
+    #[error(transparent)]
+    Startup(#[from] StartupError),
+    #[error("cannot listen on {addr}: {source}")]
+    Listen {
+        addr: SocketAddr,
+        source: std::io::Error,
+    },
+    #[error("the server stopped: {0}")]
+    Serve(std::io::Error),
+    #[error("the Lambda runtime stopped: {0}")]
+    Lambda(lambda_http::Error),
+}
+
+async fn lambda() -> Result<(), MainError> {
+    let json =
+        !std::env::var("AWS_LAMBDA_LOG_FORMAT").is_ok_and(|f| f.eq_ignore_ascii_case("text"));
+    mosaic_sms_gateway::telemetry::init(json, std::io::stdout);
+    let config = Config::from_env(Host::Lambda).map_err(StartupError::from)?;
+    let state = app::build_state(&config).await?;
+    // During init: the secret is read and the TLS connection opened before the first request.
+    state.keys().warm_up().await;
+    lambda_http::run(router(state))
+        .await
+        .map_err(MainError::Lambda)
+}
+
+async fn serve(addr: SocketAddr) -> Result<(), MainError> {
+    mosaic_sms_gateway::telemetry::init(false, std::io::stderr);
+    let config = Config::from_env(Host::Local).map_err(StartupError::from)?;
+    let state = app::build_state(&config).await?;
+    state.keys().warm_up().await;
+    let listener = tokio::net::TcpListener::bind(addr)
+        .await
+        .map_err(|source| MainError::Listen { addr, source })?;
+    let local = listener.local_addr().map_err(MainError::Serve)?;
+
+    // Plain lines on stdout, not log events: the development key must reach the user, and log
+    // events never carry keys.
+    println!("mosaic-sms-gateway listening on http://{local}");
+    println!(
+        "providers: {}",
+        state.dispatcher().provider_names().join(", ")
+    );
+    if let KeyConfig::Generated(key) = &config.keys {
+        println!(
+            "development API key (generated for this run): {}",
+            key.expose()
+        );
+    }
+    app::serve(listener, state, shutdown_signal())
+        .await
+        .map_err(MainError::Serve)
+}
+
+/// Ctrl-C or SIGTERM: stop accepting, let requests under way finish.
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending().await,
+        }
+    };
+    tokio::select! {
+        () = ctrl_c => {},
+        () = term => {},
+    }
+}

@@ -1,0 +1,83 @@
+//! The `outbox` provider: appends each SMS as one JSON line to a file instead of sending it. For
+//! trying the gateway locally and for tests; it writes the message text, so it is never a default in
+//! Lambda.
+
+use super::{MessageId, ProviderError, SmsProvider};
+use crate::sms::SmsRequest;
+use serde::Serialize;
+use std::fs::{File, OpenOptions};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+
+pub struct Outbox {
+    path: PathBuf,
+    // One writer at a time, and each line in a single write_all on an O_APPEND file: concurrent
+    // requests can neither lose nor interleave lines.
+    file: Arc<Mutex<File>>,
+}
+
+#[derive(Serialize)]
+struct Line<'a> {
+    time: String,
+    message_id: &'a str,
+    phone_number: &'a str,
+    sender_id: Option<&'a str>,
+    message: &'a str,
+}
+
+impl Outbox {
+    /// Opens (or creates) the outbox file; fails at start-up, not at the first message.
+    pub fn open(path: impl Into<PathBuf>) -> std::io::Result<Self> {
+        let path = path.into();
+        let file = OpenOptions::new().create(true).append(true).open(&path)?;
+        Ok(Self {
+            path,
+            file: Arc::new(Mutex::new(file)),
+        })
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+}
+
+#[async_trait::async_trait]
+impl SmsProvider for Outbox {
+    fn name(&self) -> &'static str {
+        "outbox"
+    }
+
+    async fn send(&self, sms: &SmsRequest) -> Result<MessageId, ProviderError> {
+        let mut id = [0u8; 16];
+        getrandom::fill(&mut id).map_err(|e| ProviderError::unavailable(e.to_string()))?;
+        let message_id = format!("outbox-{}", crate::auth::hex(&id));
+        let line = Line {
+            time: now_rfc3339(),
+            message_id: &message_id,
+            phone_number: sms.phone_number.as_str(),
+            sender_id: sms.sender_id.as_ref().map(|s| s.as_str()),
+            message: sms.message.as_str(),
+        };
+        let mut bytes = serde_json::to_vec(&line).expect("a line of strings serializes");
+        bytes.push(b'\n');
+
+        let file = Arc::clone(&self.file);
+        // File writes block; keep them off the async workers.
+        tokio::task::spawn_blocking(move || {
+            let mut file = file.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+            file.write_all(&bytes)
+        })
+        .await
+        .map_err(|e| ProviderError::unavailable(format!("outbox writer stopped: {e}")))?
+        .map_err(|e| ProviderError::unavailable(format!("cannot write the outbox: {e}")))?;
+        Ok(message_id)
+    }
+}
+
+fn now_rfc3339() -> String {
+    use aws_smithy_types::date_time::{DateTime, Format};
+    DateTime::from(std::time::SystemTime::now())
+        .fmt(Format::DateTime)
+        .unwrap_or_default()
+}

@@ -1,0 +1,271 @@
+//! Where the API keys come from: a fixed key (local use), or an AWS Secrets Manager secret read at
+//! start-up and cached.
+//!
+//! The cache is what keeps a rotation painless and Secrets Manager quiet: a fetched secret is trusted
+//! for its TTL; a key that matches neither cached key triggers one re-read (so a rotated key works
+//! within seconds), but at most once every [`MIN_REFRESH_INTERVAL`], so a flood of bad keys cannot
+//! hammer Secrets Manager. Concurrent requests share one read instead of each making their own.
+
+use crate::auth::{ApiKey, KeySet};
+use aws_sdk_secretsmanager::error::DisplayErrorContext;
+use std::time::Duration;
+use tokio::sync::Mutex;
+use tokio::time::Instant;
+
+/// Re-reads of the secret caused by unknown keys (or a failing Secrets Manager) are this far apart at
+/// least.
+pub const MIN_REFRESH_INTERVAL: Duration = Duration::from_secs(30);
+
+/// The API keys could not be read, and none are cached: requests get 503 until a read succeeds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("the API keys cannot be read right now")]
+pub struct KeysUnavailable;
+
+/// Where a request's key is checked against.
+#[derive(Debug)]
+pub enum ApiKeys {
+    Fixed(KeySet),
+    SecretsManager(SecretKeys),
+}
+
+impl ApiKeys {
+    /// Whether `presented` is a valid key. `Err` only when no keys could ever be read.
+    pub async fn check(&self, presented: &[u8]) -> Result<bool, KeysUnavailable> {
+        match self {
+            Self::Fixed(keys) => Ok(keys.accepts(presented)),
+            Self::SecretsManager(secret) => secret.check(presented).await,
+        }
+    }
+
+    /// Reads the secret now, so the first request does not pay for it (in Lambda this runs during
+    /// init, which also opens the TLS connection). A failure is logged, not fatal: requests answer
+    /// 503 and try again.
+    pub async fn warm_up(&self) {
+        if let Self::SecretsManager(secret) = self {
+            let mut cache = secret.cache.lock().await;
+            secret.refresh(&mut cache).await;
+        }
+    }
+}
+
+/// A Secrets Manager secret holding the API keys, with its cache.
+pub struct SecretKeys {
+    client: aws_sdk_secretsmanager::Client,
+    secret_id: String,
+    ttl: Duration,
+    min_refresh: Duration,
+    cache: Mutex<Cache>,
+}
+
+impl std::fmt::Debug for SecretKeys {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SecretKeys")
+            .field("secret_id", &self.secret_id)
+            .field("ttl", &self.ttl)
+            .finish_non_exhaustive()
+    }
+}
+
+#[derive(Default)]
+struct Cache {
+    keys: Option<KeySet>,
+    fetched_at: Option<Instant>,
+    last_attempt: Option<Instant>,
+}
+
+impl SecretKeys {
+    pub fn new(client: aws_sdk_secretsmanager::Client, secret_id: String, ttl: Duration) -> Self {
+        Self::with_min_refresh(client, secret_id, ttl, MIN_REFRESH_INTERVAL)
+    }
+
+    /// As [`SecretKeys::new`], with another spacing between re-reads (tests use zero).
+    pub fn with_min_refresh(
+        client: aws_sdk_secretsmanager::Client,
+        secret_id: String,
+        ttl: Duration,
+        min_refresh: Duration,
+    ) -> Self {
+        Self {
+            client,
+            secret_id,
+            ttl,
+            min_refresh,
+            cache: Mutex::new(Cache::default()),
+        }
+    }
+
+    async fn check(&self, presented: &[u8]) -> Result<bool, KeysUnavailable> {
+        let arrived = Instant::now();
+        let mut cache = self.cache.lock().await;
+        // A read that finished while this request waited for the lock is as fresh as one of its own.
+        let read_while_waiting = cache.last_attempt.is_some_and(|t| t >= arrived);
+        let since_attempt = cache.last_attempt.map(|t| t.elapsed());
+        let may_reread = !read_while_waiting && since_attempt.is_none_or(|d| d >= self.min_refresh);
+
+        let expired = cache.fetched_at.is_none_or(|t| t.elapsed() >= self.ttl);
+        let must_read = match cache.keys {
+            // Nothing cached: every request tries, or it could only answer 503.
+            None => !read_while_waiting,
+            // Expired: re-read, but keep serving the old keys if Secrets Manager fails.
+            Some(_) => {
+                expired
+                    && !read_while_waiting
+                    && since_attempt.is_none_or(|d| d >= self.min_refresh.min(self.ttl))
+            }
+        };
+        if must_read {
+            self.refresh(&mut cache).await;
+        }
+        let keys = cache.keys.as_ref().ok_or(KeysUnavailable)?;
+        if keys.accepts(presented) {
+            return Ok(true);
+        }
+        // An unknown key may be a new one from a rotation we have not seen yet.
+        if !must_read && may_reread {
+            tracing::info!(secret_id = %self.secret_id, "unknown API key: reading the secret again in case it was rotated");
+            self.refresh(&mut cache).await;
+            return Ok(cache.keys.as_ref().is_some_and(|k| k.accepts(presented)));
+        }
+        Ok(false)
+    }
+
+    async fn refresh(&self, cache: &mut Cache) {
+        cache.last_attempt = Some(Instant::now());
+        match self.read().await {
+            Ok(keys) => {
+                cache.keys = Some(keys);
+                cache.fetched_at = Some(Instant::now());
+                tracing::debug!(secret_id = %self.secret_id, "API keys read from Secrets Manager");
+            }
+            Err(err) => tracing::error!(
+                secret_id = %self.secret_id,
+                error = %err,
+                keeping_cached_keys = cache.keys.is_some(),
+                "cannot read the API keys from Secrets Manager"
+            ),
+        }
+    }
+
+    async fn read(&self) -> Result<KeySet, SecretError> {
+        let output = self
+            .client
+            .get_secret_value()
+            .secret_id(&self.secret_id)
+            .send()
+            .await
+            .map_err(|e| SecretError::Read(DisplayErrorContext(e).to_string()))?;
+        parse_secret(output.secret_string().ok_or(SecretError::NotAString)?)
+    }
+}
+
+/// Why a secret gave no keys. The messages never quote the secret's value.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SecretError {
+    #[error("GetSecretValue failed: {0}")]
+    Read(String),
+    #[error("the secret has no string value (a binary secret is not supported)")]
+    NotAString,
+    #[error("the secret is empty")]
+    Empty,
+    #[error("the secret looks like JSON but is not a valid JSON object")]
+    BadJson,
+    #[error("the secret's JSON has no non-empty string `api_key`")]
+    NoApiKey,
+    #[error("the secret's `previous_api_key` must be a string")]
+    BadPreviousKey,
+}
+
+/// A secret's value is the API key itself, or JSON: `{"api_key": "...", "previous_api_key": "..."}`
+/// (other fields, such as provider credentials, are left to their readers).
+pub fn parse_secret(value: &str) -> Result<KeySet, SecretError> {
+    let value = value.trim();
+    if value.is_empty() {
+        return Err(SecretError::Empty);
+    }
+    if !value.starts_with('{') {
+        return Ok(KeySet::single(
+            ApiKey::new(value).ok_or(SecretError::Empty)?,
+        ));
+    }
+    // Parsed as a Value on purpose: serde's typed errors quote the offending value, which is secret.
+    let json: serde_json::Value = serde_json::from_str(value).map_err(|_| SecretError::BadJson)?;
+    let object = json.as_object().ok_or(SecretError::BadJson)?;
+    let current = object
+        .get("api_key")
+        .and_then(|v| v.as_str())
+        .and_then(ApiKey::new)
+        .ok_or(SecretError::NoApiKey)?;
+    let previous = match object.get("previous_api_key") {
+        None | Some(serde_json::Value::Null) => None,
+        Some(serde_json::Value::String(s)) => ApiKey::new(s.as_str()),
+        Some(_) => return Err(SecretError::BadPreviousKey),
+    };
+    Ok(KeySet { current, previous })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn key(s: &str) -> ApiKey {
+        ApiKey::new(s).unwrap()
+    }
+
+    #[test]
+    fn a_plain_secret_is_the_key() {
+        assert_eq!(
+            parse_secret("  abc123\n"),
+            Ok(KeySet::single(key("abc123")))
+        );
+    }
+
+    #[test]
+    fn a_json_secret_has_current_and_previous_keys() {
+        let keys =
+            parse_secret(r#"{"api_key":"new","previous_api_key":"old","twilio_auth_token":"x"}"#);
+        assert_eq!(
+            keys,
+            Ok(KeySet {
+                current: key("new"),
+                previous: Some(key("old"))
+            })
+        );
+        assert_eq!(
+            parse_secret(r#"{"api_key":"new","previous_api_key":""}"#),
+            Ok(KeySet::single(key("new")))
+        );
+        assert_eq!(
+            parse_secret(r#"{"api_key":"new","previous_api_key":null}"#),
+            Ok(KeySet::single(key("new")))
+        );
+    }
+
+    #[test]
+    fn unusable_secrets_are_refused_without_quoting_them() {
+        assert_eq!(parse_secret(""), Err(SecretError::Empty));
+        assert_eq!(parse_secret("{not json"), Err(SecretError::BadJson));
+        assert_eq!(
+            parse_secret(r#"{"apikey":"x"}"#),
+            Err(SecretError::NoApiKey)
+        );
+        assert_eq!(
+            parse_secret(r#"{"api_key":""}"#),
+            Err(SecretError::NoApiKey)
+        );
+        assert_eq!(
+            parse_secret(r#"{"api_key":12345}"#),
+            Err(SecretError::NoApiKey)
+        );
+        assert_eq!(
+            parse_secret(r#"{"api_key":"a","previous_api_key":98765}"#),
+            Err(SecretError::BadPreviousKey)
+        );
+        for err in [
+            SecretError::BadJson,
+            SecretError::NoApiKey,
+            SecretError::BadPreviousKey,
+        ] {
+            assert!(!err.to_string().contains("12345"));
+        }
+    }
+}

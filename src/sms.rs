@@ -1,0 +1,336 @@
+//! The domain: what a valid SMS request from Mosaic is, and how a phone number is shown in logs.
+//!
+//! Each field is parsed once into a type that cannot hold an invalid value, so the providers never
+//! validate again.
+
+use std::fmt;
+
+/// Longest message we accept, in characters: what SNS and Twilio both send as one (multi-part) SMS.
+pub const MAX_MESSAGE_CHARS: usize = 1600;
+
+/// A phone number in E.164: `+`, then 8 to 15 digits, the first not `0`.
+#[derive(Clone, PartialEq, Eq)]
+pub struct PhoneNumber(String);
+
+impl PhoneNumber {
+    pub fn parse(raw: &str) -> Result<Self, FieldError> {
+        let digits = raw.strip_prefix('+').ok_or(FieldError::PhoneNotE164)?;
+        let valid = (8..=15).contains(&digits.len())
+            && digits.bytes().all(|b| b.is_ascii_digit())
+            && !digits.starts_with('0');
+        if valid {
+            Ok(Self(raw.to_owned()))
+        } else {
+            Err(FieldError::PhoneNotE164)
+        }
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    /// The number as logs may show it: the country code and the last two digits, e.g. `+44*******89`.
+    pub fn masked(&self) -> String {
+        let digits = &self.0[1..];
+        let cc = country_code_len(digits);
+        let hidden = digits.len() - cc - 2;
+        format!(
+            "+{}{}{}",
+            &digits[..cc],
+            "*".repeat(hidden),
+            &digits[digits.len() - 2..]
+        )
+    }
+}
+
+/// Length of the ITU-T E.164 country code at the start of `digits` (1 to 3 digits).
+/// Codes are prefix-free, so the first two digits decide.
+fn country_code_len(digits: &str) -> usize {
+    let two: u8 = digits[..2].parse().unwrap_or(0);
+    match two / 10 {
+        1 | 7 => 1,
+        _ => match two {
+            20
+            | 27
+            | 30..=34
+            | 36
+            | 39
+            | 40
+            | 41
+            | 43..=49
+            | 51..=58
+            | 60..=66
+            | 81
+            | 82
+            | 84
+            | 86
+            | 90..=95
+            | 98 => 2,
+            _ => 3,
+        },
+    }
+}
+
+// Never print a whole number by accident: Debug and Display show the masked form.
+impl fmt::Debug for PhoneNumber {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "PhoneNumber({})", self.masked())
+    }
+}
+
+impl fmt::Display for PhoneNumber {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.masked())
+    }
+}
+
+/// An alphanumeric sender id as carriers accept it: 3 to 11 ASCII letters and digits, at least one
+/// letter (all digits would read as a phone number).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SenderId(String);
+
+impl SenderId {
+    /// `None` when `raw` is not a usable alphanumeric sender id. Mosaic's `sender_id` is a hint,
+    /// not a requirement: an unusable one falls back to the configured sender, it never fails a send.
+    pub fn parse(raw: &str) -> Option<Self> {
+        let valid = (3..=11).contains(&raw.len())
+            && raw.bytes().all(|b| b.is_ascii_alphanumeric())
+            && raw.bytes().any(|b| b.is_ascii_alphabetic());
+        valid.then(|| Self(raw.to_owned()))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for SenderId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// The text to send. It holds the one-time passcode, so `Debug` never shows it.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Message(String);
+
+impl Message {
+    pub fn parse(raw: &str) -> Result<Self, FieldError> {
+        if raw.trim().is_empty() {
+            return Err(FieldError::MessageEmpty);
+        }
+        let chars = raw.chars().count();
+        if chars > MAX_MESSAGE_CHARS {
+            return Err(FieldError::MessageTooLong(chars));
+        }
+        Ok(Self(raw.to_owned()))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Message {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Message([redacted])")
+    }
+}
+
+/// One SMS that Mosaic asked us to deliver, valid in every field.
+#[derive(Clone, Debug)]
+pub struct SmsRequest {
+    pub phone_number: PhoneNumber,
+    /// The request's `sender_id` when it is a usable alphanumeric sender id.
+    pub sender_id: Option<SenderId>,
+    pub message: Message,
+}
+
+/// Why a request body is not a valid SMS request. Each names the field at fault.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum FieldError {
+    #[error("the body is not a JSON object")]
+    NotAnObject,
+    #[error("`{0}` is missing")]
+    Missing(&'static str),
+    #[error("`{0}` must be a string")]
+    NotAString(&'static str),
+    #[error("`phone_number` must be in E.164 format: '+' and 8 to 15 digits, the first not 0")]
+    PhoneNotE164,
+    #[error("`message` is empty")]
+    MessageEmpty,
+    #[error("`message` has {0} characters; at most {MAX_MESSAGE_CHARS} are allowed")]
+    MessageTooLong(usize),
+}
+
+impl FieldError {
+    /// The request field at fault, for the JSON error body.
+    pub fn field(&self) -> Option<&'static str> {
+        match self {
+            Self::NotAnObject => None,
+            Self::Missing(f) | Self::NotAString(f) => Some(f),
+            Self::PhoneNotE164 => Some("phone_number"),
+            Self::MessageEmpty | Self::MessageTooLong(_) => Some("message"),
+        }
+    }
+}
+
+impl SmsRequest {
+    /// Validates Mosaic's `{"phone_number","sender_id","message"}`. Unknown fields are ignored (Mosaic
+    /// may add some); `sender_id` may be absent, `null` or empty.
+    pub fn from_json(value: &serde_json::Value) -> Result<Self, FieldError> {
+        let object = value.as_object().ok_or(FieldError::NotAnObject)?;
+        let required = |name: &'static str| match object.get(name) {
+            None | Some(serde_json::Value::Null) => Err(FieldError::Missing(name)),
+            Some(v) => v.as_str().ok_or(FieldError::NotAString(name)),
+        };
+        let phone_number = PhoneNumber::parse(required("phone_number")?)?;
+        let message = Message::parse(required("message")?)?;
+        let sender_id = match object.get("sender_id") {
+            None | Some(serde_json::Value::Null) => None,
+            Some(serde_json::Value::String(s)) => SenderId::parse(s.trim()),
+            Some(_) => return Err(FieldError::NotAString("sender_id")),
+        };
+        Ok(Self {
+            phone_number,
+            sender_id,
+            message,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn phone_numbers_follow_e164() {
+        for good in [
+            "+14155550100",
+            "+447700900123",
+            "+12345678",
+            "+123456789012345",
+        ] {
+            assert!(PhoneNumber::parse(good).is_ok(), "{good} should be valid");
+        }
+        for bad in [
+            "",
+            "+",
+            "14155550100",
+            "+1234567",
+            "+1234567890123456",
+            "+04155550100",
+            "+1 415 555 0100",
+            "+1415555010a",
+            "++14155550100",
+            "+١٤١٥٥٥٥٠١٠٠",
+        ] {
+            assert_eq!(
+                PhoneNumber::parse(bad),
+                Err(FieldError::PhoneNotE164),
+                "{bad:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn masking_keeps_country_code_and_last_two_digits() {
+        let m = |s: &str| PhoneNumber::parse(s).unwrap().masked();
+        assert_eq!(m("+14155550100"), "+1********00");
+        assert_eq!(m("+447700900123"), "+44********23");
+        assert_eq!(m("+972541234567"), "+972*******67");
+        assert_eq!(m("+12345678"), "+1*****78");
+        assert_eq!(
+            format!("{:?}", PhoneNumber::parse("+14155550100").unwrap()),
+            "PhoneNumber(+1********00)"
+        );
+    }
+
+    #[test]
+    fn sender_ids_are_alphanumeric_3_to_11_with_a_letter() {
+        assert_eq!(SenderId::parse("Acme").unwrap().as_str(), "Acme");
+        assert!(SenderId::parse("ACME2FA1234").is_some());
+        for bad in [
+            "",
+            "AB",
+            "ACME2FA12345",
+            "12345",
+            "Acme Bank",
+            "Açme",
+            "+14155550100",
+        ] {
+            assert!(SenderId::parse(bad).is_none(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn messages_are_non_empty_and_at_most_1600_chars() {
+        assert_eq!(Message::parse(""), Err(FieldError::MessageEmpty));
+        assert_eq!(Message::parse(" \n\t"), Err(FieldError::MessageEmpty));
+        assert!(
+            Message::parse(&"é".repeat(1600)).is_ok(),
+            "characters, not bytes"
+        );
+        assert_eq!(
+            Message::parse(&"a".repeat(1601)),
+            Err(FieldError::MessageTooLong(1601))
+        );
+        assert_eq!(
+            format!("{:?}", Message::parse("code 123456").unwrap()),
+            "Message([redacted])"
+        );
+    }
+
+    #[test]
+    fn request_names_the_field_at_fault() {
+        let err = |v: serde_json::Value| SmsRequest::from_json(&v).unwrap_err();
+        assert_eq!(err(json!([])), FieldError::NotAnObject);
+        assert_eq!(err(json!({"message": "hi"})).field(), Some("phone_number"));
+        assert_eq!(
+            err(json!({"phone_number": 14155550100_u64, "message": "hi"})),
+            FieldError::NotAString("phone_number")
+        );
+        assert_eq!(
+            err(json!({"phone_number": "+14155550100"})),
+            FieldError::Missing("message")
+        );
+        assert_eq!(
+            err(json!({"phone_number": "+14155550100", "message": null})),
+            FieldError::Missing("message")
+        );
+        assert_eq!(
+            err(json!({"phone_number": "+14155550100", "message": "hi", "sender_id": 7})).field(),
+            Some("sender_id")
+        );
+        assert_eq!(
+            err(json!({"phone_number": "0044", "message": "hi"})),
+            FieldError::PhoneNotE164
+        );
+    }
+
+    #[test]
+    fn request_ignores_unknown_fields_and_unusable_sender_ids() {
+        let ok = |v: serde_json::Value| SmsRequest::from_json(&v).unwrap();
+        let r = ok(
+            json!({"phone_number": "+14155550100", "sender_id": "Acme", "message": "Your code is 123456", "extra": {"a": 1}}),
+        );
+        assert_eq!(r.sender_id.unwrap().as_str(), "Acme");
+        assert_eq!(r.message.as_str(), "Your code is 123456");
+        assert!(
+            ok(json!({"phone_number": "+14155550100", "sender_id": "", "message": "x"}))
+                .sender_id
+                .is_none()
+        );
+        assert!(
+            ok(json!({"phone_number": "+14155550100", "sender_id": null, "message": "x"}))
+                .sender_id
+                .is_none()
+        );
+        assert!(
+            ok(json!({"phone_number": "+14155550100", "sender_id": "+15550100", "message": "x"}))
+                .sender_id
+                .is_none()
+        );
+    }
+}

@@ -1,0 +1,43 @@
+//! Logging: JSON in Lambda, readable text locally; one event per request (see `http`).
+//!
+//! Dependencies (the AWS SDK, hyper, the Lambda runtime) log requests and bodies at debug and trace
+//! level, and those bodies hold passcodes and secrets. So whatever level is asked for, only this
+//! crate logs below `warn`.
+
+use tracing_subscriber::EnvFilter;
+use tracing_subscriber::filter::LevelFilter;
+use tracing_subscriber::fmt::MakeWriter;
+
+/// The filter for a requested level (`AWS_LAMBDA_LOG_LEVEL` or `RUST_LOG`: `error` ... `trace`).
+/// Anything that is not a plain level reads as `info`.
+pub fn filter(requested: Option<&str>) -> EnvFilter {
+    let level = requested
+        .and_then(|l| l.trim().parse::<LevelFilter>().ok())
+        .unwrap_or(LevelFilter::INFO);
+    let others = level.min(LevelFilter::WARN);
+    EnvFilter::new(format!("{others},mosaic_sms_gateway={level}"))
+}
+
+/// Installs the global subscriber, writing to `writer`.
+pub fn init<W>(json: bool, writer: W)
+where
+    W: for<'w> MakeWriter<'w> + Send + Sync + 'static,
+{
+    let requested = std::env::var("AWS_LAMBDA_LOG_LEVEL")
+        .or_else(|_| std::env::var("RUST_LOG"))
+        .ok();
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter(requested.as_deref()))
+        .with_writer(writer);
+    if json {
+        // Lambda adds its own timestamp and request id columns.
+        builder
+            .json()
+            .flatten_event(true)
+            .without_time()
+            .with_current_span(false)
+            .init();
+    } else {
+        builder.with_target(false).init();
+    }
+}
