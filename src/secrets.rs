@@ -8,6 +8,7 @@
 
 use crate::auth::{ApiKey, KeySet};
 use aws_sdk_secretsmanager::error::DisplayErrorContext;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 use tokio::sync::Mutex;
 use tokio::time::Instant;
@@ -55,6 +56,7 @@ pub struct SecretKeys {
     ttl: Duration,
     min_refresh: Duration,
     cache: Mutex<Cache>,
+    attempts: AtomicU64,
 }
 
 impl std::fmt::Debug for SecretKeys {
@@ -71,6 +73,9 @@ struct Cache {
     keys: Option<KeySet>,
     fetched_at: Option<Instant>,
     last_attempt: Option<Instant>,
+    /// Reads attempted so far: a request that sees it change while it waits for the lock knows a
+    /// read happened meanwhile (instants can compare equal; a counter cannot).
+    attempts: u64,
 }
 
 impl SecretKeys {
@@ -91,14 +96,15 @@ impl SecretKeys {
             ttl,
             min_refresh,
             cache: Mutex::new(Cache::default()),
+            attempts: AtomicU64::new(0),
         }
     }
 
     async fn check(&self, presented: &[u8]) -> Result<bool, KeysUnavailable> {
-        let arrived = Instant::now();
+        let attempts_before = self.attempts.load(Ordering::Acquire);
         let mut cache = self.cache.lock().await;
         // A read that finished while this request waited for the lock is as fresh as one of its own.
-        let read_while_waiting = cache.last_attempt.is_some_and(|t| t >= arrived);
+        let read_while_waiting = cache.attempts != attempts_before;
         let since_attempt = cache.last_attempt.map(|t| t.elapsed());
         let may_reread = !read_while_waiting && since_attempt.is_none_or(|d| d >= self.min_refresh);
 
@@ -130,8 +136,12 @@ impl SecretKeys {
     }
 
     async fn refresh(&self, cache: &mut Cache) {
+        let result = self.read().await;
+        // Counted once the read is over, so a request that waited for this one sees it as done.
         cache.last_attempt = Some(Instant::now());
-        match self.read().await {
+        cache.attempts += 1;
+        self.attempts.store(cache.attempts, Ordering::Release);
+        match result {
             Ok(keys) => {
                 cache.keys = Some(keys);
                 cache.fetched_at = Some(Instant::now());

@@ -15,7 +15,12 @@ pub fn filter(requested: Option<&str>) -> EnvFilter {
         .and_then(|l| l.trim().parse::<LevelFilter>().ok())
         .unwrap_or(LevelFilter::INFO);
     let others = level.min(LevelFilter::WARN);
-    EnvFilter::new(format!("{others},mosaic_sms_gateway={level}"))
+    // aws_config warns about every place it looked for a region or credentials and did not find
+    // them (IMDS, profiles); a clear start-up error says what is missing instead.
+    let aws_config = level.min(LevelFilter::ERROR);
+    EnvFilter::new(format!(
+        "{others},aws_config={aws_config},mosaic_sms_gateway={level}"
+    ))
 }
 
 /// Installs the global subscriber, writing to `writer`.

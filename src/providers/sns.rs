@@ -105,11 +105,12 @@ fn classify(err: SdkError<PublishError>) -> ProviderError {
                 | PublishError::EndpointDisabledException(_)
                 | PublishError::ValidationException(_)
         );
-        let reason = format!(
-            "SNS {}: {}",
-            e.code().unwrap_or("error"),
-            e.message().unwrap_or("no message")
-        );
+        // Modelled errors carry their text in the error itself, raw ones in the metadata.
+        let detail = e
+            .message()
+            .map(str::to_owned)
+            .unwrap_or_else(|| e.to_string());
+        let reason = format!("SNS {}: {detail}", e.code().unwrap_or("error"));
         return if refused {
             ProviderError::rejected(reason)
         } else {

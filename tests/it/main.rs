@@ -1,1 +1,12 @@
+//! The one integration-test binary (each test binary links the whole AWS SDK; one keeps builds short).
 
+mod binary;
+mod events;
+mod key_cache;
+mod load;
+mod logs;
+mod router;
+mod secrets_moto;
+mod sns_attributes;
+mod sns_moto;
+mod support;

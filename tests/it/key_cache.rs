@@ -1,0 +1,168 @@
+//! The secret cache's timing rules, against canned Secrets Manager answers (aws-smithy-mocks) and
+//! tokio's paused clock: TTL, re-reads on unknown keys at most every 30 s, 503 and recovery.
+
+use aws_sdk_secretsmanager::Client;
+use aws_sdk_secretsmanager::config::retry::RetryConfig;
+use aws_sdk_secretsmanager::operation::get_secret_value::{
+    GetSecretValueError, GetSecretValueOutput,
+};
+use aws_sdk_secretsmanager::types::error::InternalServiceError;
+use aws_smithy_mocks::{Rule, RuleMode, mock, mock_client};
+use mosaic_sms_gateway::secrets::{ApiKeys, KeysUnavailable, MIN_REFRESH_INTERVAL, SecretKeys};
+use std::time::Duration;
+
+const TTL: Duration = Duration::from_secs(300);
+
+fn value(secret: &'static str) -> impl Fn() -> GetSecretValueOutput + Send + Sync {
+    move || {
+        GetSecretValueOutput::builder()
+            .secret_string(secret)
+            .build()
+    }
+}
+
+fn keys(rule: &Rule) -> ApiKeys {
+    let client: Client = mock_client!(aws_sdk_secretsmanager, RuleMode::Sequential, [rule], |c| {
+        c.retry_config(RetryConfig::disabled())
+    });
+    ApiKeys::SecretsManager(SecretKeys::new(client, "mosaic/api-key".into(), TTL))
+}
+
+fn unavailable() -> GetSecretValueError {
+    GetSecretValueError::InternalServiceError(
+        InternalServiceError::builder().message("down").build(),
+    )
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_cached_secret_is_read_once_per_ttl() {
+    let rule = mock!(Client::get_secret_value)
+        .match_requests(|r| r.secret_id() == Some("mosaic/api-key"))
+        .sequence()
+        .output(value("key-1"))
+        .repeatedly()
+        .build();
+    let keys = keys(&rule);
+    keys.warm_up().await;
+    for _ in 0..50 {
+        assert_eq!(keys.check(b"key-1").await, Ok(true));
+    }
+    assert_eq!(rule.num_calls(), 1);
+    tokio::time::advance(TTL).await;
+    assert_eq!(keys.check(b"key-1").await, Ok(true));
+    assert_eq!(rule.num_calls(), 2, "an expired secret is read again");
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_rotated_key_works_at_once_but_bad_keys_cannot_hammer_secrets_manager() {
+    let rule = mock!(Client::get_secret_value)
+        .sequence()
+        .output(value("key-1"))
+        .output(value(r#"{"api_key":"key-2","previous_api_key":"key-1"}"#))
+        .output(value(r#"{"api_key":"key-3","previous_api_key":"key-2"}"#))
+        .build();
+    let keys = keys(&rule);
+    keys.warm_up().await;
+
+    // The secret was rotated after start-up: the new key triggers one re-read and is accepted.
+    tokio::time::advance(MIN_REFRESH_INTERVAL).await;
+    assert_eq!(keys.check(b"key-2").await, Ok(true));
+    assert_eq!(
+        keys.check(b"key-1").await,
+        Ok(true),
+        "the previous key still works"
+    );
+    assert_eq!(rule.num_calls(), 2);
+
+    // A flood of wrong keys right after: no more reads for 30 s.
+    for _ in 0..100 {
+        assert_eq!(keys.check(b"wrong").await, Ok(false));
+    }
+    assert_eq!(rule.num_calls(), 2);
+    tokio::time::advance(MIN_REFRESH_INTERVAL - Duration::from_secs(1)).await;
+    assert_eq!(
+        keys.check(b"key-3").await,
+        Ok(false),
+        "too soon to read again"
+    );
+    assert_eq!(rule.num_calls(), 2);
+    tokio::time::advance(Duration::from_secs(1)).await;
+    assert_eq!(keys.check(b"key-3").await, Ok(true));
+    assert_eq!(rule.num_calls(), 3);
+}
+
+#[tokio::test(start_paused = true)]
+async fn unreadable_secrets_give_unavailable_and_the_next_request_tries_again() {
+    let rule = mock!(Client::get_secret_value)
+        .sequence()
+        .error(unavailable)
+        .times(2)
+        .output(value("key-1"))
+        .build();
+    let keys = keys(&rule);
+    keys.warm_up().await; // fails: no panic, no keys
+    assert_eq!(keys.check(b"key-1").await, Err(KeysUnavailable));
+    assert_eq!(rule.num_calls(), 2);
+    assert_eq!(
+        keys.check(b"key-1").await,
+        Ok(true),
+        "recovers on the next request"
+    );
+    assert_eq!(rule.num_calls(), 3);
+}
+
+#[tokio::test(start_paused = true)]
+async fn cached_keys_keep_working_while_secrets_manager_is_down() {
+    let rule = mock!(Client::get_secret_value)
+        .sequence()
+        .output(value("key-1"))
+        .error(unavailable)
+        .repeatedly()
+        .build();
+    let keys = keys(&rule);
+    keys.warm_up().await;
+    tokio::time::advance(TTL).await;
+    assert_eq!(keys.check(b"key-1").await, Ok(true));
+    assert_eq!(
+        rule.num_calls(),
+        2,
+        "the expired secret was read again, and failed"
+    );
+    for _ in 0..20 {
+        assert_eq!(keys.check(b"key-1").await, Ok(true));
+    }
+    assert_eq!(rule.num_calls(), 2, "failed re-reads are spaced out too");
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_secret_without_an_api_key_is_unavailable_not_open() {
+    let rule = mock!(Client::get_secret_value)
+        .sequence()
+        .output(value(r#"{"apikey":"typo"}"#))
+        .repeatedly()
+        .build();
+    let keys = keys(&rule);
+    keys.warm_up().await;
+    assert_eq!(keys.check(b"typo").await, Err(KeysUnavailable));
+    assert_eq!(keys.check(b"").await, Err(KeysUnavailable));
+}
+
+#[tokio::test(start_paused = true)]
+async fn concurrent_requests_share_one_read() {
+    let rule = mock!(Client::get_secret_value)
+        .sequence()
+        .output(value("key-1"))
+        .repeatedly()
+        .build();
+    let keys = std::sync::Arc::new(keys(&rule));
+    let checks: Vec<_> = (0..20)
+        .map(|_| {
+            let keys = keys.clone();
+            tokio::spawn(async move { keys.check(b"key-1").await })
+        })
+        .collect();
+    for check in checks {
+        assert_eq!(check.await.unwrap(), Ok(true));
+    }
+    assert_eq!(rule.num_calls(), 1);
+}

@@ -1,0 +1,145 @@
+//! What the `sns` provider asks SNS for, checked on the SDK's own request (aws-smithy-mocks): moto
+//! keeps no message attributes. And how SNS's failures map to 422 and 502.
+
+use aws_sdk_sns::Client;
+use aws_sdk_sns::config::retry::RetryConfig;
+use aws_sdk_sns::operation::publish::{PublishError, PublishInput, PublishOutput};
+use aws_sdk_sns::types::error::{InternalErrorException, InvalidParameterException};
+use aws_smithy_mocks::{RuleMode, mock, mock_client};
+use aws_smithy_runtime_api::http::StatusCode;
+use aws_smithy_types::body::SdkBody;
+use mosaic_sms_gateway::providers::sns::{SmsType, Sns, SnsSettings};
+use mosaic_sms_gateway::providers::{ProviderError, SmsProvider};
+use mosaic_sms_gateway::sms::{SenderId, SmsRequest};
+use serde_json::json;
+use std::sync::{Arc, Mutex};
+
+fn sms(sender_id: &str) -> SmsRequest {
+    SmsRequest::from_json(&json!({
+        "phone_number": "+447700900123", "sender_id": sender_id, "message": "Your code is 424242"
+    }))
+    .unwrap()
+}
+
+fn settings() -> SnsSettings {
+    SnsSettings {
+        sms_type: SmsType::Transactional,
+        default_sender_id: None,
+        origination_number: None,
+    }
+}
+
+/// Publishes `sms` with `settings` and returns the input SNS received.
+async fn published(settings: SnsSettings, sms: SmsRequest) -> PublishInput {
+    let seen: Arc<Mutex<Vec<PublishInput>>> = Arc::default();
+    let record = seen.clone();
+    let rule = mock!(Client::publish)
+        .match_requests(move |input| {
+            record.lock().unwrap().push(input.clone());
+            true
+        })
+        .then_output(|| PublishOutput::builder().message_id("mid-1").build());
+    let client: Client = mock_client!(aws_sdk_sns, [&rule]);
+    let id = Sns::new(client, settings).send(&sms).await.unwrap();
+    assert_eq!(id, "mid-1");
+    let mut seen = seen.lock().unwrap();
+    assert_eq!(seen.len(), 1);
+    seen.pop().unwrap()
+}
+
+fn attribute<'a>(input: &'a PublishInput, name: &str) -> Option<&'a str> {
+    let value = input.message_attributes()?.get(name)?;
+    assert_eq!(value.data_type(), "String");
+    value.string_value()
+}
+
+#[tokio::test]
+async fn publishes_to_the_phone_number_as_transactional() {
+    let input = published(settings(), sms("")).await;
+    assert_eq!(input.phone_number(), Some("+447700900123"));
+    assert_eq!(input.message(), Some("Your code is 424242"));
+    assert_eq!(input.topic_arn(), None);
+    assert_eq!(input.target_arn(), None);
+    assert_eq!(
+        attribute(&input, "AWS.SNS.SMS.SMSType"),
+        Some("Transactional")
+    );
+    assert_eq!(attribute(&input, "AWS.SNS.SMS.SenderID"), None);
+    assert_eq!(attribute(&input, "AWS.MM.SMS.OriginationNumber"), None);
+}
+
+#[tokio::test]
+async fn the_requests_sender_id_wins_over_the_configured_one() {
+    let configured = SnsSettings {
+        sms_type: SmsType::Promotional,
+        default_sender_id: SenderId::parse("Fallback"),
+        origination_number: Some("+18005550100".into()),
+    };
+    let input = published(configured.clone(), sms("Acme")).await;
+    assert_eq!(attribute(&input, "AWS.SNS.SMS.SenderID"), Some("Acme"));
+    assert_eq!(
+        attribute(&input, "AWS.SNS.SMS.SMSType"),
+        Some("Promotional")
+    );
+    assert_eq!(
+        attribute(&input, "AWS.MM.SMS.OriginationNumber"),
+        Some("+18005550100")
+    );
+
+    // Not a valid alphanumeric sender id: the configured one is used.
+    let input = published(configured.clone(), sms("Acme Bank Ltd")).await;
+    assert_eq!(attribute(&input, "AWS.SNS.SMS.SenderID"), Some("Fallback"));
+    let input = published(configured, sms("")).await;
+    assert_eq!(attribute(&input, "AWS.SNS.SMS.SenderID"), Some("Fallback"));
+}
+
+async fn failure(rule: aws_smithy_mocks::Rule) -> ProviderError {
+    let client: Client = mock_client!(aws_sdk_sns, RuleMode::Sequential, [&rule], |c| {
+        c.retry_config(RetryConfig::disabled())
+    });
+    Sns::new(client, settings())
+        .send(&sms("Acme"))
+        .await
+        .unwrap_err()
+}
+
+#[tokio::test]
+async fn refused_parameters_are_rejections() {
+    let err = failure(mock!(Client::publish).then_error(|| {
+        PublishError::InvalidParameterException(
+            InvalidParameterException::builder()
+                .message("Invalid parameter: PhoneNumber Reason: +447700900123 is not valid to publish to")
+                .build(),
+        )
+    }))
+    .await;
+    let ProviderError::Rejected { reason } = err else {
+        panic!("expected a rejection, got {err:?}");
+    };
+    assert!(reason.contains("not valid to publish to"), "{reason}");
+}
+
+#[tokio::test]
+async fn throttling_and_server_errors_are_retryable_failures() {
+    let err = failure(mock!(Client::publish).then_error(|| {
+        PublishError::InternalErrorException(
+            InternalErrorException::builder().message("oops").build(),
+        )
+    }))
+    .await;
+    assert!(matches!(err, ProviderError::Unavailable { .. }), "{err:?}");
+
+    // SNS's throttling answer is not a modelled error of Publish: it arrives as raw XML.
+    let throttled = r#"<ErrorResponse xmlns="http://sns.amazonaws.com/doc/2010-03-31/"><Error><Type>Sender</Type><Code>Throttling</Code><Message>Rate exceeded</Message></Error><RequestId>r-1</RequestId></ErrorResponse>"#;
+    let err = failure(mock!(Client::publish).then_http_response(move || {
+        aws_smithy_runtime_api::http::Response::new(
+            StatusCode::try_from(400).unwrap(),
+            SdkBody::from(throttled),
+        )
+    }))
+    .await;
+    let ProviderError::Unavailable { reason } = err else {
+        panic!("expected a retryable failure, got {err:?}");
+    };
+    assert!(reason.contains("Throttling"), "{reason}");
+}

@@ -1,0 +1,204 @@
+//! Shared test helpers: a moto server on loopback, AWS clients pointed at it, in-process gateways,
+//! and a provider that records what it was asked to send.
+
+use async_trait::async_trait;
+use aws_config::{BehaviorVersion, SdkConfig};
+use axum::body::Body;
+use axum::http::{Request, Response};
+use http_body_util::BodyExt;
+use mosaic_sms_gateway::auth::{ApiKey, KeySet};
+use mosaic_sms_gateway::http::{AppState, router};
+use mosaic_sms_gateway::providers::{Dispatcher, MessageId, ProviderError, SmsProvider};
+use mosaic_sms_gateway::secrets::ApiKeys;
+use mosaic_sms_gateway::sms::SmsRequest;
+use std::io::{BufRead, BufReader};
+use std::net::TcpStream;
+use std::process::{Child, ChildStdin, Command, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::{Duration, Instant};
+use tower::ServiceExt;
+
+pub const KEY: &str = "local-dev-key";
+
+/// A moto server shared by every test of this binary. It runs until the test process exits: its
+/// stdin is a pipe held here, and the script stops when that pipe closes.
+pub struct Moto {
+    pub endpoint: String,
+    _child: Child,
+    _stdin: ChildStdin,
+}
+
+static MOTO: OnceLock<Moto> = OnceLock::new();
+
+pub fn moto() -> &'static Moto {
+    MOTO.get_or_init(start_moto)
+}
+
+fn start_moto() -> Moto {
+    let python = std::env::var("MOTO_PYTHON")
+        .unwrap_or_else(|_| concat!(env!("CARGO_MANIFEST_DIR"), "/.venv/bin/python").to_owned());
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/support/moto_server.py");
+    let mut child = Command::new(&python)
+        .arg(script)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap_or_else(|e| {
+            panic!("cannot start moto with {python} ({e}); run the tests with scripts/test")
+        });
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let port: u16 = line.trim().parse().unwrap_or_else(|_| {
+        panic!("moto did not print its port (got {line:?}); is moto installed in {python}?")
+    });
+    wait_for_port(port, Duration::from_secs(30));
+    Moto {
+        endpoint: format!("http://127.0.0.1:{port}"),
+        _stdin: child.stdin.take().unwrap(),
+        _child: child,
+    }
+}
+
+/// Polls until something accepts connections on `port`, or panics at the deadline.
+pub fn wait_for_port(port: u16, deadline: Duration) {
+    let until = Instant::now() + deadline;
+    while TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(Instant::now() < until, "nothing listens on port {port}");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+/// AWS configuration as the gateway would load it, pointed at `endpoint`, with dummy credentials.
+pub async fn aws_config(endpoint: &str) -> SdkConfig {
+    aws_config::defaults(BehaviorVersion::latest())
+        .region("us-east-1")
+        .endpoint_url(endpoint)
+        .credentials_provider(aws_sdk_sns::config::Credentials::new(
+            "testing", "testing", None, None, "tests",
+        ))
+        .load()
+        .await
+}
+
+/// The SMS that moto's SNS has published to `phone`: (message, message id), oldest first.
+pub async fn sms_sent_to(phone: &str) -> Vec<(String, String)> {
+    let data: serde_json::Value = reqwest::get(format!("{}/moto-api/data.json", moto().endpoint))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    data["sns"]["SMS"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|sms| sms["phone_number"] == phone)
+        .map(|sms| {
+            (
+                sms["message"].as_str().unwrap().to_owned(),
+                sms["message_id"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect()
+}
+
+/// A fresh phone number for each call, so tests sharing one moto never see each other's SMS.
+pub fn unique_phone() -> String {
+    static NEXT: AtomicUsize = AtomicUsize::new(0);
+    let n = NEXT.fetch_add(1, Ordering::Relaxed);
+    format!("+1415{:03}{:04}", std::process::id() % 1000, n)
+}
+
+/// A provider that records what it is asked to send and answers as told.
+#[derive(Clone)]
+pub struct Recorder {
+    pub name: &'static str,
+    pub sent: Arc<Mutex<Vec<SmsRequest>>>,
+    answer: Arc<dyn Fn() -> Result<MessageId, ProviderError> + Send + Sync>,
+}
+
+impl Recorder {
+    pub fn ok(name: &'static str) -> Self {
+        Self::answering(name, move || Ok(format!("{name}-msg-1")))
+    }
+
+    pub fn answering(
+        name: &'static str,
+        answer: impl Fn() -> Result<MessageId, ProviderError> + Send + Sync + 'static,
+    ) -> Self {
+        Self {
+            name,
+            sent: Arc::default(),
+            answer: Arc::new(answer),
+        }
+    }
+
+    pub fn count(&self) -> usize {
+        self.sent.lock().unwrap().len()
+    }
+}
+
+#[async_trait]
+impl SmsProvider for Recorder {
+    fn name(&self) -> &'static str {
+        self.name
+    }
+
+    async fn send(&self, sms: &SmsRequest) -> Result<MessageId, ProviderError> {
+        self.sent.lock().unwrap().push(sms.clone());
+        (self.answer)()
+    }
+}
+
+pub fn fixed_keys() -> ApiKeys {
+    ApiKeys::Fixed(KeySet::single(ApiKey::new(KEY).unwrap()))
+}
+
+/// A gateway with the test key and the given providers, as a Router.
+pub fn gateway(providers: Vec<Box<dyn SmsProvider>>) -> axum::Router {
+    router(AppState::new(fixed_keys(), Dispatcher::new(providers)))
+}
+
+/// Sends `request` through `app` and returns the status, headers and JSON body (Null when empty).
+pub async fn call(app: &axum::Router, request: Request<Body>) -> (Response<()>, serde_json::Value) {
+    let response = app.clone().oneshot(request).await.unwrap();
+    let (parts, body) = response.into_parts();
+    let bytes = body.collect().await.unwrap().to_bytes();
+    let json = if bytes.is_empty() {
+        serde_json::Value::Null
+    } else {
+        serde_json::from_slice(&bytes)
+            .unwrap_or_else(|_| panic!("not JSON: {}", String::from_utf8_lossy(&bytes)))
+    };
+    (Response::from_parts(parts, ()), json)
+}
+
+pub fn challenge(key: Option<&str>, verification: Option<&str>) -> Request<Body> {
+    let mut r = Request::get("/send-sms").header("accept", "application/json, text/plain, */*");
+    if let Some(key) = key {
+        r = r.header("x-api-key", key);
+    }
+    if let Some(v) = verification {
+        r = r.header("x-verification-key", v);
+    }
+    r.body(Body::empty()).unwrap()
+}
+
+pub fn post(key: Option<&str>, content_type: Option<&str>, body: impl Into<Body>) -> Request<Body> {
+    let mut r = Request::post("/send-sms");
+    if let Some(key) = key {
+        r = r.header("x-api-key", key);
+    }
+    if let Some(ct) = content_type {
+        r = r.header("content-type", ct);
+    }
+    r.body(body.into()).unwrap()
+}
+
+pub fn send(body: serde_json::Value) -> Request<Body> {
+    post(Some(KEY), Some("application/json"), body.to_string())
+}
