@@ -3,6 +3,7 @@
 
 use crate::config::{Config, KeyConfig, ProviderConfig};
 use crate::http::{AppState, router};
+use crate::metrics::Metrics;
 use crate::providers::outbox::Outbox;
 use crate::providers::sns::Sns;
 use crate::providers::{Dispatcher, SmsProvider};
@@ -81,7 +82,7 @@ pub fn sns_client(sdk: &SdkConfig) -> aws_sdk_sns::Client {
 }
 
 /// Builds the shared state: AWS clients only when something uses AWS, each built once.
-pub async fn build_state(config: &Config) -> Result<AppState, StartupError> {
+pub async fn build_state(config: &Config, metrics: Metrics) -> Result<AppState, StartupError> {
     let sdk = if config.uses_aws() {
         Some(load_aws_config().await?)
     } else {
@@ -115,7 +116,11 @@ pub async fn build_state(config: &Config) -> Result<AppState, StartupError> {
             }
         });
     }
-    Ok(AppState::new(keys, Dispatcher::new(providers)))
+    Ok(AppState::with_metrics(
+        keys,
+        Dispatcher::new(providers),
+        metrics,
+    ))
 }
 
 /// Serves the gateway on `listener` until `shutdown` completes; requests under way finish first,

@@ -1,6 +1,7 @@
 //! Mosaic's side of the protocol as one axum Router: any path, the method decides. Nothing here is
 //! AWS-specific; the same Router runs under `lambda_http` and `axum::serve`.
 
+use crate::metrics::Metrics;
 use crate::providers::{Dispatcher, ProviderError};
 use crate::secrets::ApiKeys;
 use crate::sms::{FieldError, PhoneNumber, SmsRequest};
@@ -10,6 +11,8 @@ use axum::extract::{Request, State};
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use http_body_util::{BodyExt, LengthLimitError, Limited};
+// Only to read the Lambda request id that lambda_http leaves in the request's extensions.
+use lambda_http::RequestExt;
 use serde_json::json;
 use std::sync::Arc;
 use std::time::Instant;
@@ -28,12 +31,21 @@ pub struct AppState {
 struct Inner {
     keys: ApiKeys,
     dispatcher: Dispatcher,
+    metrics: Metrics,
 }
 
 impl AppState {
     pub fn new(keys: ApiKeys, dispatcher: Dispatcher) -> Self {
+        Self::with_metrics(keys, dispatcher, Metrics::Off)
+    }
+
+    pub fn with_metrics(keys: ApiKeys, dispatcher: Dispatcher, metrics: Metrics) -> Self {
         Self {
-            inner: Arc::new(Inner { keys, dispatcher }),
+            inner: Arc::new(Inner {
+                keys,
+                dispatcher,
+                metrics,
+            }),
         }
     }
 
@@ -144,6 +156,8 @@ impl IntoResponse for ApiError {
 /// What the request log event says beyond status and latency.
 #[derive(Default)]
 struct LogFields {
+    /// The Lambda invocation's request id, when running in Lambda.
+    request_id: Option<String>,
     provider: Option<&'static str>,
     message_id: Option<String>,
     phone: Option<PhoneNumber>,
@@ -153,7 +167,10 @@ struct LogFields {
 async fn handle(State(state): State<AppState>, request: Request) -> Response {
     let started = Instant::now();
     let method = request.method().clone();
-    let mut fields = LogFields::default();
+    let mut fields = LogFields {
+        request_id: request.lambda_context_ref().map(|c| c.request_id.clone()),
+        ..LogFields::default()
+    };
     let result = match method {
         Method::GET => challenge(&state, request.headers()).await,
         Method::POST => send(&state, request, &mut fields).await,
@@ -180,6 +197,7 @@ async fn handle(State(state): State<AppState>, request: Request) -> Response {
             (err.into_response(), outcome)
         }
     };
+    state.inner.metrics.record_send(fields.provider, outcome);
     log_request(&method, response.status(), outcome, started, fields);
     response
 }
@@ -194,6 +212,7 @@ fn log_request(method: &Method, status: StatusCode, outcome: &str, started: Inst
                 method = %method,
                 status = status.as_u16(),
                 outcome,
+                request_id = f.request_id.as_deref(),
                 provider = f.provider,
                 message_id = f.message_id.as_deref(),
                 phone = phone.as_deref(),

@@ -8,6 +8,7 @@ pub mod app;
 pub mod auth;
 pub mod config;
 pub mod http;
+pub mod metrics;
 pub mod providers;
 pub mod secrets;
 pub mod sms;

@@ -4,6 +4,7 @@ use clap::{Parser, Subcommand};
 use mosaic_sms_gateway::app::{self, StartupError};
 use mosaic_sms_gateway::config::{Config, Host, KeyConfig};
 use mosaic_sms_gateway::http::router;
+use mosaic_sms_gateway::metrics::Metrics;
 use std::net::SocketAddr;
 use std::process::ExitCode;
 
@@ -62,7 +63,10 @@ async fn lambda() -> Result<(), MainError> {
         !std::env::var("AWS_LAMBDA_LOG_FORMAT").is_ok_and(|f| f.eq_ignore_ascii_case("text"));
     mosaic_sms_gateway::telemetry::init(json, std::io::stdout);
     let config = Config::from_env(Host::Lambda).map_err(StartupError::from)?;
-    let state = app::build_state(&config).await?;
+    let metrics = Metrics::Emf {
+        function_name: std::env::var("AWS_LAMBDA_FUNCTION_NAME").unwrap_or_default(),
+    };
+    let state = app::build_state(&config, metrics).await?;
     // During init: the secret is read and the TLS connection opened before the first request.
     state.keys().warm_up().await;
     lambda_http::run(router(state))
@@ -73,7 +77,7 @@ async fn lambda() -> Result<(), MainError> {
 async fn serve(addr: SocketAddr) -> Result<(), MainError> {
     mosaic_sms_gateway::telemetry::init(false, std::io::stderr);
     let config = Config::from_env(Host::Local).map_err(StartupError::from)?;
-    let state = app::build_state(&config).await?;
+    let state = app::build_state(&config, Metrics::Off).await?;
     state.keys().warm_up().await;
     let listener = tokio::net::TcpListener::bind(addr)
         .await

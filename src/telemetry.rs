@@ -12,7 +12,15 @@ use tracing_subscriber::fmt::MakeWriter;
 /// Anything that is not a plain level reads as `info`.
 pub fn filter(requested: Option<&str>) -> EnvFilter {
     let level = requested
-        .and_then(|l| l.trim().parse::<LevelFilter>().ok())
+        .map(str::trim)
+        .and_then(|l| {
+            // Lambda's log levels include FATAL, which tracing calls error.
+            if l.eq_ignore_ascii_case("fatal") {
+                Some(LevelFilter::ERROR)
+            } else {
+                l.parse::<LevelFilter>().ok()
+            }
+        })
         .unwrap_or(LevelFilter::INFO);
     let others = level.min(LevelFilter::WARN);
     // aws_config warns about every place it looked for a region or credentials and did not find

@@ -137,6 +137,11 @@ fn dependencies_never_log_below_warn() {
     assert!(directives.contains(&"warn"), "{filter}");
     let quiet = telemetry::filter(Some("error")).to_string();
     assert!(quiet.split(',').any(|d| d == "error"), "{quiet}");
+    let fatal = telemetry::filter(Some("FATAL")).to_string();
+    assert!(
+        fatal.split(',').any(|d| d == "mosaic_sms_gateway=error"),
+        "{fatal}"
+    );
     assert!(
         telemetry::filter(Some("not-a-level"))
             .to_string()

@@ -3,6 +3,7 @@
 mod binary;
 mod events;
 mod key_cache;
+mod lambda_host;
 mod load;
 mod logs;
 mod router;
