@@ -1,0 +1,172 @@
+"""Cold start, latency and memory of the gateway binary, measured on this machine.
+
+    python3 bench/coldstart.py [path/to/mosaic-sms-gateway]   (default: target/release/mosaic-sms-gateway)
+
+Prints figures; asserts nothing. Two cold starts are measured:
+
+* lambda: the binary as the Lambda bootstrap, against a stand-in Lambda Runtime API on loopback, from
+  exec to the answer of its first invocation (an API Gateway send event, outbox provider). This is the
+  part of a Lambda cold start that the function controls (Lambda's own sandbox start is not in it).
+* serve: `serve` from exec to the answer of its first HTTP challenge.
+
+Then warm sends to `serve` (outbox provider) over one keep-alive connection: client-side latency
+percentiles (the Python client's own overhead is in them) and the server's peak resident memory.
+"""
+
+import http.client
+import http.server
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+BIN = sys.argv[1] if len(sys.argv) > 1 else os.path.join(ROOT, "target", "release", "mosaic-sms-gateway")
+KEY = "local-dev-key"
+RUNS = 20
+SENDS = 2000
+
+
+def event(name):
+    with open(os.path.join(ROOT, "events", name)) as f:
+        return f.read()
+
+
+def clean_env(**extra):
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "GATEWAY_", "SMS_", "SNS_", "OUTBOX_"))}
+    env.update(extra)
+    return env
+
+
+class RuntimeApi(http.server.BaseHTTPRequestHandler):
+    """The two calls of the Lambda Runtime API a first invocation needs."""
+
+    def log_message(self, *args):
+        pass
+
+    def do_GET(self):
+        server = self.server
+        if server.handed_out:
+            server.idle.wait()  # one invocation per process
+            return
+        server.handed_out = True
+        body = server.event.encode()
+        self.send_response(200)
+        self.send_header("Lambda-Runtime-Aws-Request-Id", "bench-1")
+        self.send_header("Lambda-Runtime-Deadline-Ms", str(int(time.time() * 1000) + 10_000))
+        self.send_header("Lambda-Runtime-Invoked-Function-Arn", "arn:aws:lambda:us-east-1:123456789012:function:bench")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def do_POST(self):
+        length = int(self.headers.get("Content-Length", 0))
+        answer = json.loads(self.rfile.read(length) or b"{}")
+        self.send_response(202)
+        self.send_header("Content-Length", "2")
+        self.end_headers()
+        self.wfile.write(b"{}")
+        self.server.answered_at = time.perf_counter()
+        self.server.answer = answer
+        self.server.done.set()
+
+
+def lambda_cold_start(outbox):
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), RuntimeApi)
+    server.daemon_threads = True
+    server.event, server.handed_out = event("200-send.json"), False
+    server.done, server.idle = threading.Event(), threading.Event()
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    env = clean_env(
+        AWS_LAMBDA_RUNTIME_API=f"127.0.0.1:{server.server_address[1]}",
+        AWS_LAMBDA_FUNCTION_NAME="bench",
+        AWS_LAMBDA_FUNCTION_MEMORY_SIZE="128",
+        AWS_LAMBDA_FUNCTION_VERSION="$LATEST",
+        AWS_LAMBDA_LOG_STREAM_NAME="s",
+        AWS_LAMBDA_LOG_GROUP_NAME="g",
+        GATEWAY_API_KEY=KEY,
+        SMS_PROVIDER="outbox",
+        OUTBOX_PATH=outbox,
+    )
+    started = time.perf_counter()
+    proc = subprocess.Popen([BIN], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        if not server.done.wait(30):
+            raise SystemExit("the function never answered")
+        assert server.answer.get("statusCode") == 200, server.answer
+        return (server.answered_at - started) * 1000
+    finally:
+        proc.kill()
+        proc.wait()
+        server.idle.set()
+        server.shutdown()
+
+
+def start_serve(outbox):
+    env = clean_env(GATEWAY_API_KEY=KEY, OUTBOX_PATH=outbox)
+    started = time.perf_counter()
+    proc = subprocess.Popen([BIN, "serve", "--addr", "127.0.0.1:0"], env=env, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    line = proc.stdout.readline()
+    host, port = line.strip().rsplit("http://", 1)[1].split(":")
+    return proc, started, int(port)
+
+
+def serve_cold_start(outbox):
+    proc, started, port = start_serve(outbox)
+    try:
+        conn = http.client.HTTPConnection("127.0.0.1", port)
+        conn.request("GET", "/", headers={"X-API-Key": KEY, "X-Verification-Key": "v"})
+        assert conn.getresponse().status == 200
+        return (time.perf_counter() - started) * 1000
+    finally:
+        proc.kill()
+        proc.wait()
+
+
+def warm_sends(outbox):
+    proc, _, port = start_serve(outbox)
+    try:
+        conn = http.client.HTTPConnection("127.0.0.1", port)
+        latencies = []
+        for i in range(SENDS):
+            body = json.dumps({"phone_number": "+14155550100", "sender_id": "Acme", "message": f"Your code is {i:06}"})
+            t = time.perf_counter()
+            conn.request("POST", "/", body=body, headers={"X-API-Key": KEY, "Content-Type": "application/json"})
+            response = conn.getresponse()
+            response.read()
+            latencies.append((time.perf_counter() - t) * 1000)
+            assert response.status == 200
+        with open(f"/proc/{proc.pid}/status") as f:
+            status = dict(line.split(":", 1) for line in f if ":" in line)
+        return latencies, status["VmHWM"].strip(), status["VmRSS"].strip()
+    finally:
+        proc.kill()
+        proc.wait()
+
+
+def pct(values, p):
+    values = sorted(values)
+    return values[min(len(values) - 1, int(len(values) * p))]
+
+
+def main():
+    if not os.path.exists(BIN):
+        raise SystemExit(f"{BIN} does not exist: build it first (cargo build --release)")
+    with tempfile.TemporaryDirectory() as tmp:
+        outbox = os.path.join(tmp, "outbox.jsonl")
+        lam = [lambda_cold_start(outbox) for _ in range(RUNS)]
+        srv = [serve_cold_start(outbox) for _ in range(RUNS)]
+        latencies, hwm, rss = warm_sends(outbox)
+    print(f"binary: {BIN} ({os.path.getsize(BIN) / 1e6:.1f} MB)")
+    print(f"lambda cold start, exec to first answer ({RUNS} runs): median {statistics.median(lam):.1f} ms, max {max(lam):.1f} ms")
+    print(f"serve cold start, exec to first answer ({RUNS} runs): median {statistics.median(srv):.1f} ms, max {max(srv):.1f} ms")
+    print(f"warm sends to serve ({SENDS}, one keep-alive connection, outbox): p50 {pct(latencies, 0.5):.2f} ms, p99 {pct(latencies, 0.99):.2f} ms")
+    print(f"serve memory after {SENDS} sends: peak RSS {hwm}, RSS {rss}")
+
+
+if __name__ == "__main__":
+    main()
