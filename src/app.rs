@@ -27,11 +27,11 @@ pub enum StartupError {
     },
 }
 
-// Mosaic waits 3 s for an answer. In the worst case one request re-reads the secret and then
-// publishes, so the two budgets together stay under that.
+// Mosaic waits 3 s for an answer. In the worst case one request re-reads the secret (1 s) and
+// then publishes (1.5 s), which leaves room for the rest under that.
 const SECRETS_OPERATION_TIMEOUT: Duration = Duration::from_millis(1000);
 const SECRETS_ATTEMPT_TIMEOUT: Duration = Duration::from_millis(500);
-const SNS_OPERATION_TIMEOUT: Duration = Duration::from_millis(1800);
+const SNS_OPERATION_TIMEOUT: Duration = Duration::from_millis(1500);
 const CONNECT_TIMEOUT: Duration = Duration::from_millis(700);
 
 /// Loads the AWS configuration (region, credentials, `AWS_ENDPOINT_URL`) from the environment.
@@ -65,9 +65,9 @@ pub fn secrets_client(sdk: &SdkConfig) -> aws_sdk_secretsmanager::Client {
     aws_sdk_secretsmanager::Client::from_conf(config)
 }
 
-/// The SNS client. `Publish` has no idempotency token, so there is no per-attempt timeout: an
-/// attempt that is slow may still deliver, and retrying it could send the passcode twice. Fast
-/// failures (throttling, 5xx) get one retry.
+/// The SNS client, with no retries: `Publish` has no idempotency token, and the SDK's retry rules
+/// also retry failures that can come after SNS took the message (a lost or unreadable answer), so a
+/// retry could send the passcode twice. A failed send is answered 502, and Mosaic sends again.
 pub fn sns_client(sdk: &SdkConfig) -> aws_sdk_sns::Client {
     let config = aws_sdk_sns::config::Builder::from(sdk)
         .timeout_config(
@@ -76,7 +76,7 @@ pub fn sns_client(sdk: &SdkConfig) -> aws_sdk_sns::Client {
                 .operation_timeout(SNS_OPERATION_TIMEOUT)
                 .build(),
         )
-        .retry_config(RetryConfig::standard().with_max_attempts(2))
+        .retry_config(RetryConfig::disabled())
         .build();
     aws_sdk_sns::Client::from_conf(config)
 }

@@ -107,7 +107,7 @@ impl Config {
                 }
             };
             KeyConfig::SecretsManager { secret_id, ttl }
-        } else if let Some(key) = lookup("GATEWAY_API_KEY") {
+        } else if let Some(key) = get("GATEWAY_API_KEY") {
             KeyConfig::Fixed(ApiKey::new(key).ok_or(ConfigError::EmptyKey)?)
         } else if host == Host::Local {
             KeyConfig::Generated(ApiKey::generate())
@@ -217,11 +217,7 @@ mod tests {
         );
         assert_eq!(
             c.providers,
-            vec![ProviderConfig::Sns(SnsSettings {
-                sms_type: SmsType::Transactional,
-                default_sender_id: None,
-                origination_number: None
-            })]
+            vec![ProviderConfig::Sns(SnsSettings::default())]
         );
     }
 

@@ -1,5 +1,6 @@
-//! Mosaic's side of the protocol as one axum Router: any path, the method decides. Nothing here is
-//! AWS-specific; the same Router runs under `lambda_http` and `axum::serve`.
+//! Mosaic's side of the protocol as one axum Router: any path, the method decides. The same Router
+//! runs under `lambda_http` and `axum::serve`; the only Lambda detail here is the request id that
+//! the request log event carries when there is one.
 
 use crate::metrics::Metrics;
 use crate::providers::{Dispatcher, ProviderError};
@@ -94,6 +95,8 @@ pub enum ApiError {
     Rejected(String),
     #[error("{0}")]
     ProviderFailed(String),
+    #[error("the provider may have sent the message before it failed: {0}")]
+    DeliveryUnknown(String),
 }
 
 impl ApiError {
@@ -110,7 +113,7 @@ impl ApiError {
             Self::TooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             Self::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             Self::Rejected(_) => StatusCode::UNPROCESSABLE_ENTITY,
-            Self::ProviderFailed(_) => StatusCode::BAD_GATEWAY,
+            Self::ProviderFailed(_) | Self::DeliveryUnknown(_) => StatusCode::BAD_GATEWAY,
         }
     }
 
@@ -131,6 +134,7 @@ impl ApiError {
             Self::MethodNotAllowed => "method_not_allowed",
             Self::Rejected(_) => "recipient_rejected",
             Self::ProviderFailed(_) => "provider_failed",
+            Self::DeliveryUnknown(_) => "delivery_unknown",
         }
     }
 }
@@ -187,17 +191,22 @@ async fn handle(State(state): State<AppState>, request: Request) -> Response {
         ),
         Err(err) => {
             let outcome = err.code();
-            if let ApiError::Rejected(reason) | ApiError::ProviderFailed(reason) = &err {
-                // A provider's reason may quote the number; logs only ever show it masked.
+            if let ApiError::Rejected(reason)
+            | ApiError::ProviderFailed(reason)
+            | ApiError::DeliveryUnknown(reason) = &err
+            {
                 fields.reason = Some(match &fields.phone {
-                    Some(phone) => mask_in(reason, phone),
+                    Some(phone) => phone.mask_in(reason),
                     None => reason.clone(),
                 });
             }
             (err.into_response(), outcome)
         }
     };
-    state.inner.metrics.record_send(fields.provider, outcome);
+    state
+        .inner
+        .metrics
+        .record_send(&method, response.status(), fields.provider, outcome);
     log_request(&method, response.status(), outcome, started, fields);
     response
 }
@@ -227,12 +236,6 @@ fn log_request(method: &Method, status: StatusCode, outcome: &str, started: Inst
     } else {
         event!(info)
     }
-}
-
-fn mask_in(text: &str, phone: &PhoneNumber) -> String {
-    let masked = phone.masked();
-    text.replace(phone.as_str(), &masked)
-        .replace(&phone.as_str()[1..], &masked)
 }
 
 async fn authorize(state: &AppState, headers: &HeaderMap) -> Result<(), ApiError> {
@@ -286,6 +289,7 @@ async fn send(
         }
         Err(ProviderError::Rejected { reason }) => Err(ApiError::Rejected(reason)),
         Err(ProviderError::Unavailable { reason }) => Err(ApiError::ProviderFailed(reason)),
+        Err(ProviderError::Indeterminate { reason }) => Err(ApiError::DeliveryUnknown(reason)),
     }
 }
 

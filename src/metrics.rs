@@ -5,6 +5,7 @@
 //! Manager failure: the ones to alarm on), by `FunctionName` and by `FunctionName`, `Provider` and
 //! `Outcome`.
 
+use axum::http::{Method, StatusCode};
 use serde_json::json;
 use std::io::Write;
 
@@ -21,16 +22,28 @@ pub enum Metrics {
 }
 
 impl Metrics {
-    /// The EMF line for one send attempt, or `None` for requests that are not sends (challenges,
-    /// bad requests, wrong keys: the request log counts those).
-    pub fn send_line(&self, provider: Option<&str>, outcome: &str, now_ms: u64) -> Option<String> {
+    /// The EMF line for one POST, or `None` for requests that are not send attempts (challenges,
+    /// bad requests, wrong keys: the request log counts those). Counted by status, not by error
+    /// code, so renaming a code can never silence the alarm: 200 is sent, 422 rejected, any 5xx
+    /// failed.
+    pub fn send_line(
+        &self,
+        method: &Method,
+        status: StatusCode,
+        provider: Option<&str>,
+        outcome: &str,
+        now_ms: u64,
+    ) -> Option<String> {
         let Self::Emf { function_name } = self else {
             return None;
         };
-        let (sent, rejected, failed) = match outcome {
-            "sent" => (1, 0, 0),
-            "recipient_rejected" => (0, 1, 0),
-            "provider_failed" | "keys_unavailable" => (0, 0, 1),
+        if method != Method::POST {
+            return None;
+        }
+        let (sent, rejected, failed) = match status {
+            StatusCode::OK => (1, 0, 0),
+            StatusCode::UNPROCESSABLE_ENTITY => (0, 1, 0),
+            s if s.is_server_error() => (0, 0, 1),
             _ => return None,
         };
         let line = json!({
@@ -59,11 +72,17 @@ impl Metrics {
     }
 
     /// Prints the EMF line for a send attempt, if there is one.
-    pub fn record_send(&self, provider: Option<&str>, outcome: &str) {
+    pub fn record_send(
+        &self,
+        method: &Method,
+        status: StatusCode,
+        provider: Option<&str>,
+        outcome: &str,
+    ) {
         let now_ms = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(0, |d| d.as_millis() as u64);
-        if let Some(line) = self.send_line(provider, outcome, now_ms) {
+        if let Some(line) = self.send_line(method, status, provider, outcome, now_ms) {
             // One write of the whole line, so it never interleaves with a log line.
             let _ = std::io::stdout()
                 .lock()
@@ -81,28 +100,32 @@ mod tests {
         let metrics = Metrics::Emf {
             function_name: "gw".into(),
         };
-        let line: serde_json::Value = serde_json::from_str(
-            &metrics
-                .send_line(Some("sns"), "provider_failed", 7)
-                .unwrap(),
-        )
-        .unwrap();
-        assert_eq!(line["_aws"]["Timestamp"], 7);
-        assert_eq!(line["_aws"]["CloudWatchMetrics"][0]["Namespace"], NAMESPACE);
-        assert_eq!(line["FunctionName"], "gw");
-        assert_eq!(line["Provider"], "sns");
+        let post = |status: u16, outcome| {
+            let status = StatusCode::from_u16(status).unwrap();
+            let line = metrics.send_line(&Method::POST, status, Some("sns"), outcome, 7)?;
+            Some(serde_json::from_str::<serde_json::Value>(&line).unwrap())
+        };
+        let failed = post(502, "provider_failed").unwrap();
+        assert_eq!(failed["_aws"]["Timestamp"], 7);
         assert_eq!(
-            (line["SmsSent"].as_u64(), line["SmsFailed"].as_u64()),
-            (Some(0), Some(1))
+            failed["_aws"]["CloudWatchMetrics"][0]["Namespace"],
+            NAMESPACE
         );
-        let sent: serde_json::Value =
-            serde_json::from_str(&metrics.send_line(Some("sns"), "sent", 7).unwrap()).unwrap();
-        assert_eq!(
-            (sent["SmsSent"].as_u64(), sent["SmsFailed"].as_u64()),
-            (Some(1), Some(0))
-        );
-        assert!(metrics.send_line(None, "invalid_api_key", 7).is_none());
-        assert!(metrics.send_line(None, "challenge_answered", 7).is_none());
-        assert!(Metrics::Off.send_line(Some("sns"), "sent", 7).is_none());
+        assert_eq!(failed["FunctionName"], "gw");
+        assert_eq!(failed["Provider"], "sns");
+        assert_eq!(failed["Outcome"], "provider_failed");
+        let counts = |line: &serde_json::Value| {
+            ["SmsSent", "SmsRejected", "SmsFailed"].map(|m| line[m].as_u64().unwrap())
+        };
+        assert_eq!(counts(&failed), [0, 0, 1]);
+        assert_eq!(counts(&post(200, "sent").unwrap()), [1, 0, 0]);
+        assert_eq!(counts(&post(422, "recipient_rejected").unwrap()), [0, 1, 0]);
+        assert_eq!(counts(&post(503, "keys_unavailable").unwrap()), [0, 0, 1]);
+        assert!(post(401, "invalid_api_key").is_none());
+        assert!(post(400, "invalid_field").is_none());
+        let get = metrics.send_line(&Method::GET, StatusCode::OK, None, "challenge_answered", 7);
+        assert!(get.is_none());
+        let off = Metrics::Off.send_line(&Method::POST, StatusCode::OK, Some("sns"), "sent", 7);
+        assert!(off.is_none());
     }
 }

@@ -8,6 +8,7 @@
 
 use crate::auth::{ApiKey, KeySet};
 use aws_sdk_secretsmanager::error::DisplayErrorContext;
+use std::sync::RwLock;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 use tokio::sync::Mutex;
@@ -23,6 +24,8 @@ pub const MIN_REFRESH_INTERVAL: Duration = Duration::from_secs(30);
 pub struct KeysUnavailable;
 
 /// Where a request's key is checked against.
+// Built once at start-up and shared: the size difference between the variants costs nothing.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug)]
 pub enum ApiKeys {
     Fixed(KeySet),
@@ -55,7 +58,13 @@ pub struct SecretKeys {
     secret_id: String,
     ttl: Duration,
     min_refresh: Duration,
+    /// Read state; held across a read, so concurrent requests share one.
     cache: Mutex<Cache>,
+    /// The keys of the last successful read, for the common case (a known key, a fresh secret)
+    /// to be checked without waiting behind a read that some unknown key started.
+    fresh: RwLock<Option<(KeySet, Instant)>>,
+    /// Reads attempted so far: a request that sees it change while it waits for the lock knows a
+    /// read happened meanwhile (instants can compare equal; a counter cannot).
     attempts: AtomicU64,
 }
 
@@ -73,9 +82,6 @@ struct Cache {
     keys: Option<KeySet>,
     fetched_at: Option<Instant>,
     last_attempt: Option<Instant>,
-    /// Reads attempted so far: a request that sees it change while it waits for the lock knows a
-    /// read happened meanwhile (instants can compare equal; a counter cannot).
-    attempts: u64,
 }
 
 impl SecretKeys {
@@ -96,15 +102,22 @@ impl SecretKeys {
             ttl,
             min_refresh,
             cache: Mutex::new(Cache::default()),
+            fresh: RwLock::new(None),
             attempts: AtomicU64::new(0),
         }
     }
 
     async fn check(&self, presented: &[u8]) -> Result<bool, KeysUnavailable> {
+        if let Some((keys, fetched_at)) = &*self.fresh.read().unwrap_or_else(|p| p.into_inner())
+            && fetched_at.elapsed() < self.ttl
+            && keys.accepts(presented)
+        {
+            return Ok(true);
+        }
         let attempts_before = self.attempts.load(Ordering::Acquire);
         let mut cache = self.cache.lock().await;
         // A read that finished while this request waited for the lock is as fresh as one of its own.
-        let read_while_waiting = cache.attempts != attempts_before;
+        let read_while_waiting = self.attempts.load(Ordering::Acquire) != attempts_before;
         let since_attempt = cache.last_attempt.map(|t| t.elapsed());
         let may_reread = !read_while_waiting && since_attempt.is_none_or(|d| d >= self.min_refresh);
 
@@ -138,13 +151,14 @@ impl SecretKeys {
     async fn refresh(&self, cache: &mut Cache) {
         let result = self.read().await;
         // Counted once the read is over, so a request that waited for this one sees it as done.
-        cache.last_attempt = Some(Instant::now());
-        cache.attempts += 1;
-        self.attempts.store(cache.attempts, Ordering::Release);
+        let now = Instant::now();
+        cache.last_attempt = Some(now);
+        self.attempts.fetch_add(1, Ordering::Release);
         match result {
             Ok(keys) => {
+                *self.fresh.write().unwrap_or_else(|p| p.into_inner()) = Some((keys.clone(), now));
                 cache.keys = Some(keys);
-                cache.fetched_at = Some(Instant::now());
+                cache.fetched_at = Some(now);
                 tracing::debug!(secret_id = %self.secret_id, "API keys read from Secrets Manager");
             }
             Err(err) => tracing::error!(

@@ -29,6 +29,14 @@ impl PhoneNumber {
         &self.0
     }
 
+    /// `text` with every occurrence of this number (with or without its `+`) masked: providers'
+    /// error messages may quote the number, and logs only ever show it masked.
+    pub fn mask_in(&self, text: &str) -> String {
+        let masked = self.masked();
+        text.replace(self.as_str(), &masked)
+            .replace(&self.0[1..], &masked)
+    }
+
     /// The number as logs may show it: the country code and the last two digits, e.g. `+44*******89`.
     pub fn masked(&self) -> String {
         let digits = &self.0[1..];
@@ -241,6 +249,11 @@ mod tests {
         assert_eq!(m("+447700900123"), "+44********23");
         assert_eq!(m("+972541234567"), "+972*******67");
         assert_eq!(m("+12345678"), "+1*****78");
+        let phone = PhoneNumber::parse("+14155550100").unwrap();
+        assert_eq!(
+            phone.mask_in("+14155550100 is not valid; 14155550100 neither"),
+            "+1********00 is not valid; +1********00 neither"
+        );
         assert_eq!(
             format!("{:?}", PhoneNumber::parse("+14155550100").unwrap()),
             "PhoneNumber(+1********00)"

@@ -43,11 +43,9 @@ where
         .with_env_filter(filter(requested.as_deref()))
         .with_writer(writer);
     if json {
-        // Lambda adds its own timestamp and request id columns.
         builder
             .json()
             .flatten_event(true)
-            .without_time()
             .with_current_span(false)
             .init();
     } else {

@@ -19,10 +19,15 @@ pub enum ProviderError {
     /// no provider will do better, so none is tried. Answered 422.
     #[error("{reason}")]
     Rejected { reason: String },
-    /// The provider failed (throttled, down, timed out, misconfigured); another provider or a
-    /// retry may succeed. Answered 502 when no provider succeeds.
+    /// The provider did not take the message (throttled, unreachable, down, misconfigured);
+    /// another provider or a retry may succeed. Answered 502 when no provider succeeds.
     #[error("{reason}")]
     Unavailable { reason: String },
+    /// The provider may have taken the message before failing (a timeout or a connection lost
+    /// after the request went out). No other provider is tried: that could deliver the passcode
+    /// twice. Answered 502.
+    #[error("{reason}")]
+    Indeterminate { reason: String },
 }
 
 impl ProviderError {
@@ -35,6 +40,20 @@ impl ProviderError {
     pub fn unavailable(reason: impl Into<String>) -> Self {
         Self::Unavailable {
             reason: reason.into(),
+        }
+    }
+
+    pub fn indeterminate(reason: impl Into<String>) -> Self {
+        Self::Indeterminate {
+            reason: reason.into(),
+        }
+    }
+
+    pub fn reason(&self) -> &str {
+        match self {
+            Self::Rejected { reason }
+            | Self::Unavailable { reason }
+            | Self::Indeterminate { reason } => reason,
         }
     }
 }
@@ -73,28 +92,28 @@ impl Dispatcher {
         self.providers.iter().map(|p| p.name()).collect()
     }
 
-    /// Sends through the first provider that succeeds. A rejected recipient stops at once: a second
-    /// provider would refuse it too, or worse, deliver what the first one refused on purpose.
+    /// Sends through the first provider that succeeds. Only a provider that certainly did not take
+    /// the message hands over to the next one: a rejected recipient would be refused again (or,
+    /// worse, delivered against the first provider's judgement), and a message that may have gone
+    /// out must not go out twice.
     pub async fn send(&self, sms: &SmsRequest) -> Dispatch {
         let mut last = None;
         for provider in &self.providers {
             let started = Instant::now();
             let result = provider.send(sms).await;
-            match &result {
-                Ok(_) | Err(ProviderError::Rejected { .. }) => {
-                    return Dispatch {
-                        provider: provider.name(),
-                        result,
-                    };
-                }
-                Err(ProviderError::Unavailable { reason }) => tracing::warn!(
-                    provider = provider.name(),
-                    phone = %sms.phone_number,
-                    latency_ms = started.elapsed().as_millis() as u64,
-                    reason = %reason,
-                    "provider failed; trying the next one if there is one"
-                ),
-            }
+            let Err(ProviderError::Unavailable { reason }) = &result else {
+                return Dispatch {
+                    provider: provider.name(),
+                    result,
+                };
+            };
+            tracing::warn!(
+                provider = provider.name(),
+                phone = %sms.phone_number,
+                latency_ms = started.elapsed().as_millis() as u64,
+                reason = %sms.phone_number.mask_in(reason),
+                "provider failed; trying the next one if there is one"
+            );
             last = Some(Dispatch {
                 provider: provider.name(),
                 result,

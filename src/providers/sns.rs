@@ -32,12 +32,23 @@ impl SmsType {
 }
 
 /// SNS settings from the environment (`SNS_SENDER_ID`, `SNS_ORIGINATION_NUMBER`, `SNS_SMS_TYPE`).
+/// The default is what an empty environment gives: transactional, no sender id, no number.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SnsSettings {
     pub sms_type: SmsType,
     /// Used when the request brings no usable sender id of its own.
     pub default_sender_id: Option<SenderId>,
     pub origination_number: Option<String>,
+}
+
+impl Default for SnsSettings {
+    fn default() -> Self {
+        Self {
+            sms_type: SmsType::Transactional,
+            default_sender_id: None,
+            origination_number: None,
+        }
+    }
 }
 
 pub struct Sns {
@@ -94,7 +105,9 @@ impl SmsProvider for Sns {
 }
 
 /// Maps an SNS failure to what it means for Mosaic: a refused parameter or number is final (422);
-/// throttling, server errors, timeouts and everything else may pass (502).
+/// an error answer from SNS or a connection that never opened means the message was not taken
+/// (502, and the next provider may try); a timeout or a connection lost after the request went
+/// out means it may have been (502, and no other provider tries).
 fn classify(err: SdkError<PublishError>) -> ProviderError {
     if let SdkError::ServiceError(service) = &err {
         let e = service.err();
@@ -117,10 +130,41 @@ fn classify(err: SdkError<PublishError>) -> ProviderError {
             ProviderError::unavailable(reason)
         };
     }
-    let kind = match &err {
-        SdkError::TimeoutError(_) => "SNS timed out",
-        SdkError::DispatchFailure(_) => "SNS could not be reached",
-        _ => "SNS failed",
+    let detail = DisplayErrorContext(&err);
+    match &err {
+        SdkError::ConstructionFailure(_) => {
+            ProviderError::unavailable(format!("SNS request could not be built: {detail}"))
+        }
+        SdkError::DispatchFailure(_) if never_connected(&err) => {
+            ProviderError::unavailable(format!("SNS could not be reached: {detail}"))
+        }
+        SdkError::TimeoutError(_) => {
+            ProviderError::indeterminate(format!("SNS did not answer in time: {detail}"))
+        }
+        _ => ProviderError::indeterminate(format!("SNS connection failed: {detail}")),
+    }
+}
+
+/// Whether a dispatch failure happened before any byte of the request left: a connect timeout, or
+/// a refused connection.
+fn never_connected(err: &SdkError<PublishError>) -> bool {
+    let SdkError::DispatchFailure(failure) = err else {
+        return false;
     };
-    ProviderError::unavailable(format!("{kind}: {}", DisplayErrorContext(&err)))
+    let Some(connector) = failure.as_connector_error() else {
+        return false;
+    };
+    if connector.is_timeout() {
+        return true;
+    }
+    let mut source: Option<&(dyn std::error::Error + 'static)> = Some(connector);
+    while let Some(err) = source {
+        if let Some(io) = err.downcast_ref::<std::io::Error>()
+            && io.kind() == std::io::ErrorKind::ConnectionRefused
+        {
+            return true;
+        }
+        source = err.source();
+    }
+    false
 }

@@ -31,6 +31,11 @@ fn gateway_command(dir: &std::path::Path) -> Command {
     for var in CONFIG_VARS {
         command.env_remove(var);
     }
+    // Nor may the machine's own AWS files or an instance metadata service give it a region.
+    command
+        .env("AWS_CONFIG_FILE", "/dev/null")
+        .env("AWS_SHARED_CREDENTIALS_FILE", "/dev/null")
+        .env("AWS_EC2_METADATA_DISABLED", "true");
     command
 }
 

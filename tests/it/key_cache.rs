@@ -9,6 +9,8 @@ use aws_sdk_secretsmanager::operation::get_secret_value::{
 use aws_sdk_secretsmanager::types::error::InternalServiceError;
 use aws_smithy_mocks::{Rule, RuleMode, mock, mock_client};
 use mosaic_sms_gateway::secrets::{ApiKeys, KeysUnavailable, MIN_REFRESH_INTERVAL, SecretKeys};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 const TTL: Duration = Duration::from_secs(300);
@@ -165,4 +167,77 @@ async fn concurrent_requests_share_one_read() {
         assert_eq!(check.await.unwrap(), Ok(true));
     }
     assert_eq!(rule.num_calls(), 1);
+}
+
+/// A Secrets Manager stand-in on loopback that holds each answer until released, then refuses
+/// (the secret is not there), and counts the reads.
+async fn held_secrets_manager() -> (String, Arc<AtomicUsize>, Arc<tokio::sync::Notify>) {
+    use axum::http::{HeaderMap, StatusCode};
+    let reads = Arc::new(AtomicUsize::new(0));
+    let release = Arc::new(tokio::sync::Notify::new());
+    let (counter, gate) = (reads.clone(), release.clone());
+    let app = axum::Router::new().fallback(move |headers: HeaderMap| {
+        let (counter, gate) = (counter.clone(), gate.clone());
+        async move {
+            assert_eq!(headers["x-amz-target"], "secretsmanager.GetSecretValue");
+            counter.fetch_add(1, Ordering::SeqCst);
+            gate.notified().await;
+            let body = r#"{"__type":"ResourceNotFoundException","message":"no such secret"}"#;
+            (
+                StatusCode::BAD_REQUEST,
+                [("content-type", "application/x-amz-json-1.1")],
+                body,
+            )
+        }
+    });
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let endpoint = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    (endpoint, reads, release)
+}
+
+// One thread: the spawned checks run only when this test yields, so by the time the read is
+// released every one of them is waiting for it.
+#[tokio::test(flavor = "current_thread")]
+async fn requests_waiting_for_a_failing_read_share_it_instead_of_each_reading_again() {
+    let (endpoint, reads, release) = held_secrets_manager().await;
+    let client =
+        mosaic_sms_gateway::app::secrets_client(&crate::support::aws_config(&endpoint).await);
+    let keys = Arc::new(ApiKeys::SecretsManager(SecretKeys::new(
+        client,
+        "missing".into(),
+        TTL,
+    )));
+
+    let first = tokio::spawn({
+        let keys = keys.clone();
+        async move { keys.check(b"key-1").await }
+    });
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while reads.load(Ordering::SeqCst) == 0 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the first read never arrived"
+        );
+        tokio::task::yield_now().await;
+    }
+    let waiting: Vec<_> = (0..19)
+        .map(|_| {
+            let keys = keys.clone();
+            tokio::spawn(async move { keys.check(b"key-1").await })
+        })
+        .collect();
+    for _ in 0..10 {
+        tokio::task::yield_now().await; // each spawned check runs until it waits for the read
+    }
+    release.notify_one();
+    assert_eq!(first.await.unwrap(), Err(KeysUnavailable));
+    for check in waiting {
+        assert_eq!(check.await.unwrap(), Err(KeysUnavailable));
+    }
+    assert_eq!(
+        reads.load(Ordering::SeqCst),
+        1,
+        "one read for twenty waiting requests"
+    );
 }

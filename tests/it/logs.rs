@@ -4,8 +4,8 @@
 use crate::support::*;
 use mosaic_sms_gateway::app::{secrets_client, sns_client};
 use mosaic_sms_gateway::http::{AppState, router};
-use mosaic_sms_gateway::providers::Dispatcher;
-use mosaic_sms_gateway::providers::sns::{SmsType, Sns, SnsSettings};
+use mosaic_sms_gateway::providers::sns::{Sns, SnsSettings};
+use mosaic_sms_gateway::providers::{Dispatcher, ProviderError};
 use mosaic_sms_gateway::secrets::{ApiKeys, SecretKeys};
 use mosaic_sms_gateway::telemetry;
 use serde_json::json;
@@ -61,11 +61,7 @@ async fn logs_hold_no_passcode_key_or_phone_number_even_at_trace() {
         .unwrap();
     let keys = ApiKeys::SecretsManager(SecretKeys::new(secrets, name, Duration::from_secs(300)));
     keys.warm_up().await;
-    let settings = SnsSettings {
-        sms_type: SmsType::Transactional,
-        default_sender_id: None,
-        origination_number: None,
-    };
+    let settings = SnsSettings::default();
     let app = router(AppState::new(
         keys,
         Dispatcher::new(vec![Box::new(Sns::new(sns_client(&sdk), settings))]),
@@ -92,7 +88,24 @@ async fn logs_hold_no_passcode_key_or_phone_number_even_at_trace() {
     let (bad, _) = call(&app, post(Some(api_key), Some("application/json"), empty)).await;
     assert_eq!(bad.status(), 400);
 
+    // A provider whose error quotes the number, failing over to one that sends.
+    let quoting = Recorder::answering("first", {
+        let phone = phone.clone();
+        move || Err(ProviderError::unavailable(format!("{phone} is throttled")))
+    });
+    let failover = gateway(vec![Box::new(quoting), Box::new(Recorder::ok("second"))]);
+    let (r, _) = call(
+        &failover,
+        send(json!({"phone_number": phone, "message": message})),
+    )
+    .await;
+    assert_eq!(r.status(), 200);
+
     let text = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
+    assert!(
+        text.contains("is throttled"),
+        "the failover is logged:\n{text}"
+    );
     for secret in [
         message,
         "918273",
@@ -111,7 +124,7 @@ async fn logs_hold_no_passcode_key_or_phone_number_even_at_trace() {
         .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
         .filter(|e| e["message"] == "request")
         .collect();
-    assert_eq!(requests.len(), 3, "one event per request:\n{text}");
+    assert_eq!(requests.len(), 4, "one event per request:\n{text}");
     let sent = &requests[0];
     assert_eq!(sent["outcome"], "sent");
     assert_eq!(sent["provider"], "sns");

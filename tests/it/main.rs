@@ -9,5 +9,6 @@ mod logs;
 mod router;
 mod secrets_moto;
 mod sns_attributes;
+mod sns_failures;
 mod sns_moto;
 mod support;

@@ -301,6 +301,26 @@ async fn a_failing_provider_is_502_or_fails_over_to_the_next() {
 }
 
 #[tokio::test]
+async fn a_send_that_may_have_gone_out_is_502_and_never_failed_over() {
+    let uncertain = Recorder::answering("first", || {
+        Err(ProviderError::indeterminate("timed out after sending"))
+    });
+    let second = Recorder::ok("second");
+    let app = gateway(vec![Box::new(uncertain.clone()), Box::new(second.clone())]);
+    let (r, body) = call(&app, send(valid_sms())).await;
+    assert_eq!(r.status(), StatusCode::BAD_GATEWAY);
+    assert_eq!(body["error"], "delivery_unknown");
+    assert!(
+        body["message"]
+            .as_str()
+            .unwrap()
+            .contains("timed out after sending"),
+        "{body}"
+    );
+    assert_eq!((uncertain.count(), second.count()), (1, 0));
+}
+
+#[tokio::test]
 async fn no_input_makes_the_handler_panic_or_answer_500() {
     let app = gateway(vec![Box::new(Recorder::ok("fake"))]);
     let nasty: Vec<Vec<u8>> = vec![

@@ -22,11 +22,7 @@ fn sms(sender_id: &str) -> SmsRequest {
 }
 
 fn settings() -> SnsSettings {
-    SnsSettings {
-        sms_type: SmsType::Transactional,
-        default_sender_id: None,
-        origination_number: None,
-    }
+    SnsSettings::default()
 }
 
 /// Publishes `sms` with `settings` and returns the input SNS received.

@@ -6,7 +6,7 @@ use axum::http::StatusCode;
 use mosaic_sms_gateway::app::{secrets_client, sns_client};
 use mosaic_sms_gateway::http::{AppState, router};
 use mosaic_sms_gateway::providers::Dispatcher;
-use mosaic_sms_gateway::providers::sns::{SmsType, Sns, SnsSettings};
+use mosaic_sms_gateway::providers::sns::{Sns, SnsSettings};
 use mosaic_sms_gateway::secrets::{ApiKeys, SecretKeys};
 use serde_json::json;
 use std::time::Duration;
@@ -25,11 +25,7 @@ async fn a_send_is_published_to_sns_once() {
         .unwrap();
     let keys = ApiKeys::SecretsManager(SecretKeys::new(secrets, name, Duration::from_secs(300)));
     keys.warm_up().await;
-    let settings = SnsSettings {
-        sms_type: SmsType::Transactional,
-        default_sender_id: None,
-        origination_number: None,
-    };
+    let settings = SnsSettings::default();
     let app = router(AppState::new(
         keys,
         Dispatcher::new(vec![Box::new(Sns::new(sns_client(&sdk), settings))]),
@@ -77,11 +73,7 @@ async fn an_unreachable_sns_is_502() {
         .local_addr()
         .unwrap();
     let sdk = aws_config(&format!("http://{closed}")).await;
-    let settings = SnsSettings {
-        sms_type: SmsType::Transactional,
-        default_sender_id: None,
-        origination_number: None,
-    };
+    let settings = SnsSettings::default();
     let app = router(AppState::new(
         fixed_keys(),
         Dispatcher::new(vec![Box::new(Sns::new(sns_client(&sdk), settings))]),

@@ -1,0 +1,119 @@
+//! SNS failing in the ways that decide between "not sent" and "maybe sent": a publish is never
+//! retried or failed over once it may have reached SNS, and the answer stays inside Mosaic's 3 s.
+
+use crate::support::*;
+use axum::http::StatusCode;
+use mosaic_sms_gateway::app::sns_client;
+use mosaic_sms_gateway::providers::sns::{Sns, SnsSettings};
+use serde_json::json;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+use tokio::io::AsyncReadExt;
+use tokio::net::TcpListener;
+
+/// What the stand-in SNS does with a request once it has read it.
+#[derive(Clone, Copy)]
+enum Misbehaviour {
+    /// Never answers (SNS took the message and then stalled).
+    Stall,
+    /// Closes the connection without an answer.
+    HangUp,
+}
+
+/// A loopback server that reads requests and misbehaves; returns its address and a request count.
+async fn bad_sns(misbehaviour: Misbehaviour) -> (String, Arc<AtomicUsize>) {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let address = format!("http://{}", listener.local_addr().unwrap());
+    let requests = Arc::new(AtomicUsize::new(0));
+    let counter = requests.clone();
+    tokio::spawn(async move {
+        let mut held = Vec::new();
+        loop {
+            let (mut socket, _) = listener.accept().await.unwrap();
+            let mut buf = vec![0; 64 * 1024];
+            let mut read = Vec::new();
+            // Read the whole request: headers, then the body up to the end of the form.
+            while !String::from_utf8_lossy(&read).contains("Version=") {
+                match socket.read(&mut buf).await {
+                    Ok(0) | Err(_) => break,
+                    Ok(n) => read.extend_from_slice(&buf[..n]),
+                }
+            }
+            if String::from_utf8_lossy(&read).contains("Action=Publish") {
+                counter.fetch_add(1, Ordering::SeqCst);
+            }
+            match misbehaviour {
+                Misbehaviour::Stall => held.push(socket),
+                Misbehaviour::HangUp => drop(socket),
+            }
+        }
+    });
+    (address, requests)
+}
+
+async fn gateway_to(endpoint: &str, fallback: &Recorder) -> axum::Router {
+    let sns = Sns::new(
+        sns_client(&aws_config(endpoint).await),
+        SnsSettings::default(),
+    );
+    gateway(vec![Box::new(sns), Box::new(fallback.clone())])
+}
+
+#[tokio::test]
+async fn a_stalled_publish_is_502_inside_the_budget_and_never_sent_twice() {
+    let (endpoint, requests) = bad_sns(Misbehaviour::Stall).await;
+    let fallback = Recorder::ok("fallback");
+    let app = gateway_to(&endpoint, &fallback).await;
+    let started = Instant::now();
+    let (r, body) = call(
+        &app,
+        send(json!({"phone_number": "+14155550100", "message": "code 1"})),
+    )
+    .await;
+    let took = started.elapsed();
+    assert_eq!(r.status(), StatusCode::BAD_GATEWAY);
+    assert_eq!(body["error"], "delivery_unknown", "{body}");
+    assert_eq!(
+        requests.load(Ordering::SeqCst),
+        1,
+        "no retry of a publish that may have been taken"
+    );
+    assert_eq!(fallback.count(), 0, "no failover either");
+    assert!(took < Duration::from_millis(2500), "answered in {took:?}");
+}
+
+#[tokio::test]
+async fn a_connection_lost_after_the_publish_is_502_and_never_sent_twice() {
+    let (endpoint, requests) = bad_sns(Misbehaviour::HangUp).await;
+    let fallback = Recorder::ok("fallback");
+    let app = gateway_to(&endpoint, &fallback).await;
+    let (r, body) = call(
+        &app,
+        send(json!({"phone_number": "+14155550100", "message": "code 2"})),
+    )
+    .await;
+    assert_eq!(r.status(), StatusCode::BAD_GATEWAY);
+    assert_eq!(body["error"], "delivery_unknown", "{body}");
+    assert_eq!(requests.load(Ordering::SeqCst), 1);
+    assert_eq!(fallback.count(), 0);
+}
+
+#[tokio::test]
+async fn an_unreachable_sns_fails_over_to_the_next_provider() {
+    // Nothing listens there: the connection is refused, so SNS certainly has not got the message.
+    let closed = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap();
+    let fallback = Recorder::ok("fallback");
+    let app = gateway_to(&format!("http://{closed}"), &fallback).await;
+    let (r, body) = call(
+        &app,
+        send(json!({"phone_number": "+14155550100", "message": "code 3"})),
+    )
+    .await;
+    assert_eq!(r.status(), StatusCode::OK, "{body}");
+    assert_eq!(body["provider"], "fallback");
+    assert_eq!(fallback.count(), 1);
+}
