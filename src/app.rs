@@ -88,9 +88,19 @@ pub async fn build_state(config: &Config, metrics: Metrics) -> Result<AppState, 
     } else {
         None
     };
+    state_from(config, sdk.as_ref(), metrics)
+}
+
+/// Builds the shared state from an AWS configuration loaded elsewhere (`sdk` must be `Some` when
+/// the configuration uses AWS).
+pub fn state_from(
+    config: &Config,
+    sdk: Option<&SdkConfig>,
+    metrics: Metrics,
+) -> Result<AppState, StartupError> {
     let keys = match &config.keys {
         KeyConfig::SecretsManager { secret_id, ttl } => {
-            let sdk = sdk.as_ref().expect("uses_aws covers secrets");
+            let sdk = sdk.expect("a configuration that uses AWS comes with an AWS configuration");
             ApiKeys::SecretsManager(SecretKeys::new(
                 secrets_client(sdk),
                 secret_id.clone(),
@@ -105,7 +115,8 @@ pub async fn build_state(config: &Config, metrics: Metrics) -> Result<AppState, 
     for provider in &config.providers {
         providers.push(match provider {
             ProviderConfig::Sns(settings) => {
-                let sdk = sdk.as_ref().expect("uses_aws covers sns");
+                let sdk =
+                    sdk.expect("a configuration that uses AWS comes with an AWS configuration");
                 Box::new(Sns::new(sns_client(sdk), settings.clone()))
             }
             ProviderConfig::Outbox { path } => {

@@ -1,40 +1,154 @@
 //! Every `events/*.json` (API Gateway HTTP API v2, REST v1 and Function URL events) replayed through
-//! `lambda_http` into the Router, answering the status its file name starts with.
+//! `lambda_http` into the gateway, answering the status its file name starts with.
+//!
+//! Each event runs with the environment `cargo lambda watch` gives it: `[package.metadata.lambda.env]`
+//! from Cargo.toml, plus the event's own `.env` file when it has one (the 422, 502 and 503 rows need
+//! SNS or Secrets Manager to behave in a certain way). The gateway is built from that environment by
+//! the same code as in Lambda.
 
 use crate::support::*;
+use mosaic_sms_gateway::app;
+use mosaic_sms_gateway::config::{Config, Host};
+use mosaic_sms_gateway::metrics::Metrics;
+use std::collections::HashMap;
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+use std::process::{Child, ChildStdin, Command, Stdio};
 use tower::ServiceExt;
+
+const DIR: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/events");
+
+/// `KEY = "value"` lines of Cargo.toml's `[package.metadata.lambda.env]`.
+fn cargo_lambda_env() -> HashMap<String, String> {
+    let manifest =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/Cargo.toml")).unwrap();
+    manifest
+        .split("[package.metadata.lambda.env]")
+        .nth(1)
+        .expect("Cargo.toml has [package.metadata.lambda.env]")
+        .lines()
+        .take_while(|l| !l.starts_with('['))
+        .filter_map(|l| l.split_once('='))
+        .map(|(k, v)| (k.trim().to_owned(), v.trim().trim_matches('"').to_owned()))
+        .collect()
+}
+
+/// The SNS stand-in that `.env` files name as `${SNS_STAND_IN}`; it stops when this is dropped.
+struct SnsStandIn {
+    url: String,
+    _child: Child,
+    _stdin: ChildStdin,
+}
+
+fn sns_stand_in() -> SnsStandIn {
+    let python = std::env::var("MOTO_PYTHON").unwrap_or_else(|_| "python3".into());
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/support/sns_stand_in.py");
+    let mut child = Command::new(python)
+        .arg(script)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut port = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut port)
+        .unwrap();
+    let port: u16 = port.trim().parse().unwrap();
+    wait_for_port(port, std::time::Duration::from_secs(10));
+    SnsStandIn {
+        url: format!("http://127.0.0.1:{port}"),
+        _stdin: child.stdin.take().unwrap(),
+        _child: child,
+    }
+}
+
+/// The event's `.env` overrides, with `${SNS_STAND_IN}` and `${CLOSED_PORT}` filled in.
+fn event_env(event: &Path, stand_in: &SnsStandIn, closed: &str) -> HashMap<String, String> {
+    let Ok(text) = std::fs::read_to_string(event.with_extension("env")) else {
+        return HashMap::new();
+    };
+    text.lines()
+        .filter(|l| !l.trim_start().starts_with('#'))
+        .filter_map(|l| l.split_once('='))
+        .map(|(k, v)| {
+            let v = v
+                .replace("${SNS_STAND_IN}", &stand_in.url)
+                .replace("${CLOSED_PORT}", closed);
+            (k.to_owned(), v)
+        })
+        .collect()
+}
+
+fn outbox_lines(path: &Path) -> usize {
+    std::fs::read_to_string(path).map_or(0, |t| t.lines().count())
+}
 
 #[tokio::test]
 async fn every_event_replays_to_its_stated_status() {
-    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/events");
-    let mut files: Vec<_> = std::fs::read_dir(dir)
+    let mut files: Vec<_> = std::fs::read_dir(DIR)
         .unwrap()
         .map(|e| e.unwrap().path())
         .filter(|p| p.extension().is_some_and(|x| x == "json"))
         .collect();
     files.sort();
-    assert!(
-        files.len() >= 3,
-        "events/ holds at least a challenge, a send and a wrong key"
-    );
+    let statuses: Vec<&str> = files
+        .iter()
+        .map(|f| &f.file_name().unwrap().to_str().unwrap()[..3])
+        .collect();
+    for row in [
+        "200", "400", "401", "405", "413", "415", "422", "502", "503",
+    ] {
+        assert!(
+            statuses.contains(&row),
+            "events/ has no event for the {row} row"
+        );
+    }
+
+    let stand_in = sns_stand_in();
+    let closed = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap();
+    let closed = format!("http://{closed}");
+    let dir = tempfile::tempdir().unwrap();
+    let outbox = dir.path().join("outbox.jsonl");
 
     for file in files {
         let name = file.file_name().unwrap().to_string_lossy().into_owned();
         let expected: u16 = name[..3]
             .parse()
             .unwrap_or_else(|_| panic!("{name}: no status prefix"));
-        let recorder = Recorder::ok("fake");
-        let app = gateway(vec![Box::new(recorder.clone())]);
+        let mut env = cargo_lambda_env();
+        env.insert("OUTBOX_PATH".into(), outbox.display().to_string());
+        env.extend(event_env(&file, &stand_in, &closed));
+
+        let config = Config::from_lookup(Host::Lambda, |k| env.get(k).cloned())
+            .unwrap_or_else(|e| panic!("{name}: {e}"));
+        let sdk = match env.get("AWS_ENDPOINT_URL") {
+            Some(endpoint) => Some(aws_config(endpoint).await),
+            None => None,
+        };
+        let state = app::state_from(&config, sdk.as_ref(), Metrics::Off).unwrap();
+        state.keys().warm_up().await; // as in Lambda's init
+
         let request = lambda_http::request::from_str(&std::fs::read_to_string(&file).unwrap())
             .unwrap_or_else(|e| panic!("{name} is not an API Gateway event: {e}"));
-        let method = request.method().clone();
-        let response = app.oneshot(request).await.unwrap();
+        let sends_to_outbox =
+            request.method() == "POST" && expected == 200 && env["SMS_PROVIDER"] == "outbox";
+        let before = outbox_lines(&outbox);
+        let response = mosaic_sms_gateway::http::router(state)
+            .oneshot(request)
+            .await
+            .unwrap();
         assert_eq!(response.status().as_u16(), expected, "{name}");
-        let sends = if expected == 200 && method == "POST" {
-            1
-        } else {
-            0
-        };
-        assert_eq!(recorder.count(), sends, "{name}: sends");
+        if expected == 405 {
+            assert_eq!(response.headers()["allow"], "GET, POST");
+        }
+        let sent = outbox_lines(&outbox) - before;
+        assert_eq!(
+            sent,
+            usize::from(sends_to_outbox),
+            "{name}: SMS in the outbox"
+        );
     }
 }
