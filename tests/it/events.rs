@@ -105,11 +105,7 @@ async fn every_event_replays_to_its_stated_status() {
     }
 
     let stand_in = sns_stand_in();
-    let closed = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap();
-    let closed = format!("http://{closed}");
+    let closed = closed_endpoint();
     let dir = tempfile::tempdir().unwrap();
     let outbox = dir.path().join("outbox.jsonl");
 

@@ -2,16 +2,11 @@
 //! API key or a full phone number, at any level, from this crate or its dependencies.
 
 use crate::support::*;
-use mosaic_sms_gateway::app::{secrets_client, sns_client};
-use mosaic_sms_gateway::http::{AppState, router};
-use mosaic_sms_gateway::providers::sns::{Sns, SnsSettings};
-use mosaic_sms_gateway::providers::{Dispatcher, ProviderError};
-use mosaic_sms_gateway::secrets::{ApiKeys, SecretKeys};
+use mosaic_sms_gateway::providers::ProviderError;
 use mosaic_sms_gateway::telemetry;
 use serde_json::json;
 use std::io::Write;
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
 
 #[derive(Clone, Default)]
 struct Captured(Arc<Mutex<Vec<u8>>>);
@@ -47,25 +42,9 @@ async fn logs_hold_no_passcode_key_or_phone_number_even_at_trace() {
     let api_key = "k3y-that-must-not-leak";
     let message = "Your Acme code is 918273";
     let phone = unique_phone();
-    let sdk = aws_config(&moto().endpoint).await;
-    let secrets = secrets_client(&sdk);
-    let name = format!("mosaic/log-test-{}", std::process::id());
     let secret =
         format!(r#"{{"api_key":"{api_key}","previous_api_key":"old-k3y-that-must-not-leak"}}"#);
-    secrets
-        .create_secret()
-        .name(&name)
-        .secret_string(secret)
-        .send()
-        .await
-        .unwrap();
-    let keys = ApiKeys::SecretsManager(SecretKeys::new(secrets, name, Duration::from_secs(300)));
-    keys.warm_up().await;
-    let settings = SnsSettings::default();
-    let app = router(AppState::new(
-        keys,
-        Dispatcher::new(vec![Box::new(Sns::new(sns_client(&sdk), settings))]),
-    ));
+    let app = sns_gateway_with_secret(&secret).await;
 
     let body = json!({"phone_number": phone, "sender_id": "Acme", "message": message}).to_string();
     let (ok, answer) = call(

@@ -125,11 +125,8 @@ async fn a_rotation_is_picked_up_and_the_previous_key_still_works() {
 #[tokio::test]
 async fn an_unreachable_secrets_manager_gives_503_and_nothing_is_sent() {
     // A port that nothing listens on: connections are refused at once.
-    let closed = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap();
-    let client = secrets_client(&aws_config(&format!("http://{closed}")).await);
+    let closed = closed_endpoint();
+    let client = secrets_client(&aws_config(&closed).await);
     let keys = ApiKeys::SecretsManager(SecretKeys::new(
         client,
         "mosaic/api-key".into(),

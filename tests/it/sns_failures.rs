@@ -102,12 +102,9 @@ async fn a_connection_lost_after_the_publish_is_502_and_never_sent_twice() {
 #[tokio::test]
 async fn an_unreachable_sns_fails_over_to_the_next_provider() {
     // Nothing listens there: the connection is refused, so SNS certainly has not got the message.
-    let closed = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap();
+    let closed = closed_endpoint();
     let fallback = Recorder::ok("fallback");
-    let app = gateway_to(&format!("http://{closed}"), &fallback).await;
+    let app = gateway_to(&closed, &fallback).await;
     let (r, body) = call(
         &app,
         send(json!({"phone_number": "+14155550100", "message": "code 3"})),

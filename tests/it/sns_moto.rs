@@ -3,33 +3,15 @@
 
 use crate::support::*;
 use axum::http::StatusCode;
-use mosaic_sms_gateway::app::{secrets_client, sns_client};
+use mosaic_sms_gateway::app::sns_client;
 use mosaic_sms_gateway::http::{AppState, router};
 use mosaic_sms_gateway::providers::Dispatcher;
 use mosaic_sms_gateway::providers::sns::{Sns, SnsSettings};
-use mosaic_sms_gateway::secrets::{ApiKeys, SecretKeys};
 use serde_json::json;
-use std::time::Duration;
 
 #[tokio::test]
 async fn a_send_is_published_to_sns_once() {
-    let sdk = aws_config(&moto().endpoint).await;
-    let secrets = secrets_client(&sdk);
-    let name = format!("mosaic/sns-test-{}", std::process::id());
-    secrets
-        .create_secret()
-        .name(&name)
-        .secret_string(r#"{"api_key":"sns-key"}"#)
-        .send()
-        .await
-        .unwrap();
-    let keys = ApiKeys::SecretsManager(SecretKeys::new(secrets, name, Duration::from_secs(300)));
-    keys.warm_up().await;
-    let settings = SnsSettings::default();
-    let app = router(AppState::new(
-        keys,
-        Dispatcher::new(vec![Box::new(Sns::new(sns_client(&sdk), settings))]),
-    ));
+    let app = sns_gateway_with_secret(r#"{"api_key":"sns-key"}"#).await;
 
     let phone = unique_phone();
     let message = "Your Acme verification code is 731904";
@@ -68,11 +50,8 @@ async fn a_send_is_published_to_sns_once() {
 
 #[tokio::test]
 async fn an_unreachable_sns_is_502() {
-    let closed = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap();
-    let sdk = aws_config(&format!("http://{closed}")).await;
+    let closed = closed_endpoint();
+    let sdk = aws_config(&closed).await;
     let settings = SnsSettings::default();
     let app = router(AppState::new(
         fixed_keys(),

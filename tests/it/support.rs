@@ -8,8 +8,9 @@ use axum::http::{Request, Response};
 use http_body_util::BodyExt;
 use mosaic_sms_gateway::auth::{ApiKey, KeySet};
 use mosaic_sms_gateway::http::{AppState, router};
+use mosaic_sms_gateway::providers::sns::{Sns, SnsSettings};
 use mosaic_sms_gateway::providers::{Dispatcher, MessageId, ProviderError, SmsProvider};
-use mosaic_sms_gateway::secrets::ApiKeys;
+use mosaic_sms_gateway::secrets::{ApiKeys, SecretKeys};
 use mosaic_sms_gateway::sms::SmsRequest;
 use std::io::{BufRead, BufReader};
 use std::net::TcpStream;
@@ -70,6 +71,43 @@ pub fn wait_for_port(port: u16, deadline: Duration) {
         assert!(Instant::now() < until, "nothing listens on port {port}");
         std::thread::sleep(Duration::from_millis(10));
     }
+}
+
+/// An endpoint where nothing listens: connections to it are refused at once.
+pub fn closed_endpoint() -> String {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    format!("http://127.0.0.1:{port}")
+}
+
+/// A gateway as deployed, against moto: the API key in a new Secrets Manager secret holding
+/// `secret_value`, read at start-up, and SNS as the provider.
+pub async fn sns_gateway_with_secret(secret_value: &str) -> axum::Router {
+    static N: AtomicUsize = AtomicUsize::new(0);
+    let sdk = aws_config(&moto().endpoint).await;
+    let secrets = mosaic_sms_gateway::app::secrets_client(&sdk);
+    let name = format!(
+        "mosaic/gateway-{}-{}",
+        std::process::id(),
+        N.fetch_add(1, Ordering::Relaxed)
+    );
+    secrets
+        .create_secret()
+        .name(&name)
+        .secret_string(secret_value)
+        .send()
+        .await
+        .unwrap();
+    let keys = ApiKeys::SecretsManager(SecretKeys::new(secrets, name, Duration::from_secs(300)));
+    keys.warm_up().await;
+    let sns = Sns::new(
+        mosaic_sms_gateway::app::sns_client(&sdk),
+        SnsSettings::default(),
+    );
+    router(AppState::new(keys, Dispatcher::new(vec![Box::new(sns)])))
 }
 
 /// AWS configuration as the gateway would load it, pointed at `endpoint`, with dummy credentials.
