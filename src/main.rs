@@ -86,17 +86,18 @@ async fn serve(addr: SocketAddr) -> Result<(), MainError> {
 
     // Plain lines on stdout, not log events: the development key must reach the user, and log
     // events never carry keys.
+    // The providers line comes last: it says start-up is over.
     println!("mosaic-sms-gateway listening on http://{local}");
-    println!(
-        "providers: {}",
-        state.dispatcher().provider_names().join(", ")
-    );
     if let KeyConfig::Generated(key) = &config.keys {
         println!(
             "development API key (generated for this run): {}",
             key.expose()
         );
     }
+    println!(
+        "providers: {}",
+        state.dispatcher().provider_names().join(", ")
+    );
     app::serve(listener, state, shutdown_signal())
         .await
         .map_err(MainError::Serve)

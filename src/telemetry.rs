@@ -4,6 +4,7 @@
 //! level, and those bodies hold passcodes and secrets. So whatever level is asked for, only this
 //! crate logs below `warn`.
 
+use std::io::IsTerminal;
 use tracing_subscriber::EnvFilter;
 use tracing_subscriber::filter::LevelFilter;
 use tracing_subscriber::fmt::MakeWriter;
@@ -49,6 +50,8 @@ where
             .with_current_span(false)
             .init();
     } else {
-        builder.with_target(false).init();
+        // Colours only for a person at a terminal, not in files or pipes.
+        let ansi = std::io::stderr().is_terminal();
+        builder.with_target(false).with_ansi(ansi).init();
     }
 }

@@ -1,104 +1,16 @@
 //! The binary as users start it: `serve` with nothing configured, with SNS and Secrets Manager from
 //! the environment, and refusing a configuration that cannot work.
 
+use crate::process::*;
 use crate::support::*;
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
-use std::sync::mpsc;
-use std::time::Duration;
-
-const BIN: &str = env!("CARGO_BIN_EXE_mosaic-sms-gateway");
-
-/// Variables that would change the gateway's defaults if the test's own environment had them.
-const CONFIG_VARS: &[&str] = &[
-    "AWS_LAMBDA_RUNTIME_API",
-    "GATEWAY_SECRET_ID",
-    "GATEWAY_API_KEY",
-    "SECRET_TTL_SECONDS",
-    "SMS_PROVIDER",
-    "SNS_SENDER_ID",
-    "SNS_ORIGINATION_NUMBER",
-    "SNS_SMS_TYPE",
-    "OUTBOX_PATH",
-    "AWS_ENDPOINT_URL",
-    "AWS_REGION",
-    "AWS_PROFILE",
-];
-
-fn gateway_command(dir: &std::path::Path) -> Command {
-    let mut command = Command::new(BIN);
-    command.current_dir(dir).stdin(Stdio::null());
-    for var in CONFIG_VARS {
-        command.env_remove(var);
-    }
-    // Nor may the machine's own AWS files or an instance metadata service give it a region.
-    command
-        .env("AWS_CONFIG_FILE", "/dev/null")
-        .env("AWS_SHARED_CREDENTIALS_FILE", "/dev/null")
-        .env("AWS_EC2_METADATA_DISABLED", "true");
-    command
-}
-
-struct Running {
-    child: Child,
-    url: String,
-    lines: Vec<String>,
-}
-
-impl Drop for Running {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-/// Starts `serve --addr 127.0.0.1:0` and reads its start-up lines until the address is known.
-fn start(mut command: Command) -> Running {
-    let mut child = command
-        .args(["serve", "--addr", "127.0.0.1:0"])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let stdout = child.stdout.take().unwrap();
-    let (tx, rx) = mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-            if tx.send(line).is_err() {
-                break;
-            }
-        }
-    });
-    let mut lines = Vec::new();
-    let mut running = Running {
-        child,
-        url: String::new(),
-        lines: Vec::new(),
-    };
-    while !lines.iter().any(|l: &String| l.starts_with("providers:")) {
-        let line = rx
-            .recv_timeout(Duration::from_secs(30))
-            .unwrap_or_else(|_| panic!("the gateway did not start; it printed {lines:?}"));
-        lines.push(line);
-    }
-    running.url = lines[0]
-        .strip_prefix("mosaic-sms-gateway listening on ")
-        .unwrap()
-        .to_owned();
-    // The key line follows the providers line when a key was generated.
-    if let Ok(line) = rx.recv_timeout(Duration::from_millis(500)) {
-        lines.push(line);
-    }
-    running.lines = lines;
-    running
-}
+use std::process::Command;
 
 #[tokio::test]
 async fn serve_works_with_nothing_configured() {
     let dir = tempfile::tempdir().unwrap();
-    let gateway = start(gateway_command(dir.path()));
-    assert_eq!(gateway.lines[1], "providers: outbox");
-    let key = gateway.lines[2]
+    let gateway = start(gateway_command(dir.path()), dir.path());
+    assert_eq!(gateway.lines[2], "providers: outbox");
+    let key = gateway.lines[1]
         .strip_prefix("development API key (generated for this run): ")
         .unwrap_or_else(|| panic!("no development key in {:?}", gateway.lines));
 
@@ -153,7 +65,7 @@ async fn serve_sends_through_sns_with_the_key_from_secrets_manager() {
         .env("AWS_ACCESS_KEY_ID", "testing")
         .env("AWS_SECRET_ACCESS_KEY", "testing")
         .env("AWS_EC2_METADATA_DISABLED", "true");
-    let gateway = start(command);
+    let gateway = start(command, dir.path());
     assert_eq!(gateway.lines[1], "providers: sns");
     assert!(
         !gateway

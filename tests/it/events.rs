@@ -11,9 +11,7 @@ use mosaic_sms_gateway::app;
 use mosaic_sms_gateway::config::{Config, Host};
 use mosaic_sms_gateway::metrics::Metrics;
 use std::collections::HashMap;
-use std::io::{BufRead, BufReader};
 use std::path::Path;
-use std::process::{Child, ChildStdin, Command, Stdio};
 use tower::ServiceExt;
 
 const DIR: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/events");
@@ -31,35 +29,6 @@ fn cargo_lambda_env() -> HashMap<String, String> {
         .filter_map(|l| l.split_once('='))
         .map(|(k, v)| (k.trim().to_owned(), v.trim().trim_matches('"').to_owned()))
         .collect()
-}
-
-/// The SNS stand-in that `.env` files name as `${SNS_STAND_IN}`; it stops when this is dropped.
-struct SnsStandIn {
-    url: String,
-    _child: Child,
-    _stdin: ChildStdin,
-}
-
-fn sns_stand_in() -> SnsStandIn {
-    let python = std::env::var("MOTO_PYTHON").unwrap_or_else(|_| "python3".into());
-    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/support/sns_stand_in.py");
-    let mut child = Command::new(python)
-        .arg(script)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut port = String::new();
-    BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut port)
-        .unwrap();
-    let port: u16 = port.trim().parse().unwrap();
-    wait_for_port(port, std::time::Duration::from_secs(10));
-    SnsStandIn {
-        url: format!("http://127.0.0.1:{port}"),
-        _stdin: child.stdin.take().unwrap(),
-        _child: child,
-    }
 }
 
 /// The event's `.env` overrides, with `${SNS_STAND_IN}` and `${CLOSED_PORT}` filled in.

@@ -1,6 +1,7 @@
 //! The binary as Lambda runs it: a stand-in for the Lambda Runtime API on loopback hands it
 //! `events/` files, and the test reads the answers it posts back and the JSON logs it prints.
 
+use crate::process::BIN;
 use crate::support::*;
 use axum::Router;
 use axum::extract::{Path, State};
@@ -12,8 +13,6 @@ use std::process::{Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::sync::mpsc;
-
-const BIN: &str = env!("CARGO_BIN_EXE_mosaic-sms-gateway");
 
 #[derive(Clone)]
 struct RuntimeApi {

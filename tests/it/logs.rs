@@ -1,124 +1,134 @@
 //! The log rules: one event per request with a masked phone number, and never a message text, an
 //! API key or a full phone number, at any level, from this crate or its dependencies.
 
+use crate::process::*;
 use crate::support::*;
-use mosaic_sms_gateway::providers::ProviderError;
+use mosaic_sms_gateway::sms::PhoneNumber;
 use mosaic_sms_gateway::telemetry;
 use serde_json::json;
-use std::io::Write;
-use std::sync::{Arc, Mutex};
 
-#[derive(Clone, Default)]
-struct Captured(Arc<Mutex<Vec<u8>>>);
-
-impl Write for Captured {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
-impl<'a> tracing_subscriber::fmt::MakeWriter<'a> for Captured {
-    type Writer = Captured;
-    fn make_writer(&'a self) -> Self::Writer {
-        self.clone()
-    }
-}
-
+/// The gateway as deployed, run as a process at log level `trace`: its key in a Secrets Manager
+/// secret (moto), SNS (the stand-in) first and the outbox second. Every kind of request goes through,
+/// and then its whole log is searched.
 #[tokio::test]
 async fn logs_hold_no_passcode_key_or_phone_number_even_at_trace() {
-    let captured = Captured::default();
-    let subscriber = tracing_subscriber::fmt()
-        .with_env_filter(telemetry::filter(Some("trace")))
-        .with_writer(captured.clone())
-        .json()
-        .flatten_event(true)
-        .finish();
-    let _guard = tracing::subscriber::set_default(subscriber);
-
     let api_key = "k3y-that-must-not-leak";
-    let message = "Your Acme code is 918273";
+    let old_key = "old-k3y-that-must-not-leak";
+    let secret = format!(r#"{{"api_key":"{api_key}","previous_api_key":"{old_key}"}}"#);
+    let secret_id = format!("mosaic/log-test-{}", std::process::id());
+    let sdk = aws_config(&moto().endpoint).await;
+    let secrets = mosaic_sms_gateway::app::secrets_client(&sdk);
+    secrets
+        .create_secret()
+        .name(&secret_id)
+        .secret_string(secret)
+        .send()
+        .await
+        .unwrap();
+    let sns = sns_stand_in();
+
+    let dir = tempfile::tempdir().unwrap();
+    let mut command = gateway_command(dir.path());
+    command
+        .env("RUST_LOG", "trace")
+        .env("GATEWAY_SECRET_ID", &secret_id)
+        .env("SMS_PROVIDER", "sns,outbox")
+        .env("AWS_ENDPOINT_URL_SECRETS_MANAGER", &moto().endpoint)
+        .env("AWS_ENDPOINT_URL_SNS", &sns.url)
+        .env("AWS_REGION", "us-east-1")
+        .env("AWS_ACCESS_KEY_ID", "testing")
+        .env("AWS_SECRET_ACCESS_KEY", "testing");
+    let gateway = start(command, dir.path());
+
     let phone = unique_phone();
-    let secret =
-        format!(r#"{{"api_key":"{api_key}","previous_api_key":"old-k3y-that-must-not-leak"}}"#);
-    let app = sns_gateway_with_secret(&secret).await;
+    let message = "Your Acme code is 918273";
+    let client = reqwest::Client::new();
+    let post = |key: &str, body: serde_json::Value| {
+        client
+            .post(&gateway.url)
+            .header("x-api-key", key)
+            .json(&body)
+            .send()
+    };
+    let sms = |phone: &str| json!({"phone_number": phone, "sender_id": "Acme", "message": message});
+    let refused = "+99912345678"; // the stand-in refuses it, quoting it (422)
+    let failing = "+99887654321"; // the stand-in fails on it, quoting it: the outbox sends it
+    let answers = [
+        post(api_key, sms(&phone)).await.unwrap(),
+        post(old_key, sms(&phone)).await.unwrap(),
+        post("wrong-k3y-that-must-not-leak", sms(&phone))
+            .await
+            .unwrap(),
+        post(api_key, json!({"phone_number": phone, "message": ""}))
+            .await
+            .unwrap(),
+        post(api_key, sms(refused)).await.unwrap(),
+        post(api_key, sms(failing)).await.unwrap(),
+    ];
+    let statuses: Vec<u16> = answers.iter().map(|a| a.status().as_u16()).collect();
+    assert_eq!(statuses, [200, 200, 401, 400, 422, 200]);
+    let first: serde_json::Value = answers.into_iter().next().unwrap().json().await.unwrap();
+    let log = gateway.stop();
 
-    let body = json!({"phone_number": phone, "sender_id": "Acme", "message": message}).to_string();
-    let (ok, answer) = call(
-        &app,
-        post(Some(api_key), Some("application/json"), body.clone()),
-    )
-    .await;
-    assert_eq!(ok.status(), 200, "{answer}");
-    let (denied, _) = call(
-        &app,
-        post(
-            Some("wrong-k3y-that-must-not-leak"),
-            Some("application/json"),
-            body,
-        ),
-    )
-    .await;
-    assert_eq!(denied.status(), 401);
-    let empty = json!({"phone_number": phone, "message": ""}).to_string();
-    let (bad, _) = call(&app, post(Some(api_key), Some("application/json"), empty)).await;
-    assert_eq!(bad.status(), 400);
-
-    // A provider whose error quotes the number, failing over to one that sends.
-    let quoting = Recorder::answering("first", {
-        let phone = phone.clone();
-        move || Err(ProviderError::unavailable(format!("{phone} is throttled")))
-    });
-    let failover = gateway(vec![Box::new(quoting), Box::new(Recorder::ok("second"))]);
-    let (r, _) = call(
-        &failover,
-        send(json!({"phone_number": phone, "message": message})),
-    )
-    .await;
-    assert_eq!(r.status(), 200);
-
-    let text = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
-    assert!(
-        text.contains("is throttled"),
-        "the failover is logged:\n{text}"
-    );
     for secret in [
         message,
         "918273",
         api_key,
+        old_key,
         "k3y-that-must-not-leak",
         &phone,
         &phone[1..],
     ] {
         assert!(
-            !text.contains(secret),
-            "{secret:?} leaked into the logs:\n{text}"
+            !log.contains(secret),
+            "{secret:?} leaked into the log:\n{log}"
         );
     }
-    let requests: Vec<serde_json::Value> = text
-        .lines()
-        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
-        .filter(|e| e["message"] == "request")
-        .collect();
-    assert_eq!(requests.len(), 4, "one event per request:\n{text}");
-    let sent = &requests[0];
-    assert_eq!(sent["outcome"], "sent");
-    assert_eq!(sent["provider"], "sns");
-    assert_eq!(sent["status"], 200);
-    assert_eq!(sent["message_id"], answer["message_id"]);
-    assert!(sent["latency_ms"].as_f64().is_some());
-    let masked = sent["phone"].as_str().unwrap();
+    for number in [refused, failing] {
+        assert!(
+            !log.contains(&number[1..]),
+            "{number} leaked into the log:\n{log}"
+        );
+    }
     assert!(
-        masked.starts_with("+1")
-            && masked.ends_with(&phone[phone.len() - 2..])
-            && masked.contains("****"),
-        "{masked}"
+        log.contains("trying the next one"),
+        "the failover is logged:\n{log}"
     );
-    assert_eq!(requests[1]["outcome"], "invalid_api_key");
-    assert_eq!(requests[2]["outcome"], "invalid_field");
+
+    let requests: Vec<&str> = log.lines().filter(|l| l.contains(" request ")).collect();
+    assert_eq!(requests.len(), 6, "one event per request:\n{log}");
+    let masked = PhoneNumber::parse(&phone).unwrap().masked();
+    let sent = requests[0];
+    for field in [
+        "status=200".to_owned(),
+        "outcome=\"sent\"".to_owned(),
+        "provider=\"sns\"".to_owned(),
+        format!("message_id={}", first["message_id"]),
+        format!("phone=\"{masked}\""),
+        "latency_ms=".to_owned(),
+    ] {
+        assert!(sent.contains(&field), "{field} missing from {sent}");
+    }
+    assert!(
+        requests[2].contains("outcome=\"invalid_api_key\""),
+        "{}",
+        requests[2]
+    );
+    assert!(
+        requests[3].contains("outcome=\"invalid_field\""),
+        "{}",
+        requests[3]
+    );
+    assert!(
+        requests[4].contains("outcome=\"recipient_rejected\"") && requests[4].contains("reason="),
+        "{}",
+        requests[4]
+    );
+    assert!(
+        requests[5].contains("provider=\"outbox\""),
+        "{}",
+        requests[5]
+    );
 }
 
 #[test]

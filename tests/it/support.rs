@@ -144,6 +144,36 @@ pub async fn sms_sent_to(phone: &str) -> Vec<(String, String)> {
         .collect()
 }
 
+/// The SNS stand-in (`tests/support/sns_stand_in.py`): refuses +999 numbers (400 InvalidParameter),
+/// fails +998 ones (500 InternalError), publishes the rest. It stops when this is dropped.
+pub struct SnsStandIn {
+    pub url: String,
+    _child: Child,
+    _stdin: ChildStdin,
+}
+
+pub fn sns_stand_in() -> SnsStandIn {
+    let python = std::env::var("MOTO_PYTHON").unwrap_or_else(|_| "python3".into());
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/support/sns_stand_in.py");
+    let mut child = Command::new(python)
+        .arg(script)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut port = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut port)
+        .unwrap();
+    let port: u16 = port.trim().parse().unwrap();
+    wait_for_port(port, std::time::Duration::from_secs(10));
+    SnsStandIn {
+        url: format!("http://127.0.0.1:{port}"),
+        _stdin: child.stdin.take().unwrap(),
+        _child: child,
+    }
+}
+
 /// A fresh phone number for each call, so tests sharing one moto never see each other's SMS.
 pub fn unique_phone() -> String {
     static NEXT: AtomicUsize = AtomicUsize::new(0);

@@ -1,8 +1,9 @@
 """A stand-in for Amazon SNS's Publish, for replaying the events whose answer depends on SNS.
 
 It checks what SNS checks first (a Query API `Publish` with `PhoneNumber` and `Message`) and answers
-as SNS does: `InvalidParameter` (HTTP 400) for a number in an unassigned country code (+999...), a
-`PublishResponse` with a fresh MessageId otherwise. Binds port 0 on 127.0.0.1, prints the port on one
+as SNS does: `InvalidParameter` (HTTP 400) for a number in an unassigned country code (+999...),
+`InternalError` (HTTP 500) for +998 numbers, a `PublishResponse` with a fresh MessageId otherwise.
+Both errors quote the number, as SNS's messages can. Binds port 0 on 127.0.0.1, prints the port on one
 line, and stops when its stdin closes.
 """
 import http.server
@@ -44,6 +45,8 @@ class Sns(http.server.BaseHTTPRequestHandler):
         if phone.startswith("+999"):
             return self.error(400, "InvalidParameter",
                               f"Invalid parameter: PhoneNumber Reason: {phone} is not valid to publish to")
+        if phone.startswith("+998"):
+            return self.error(500, "InternalError", f"Internal error while sending to {phone}")
         self.answer(200, f'<PublishResponse xmlns="{NS}"><PublishResult><MessageId>{uuid.uuid4()}</MessageId>'
                          f"</PublishResult><ResponseMetadata><RequestId>{uuid.uuid4()}</RequestId>"
                          "</ResponseMetadata></PublishResponse>")
