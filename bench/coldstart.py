@@ -7,6 +7,9 @@ Prints figures; asserts nothing. Two cold starts are measured:
 * lambda: the binary as the Lambda bootstrap, against a stand-in Lambda Runtime API on loopback, from
   exec to the answer of its first invocation (an API Gateway send event, outbox provider). This is the
   part of a Lambda cold start that the function controls (Lambda's own sandbox start is not in it).
+* lambda + AWS: the same, deployed-style: the key read from Secrets Manager during init and the SMS
+  published to SNS, both against moto on loopback (plain HTTP: the TLS handshakes of the real
+  services are not in it). Needs moto: run scripts/test once, or set MOTO_PYTHON.
 * serve: `serve` from exec to the answer of its first HTTP challenge.
 
 Then warm sends to `serve` (outbox provider) over one keep-alive connection: client-side latency
@@ -75,7 +78,20 @@ class RuntimeApi(http.server.BaseHTTPRequestHandler):
         self.server.done.set()
 
 
-def lambda_cold_start(outbox):
+def start_moto():
+    python = os.environ.get("MOTO_PYTHON", os.path.join(ROOT, ".venv", "bin", "python"))
+    proc = subprocess.Popen([python, os.path.join(ROOT, "tests", "support", "moto_server.py")],
+                            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    endpoint = f"http://127.0.0.1:{proc.stdout.readline().strip()}"
+    python_code = (
+        "import boto3, sys; boto3.client('secretsmanager', endpoint_url=sys.argv[1], region_name='us-east-1',"
+        " aws_access_key_id='x', aws_secret_access_key='x').create_secret(Name='bench', SecretString=sys.argv[2])"
+    )
+    subprocess.run([python, "-c", python_code, endpoint, json.dumps({"api_key": KEY})], check=True)
+    return proc, endpoint
+
+
+def lambda_cold_start(outbox, aws_endpoint=None):
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), RuntimeApi)
     server.daemon_threads = True
     server.event, server.handed_out = event("200-send.json"), False
@@ -92,6 +108,11 @@ def lambda_cold_start(outbox):
         SMS_PROVIDER="outbox",
         OUTBOX_PATH=outbox,
     )
+    if aws_endpoint:
+        del env["GATEWAY_API_KEY"]
+        env.update(GATEWAY_SECRET_ID="bench", SMS_PROVIDER="sns", AWS_ENDPOINT_URL=aws_endpoint, AWS_REGION="us-east-1",
+                   AWS_ACCESS_KEY_ID="testing", AWS_SECRET_ACCESS_KEY="testing", AWS_EC2_METADATA_DISABLED="true",
+                   AWS_CONFIG_FILE="/dev/null", AWS_SHARED_CREDENTIALS_FILE="/dev/null")
     started = time.perf_counter()
     proc = subprocess.Popen([BIN], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
@@ -159,10 +180,17 @@ def main():
     with tempfile.TemporaryDirectory() as tmp:
         outbox = os.path.join(tmp, "outbox.jsonl")
         lam = [lambda_cold_start(outbox) for _ in range(RUNS)]
+        moto, endpoint = start_moto()
+        try:
+            lam_aws = [lambda_cold_start(outbox, endpoint) for _ in range(RUNS)]
+        finally:
+            moto.stdin.close()
+            moto.wait()
         srv = [serve_cold_start(outbox) for _ in range(RUNS)]
         latencies, hwm, rss = warm_sends(outbox)
     print(f"binary: {BIN} ({os.path.getsize(BIN) / 1e6:.1f} MB)")
     print(f"lambda cold start, exec to first answer ({RUNS} runs): median {statistics.median(lam):.1f} ms, max {max(lam):.1f} ms")
+    print(f"lambda + AWS cold start, exec to first answer, secret read and SNS publish against moto ({RUNS} runs): median {statistics.median(lam_aws):.1f} ms, max {max(lam_aws):.1f} ms")
     print(f"serve cold start, exec to first answer ({RUNS} runs): median {statistics.median(srv):.1f} ms, max {max(srv):.1f} ms")
     print(f"warm sends to serve ({SENDS}, one keep-alive connection, outbox): p50 {pct(latencies, 0.5):.2f} ms, p99 {pct(latencies, 0.99):.2f} ms")
     print(f"serve memory after {SENDS} sends: peak RSS {hwm}, RSS {rss}")
