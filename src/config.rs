@@ -88,7 +88,8 @@ impl Config {
     }
 
     /// Reads configuration through `lookup` (the environment, or a map in tests). Unset and empty
-    /// optional variables mean the same: CloudFormation parameters often pass an empty string.
+    /// optional variables mean the same (CloudFormation parameters often pass an empty string); an
+    /// empty `GATEWAY_SECRET_ID` or `GATEWAY_API_KEY` is refused instead, as it is surely a mistake.
     pub fn from_lookup(
         host: Host,
         lookup: impl Fn(&str) -> Option<String>,

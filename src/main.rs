@@ -5,6 +5,7 @@ use mosaic_sms_gateway::app::{self, StartupError};
 use mosaic_sms_gateway::config::{Config, Host, KeyConfig};
 use mosaic_sms_gateway::http::router;
 use mosaic_sms_gateway::metrics::Metrics;
+use std::io::IsTerminal;
 use std::net::SocketAddr;
 use std::process::ExitCode;
 
@@ -61,7 +62,8 @@ enum MainError {
 async fn lambda() -> Result<(), MainError> {
     let json =
         !std::env::var("AWS_LAMBDA_LOG_FORMAT").is_ok_and(|f| f.eq_ignore_ascii_case("text"));
-    mosaic_sms_gateway::telemetry::init(json, std::io::stdout);
+    let terminal = std::io::stdout().is_terminal();
+    mosaic_sms_gateway::telemetry::init(json, terminal, std::io::stdout);
     let config = Config::from_env(Host::Lambda).map_err(StartupError::from)?;
     let metrics = Metrics::Emf {
         function_name: std::env::var("AWS_LAMBDA_FUNCTION_NAME").unwrap_or_default(),
@@ -75,7 +77,8 @@ async fn lambda() -> Result<(), MainError> {
 }
 
 async fn serve(addr: SocketAddr) -> Result<(), MainError> {
-    mosaic_sms_gateway::telemetry::init(false, std::io::stderr);
+    let terminal = std::io::stderr().is_terminal();
+    mosaic_sms_gateway::telemetry::init(false, terminal, std::io::stderr);
     let config = Config::from_env(Host::Local).map_err(StartupError::from)?;
     let state = app::build_state(&config, Metrics::Off).await?;
     state.keys().warm_up().await;

@@ -4,7 +4,6 @@
 //! level, and those bodies hold passcodes and secrets. So whatever level is asked for, only this
 //! crate logs below `warn`.
 
-use std::io::IsTerminal;
 use tracing_subscriber::EnvFilter;
 use tracing_subscriber::filter::LevelFilter;
 use tracing_subscriber::fmt::MakeWriter;
@@ -32,8 +31,9 @@ pub fn filter(requested: Option<&str>) -> EnvFilter {
     ))
 }
 
-/// Installs the global subscriber, writing to `writer`.
-pub fn init<W>(json: bool, writer: W)
+/// Installs the global subscriber, writing to `writer`; `terminal` says whether that is a terminal
+/// (colours only for a person at one, not in files or pipes).
+pub fn init<W>(json: bool, terminal: bool, writer: W)
 where
     W: for<'w> MakeWriter<'w> + Send + Sync + 'static,
 {
@@ -50,8 +50,6 @@ where
             .with_current_span(false)
             .init();
     } else {
-        // Colours only for a person at a terminal, not in files or pipes.
-        let ansi = std::io::stderr().is_terminal();
-        builder.with_target(false).with_ansi(ansi).init();
+        builder.with_target(false).with_ansi(terminal).init();
     }
 }

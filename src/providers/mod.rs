@@ -48,14 +48,6 @@ impl ProviderError {
             reason: reason.into(),
         }
     }
-
-    pub fn reason(&self) -> &str {
-        match self {
-            Self::Rejected { reason }
-            | Self::Unavailable { reason }
-            | Self::Indeterminate { reason } => reason,
-        }
-    }
 }
 
 /// One way of delivering an SMS.

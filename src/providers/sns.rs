@@ -105,9 +105,10 @@ impl SmsProvider for Sns {
 }
 
 /// Maps an SNS failure to what it means for Mosaic: a refused parameter or number is final (422);
-/// an error answer from SNS or a connection that never opened means the message was not taken
-/// (502, and the next provider may try); a timeout or a connection lost after the request went
-/// out means it may have been (502, and no other provider tries).
+/// a client error from SNS (throttling, authorization) or a connection that never opened means the
+/// message was not taken (502, and the next provider may try); a server error, a timeout or a
+/// connection lost after the request went out means it may have been (502, and no other provider
+/// tries).
 fn classify(err: SdkError<PublishError>) -> ProviderError {
     if let SdkError::ServiceError(service) = &err {
         let e = service.err();
@@ -124,8 +125,14 @@ fn classify(err: SdkError<PublishError>) -> ProviderError {
             .map(str::to_owned)
             .unwrap_or_else(|| e.to_string());
         let reason = format!("SNS {}: {detail}", e.code().unwrap_or("error"));
+        // A server error can come after SNS took the message; a client error (throttling, auth)
+        // means it did not.
+        let server_error = matches!(e, PublishError::InternalErrorException(_))
+            || service.raw().status().is_server_error();
         return if refused {
             ProviderError::rejected(reason)
+        } else if server_error {
+            ProviderError::indeterminate(reason)
         } else {
             ProviderError::unavailable(reason)
         };
@@ -154,6 +161,7 @@ fn never_connected(err: &SdkError<PublishError>) -> bool {
     let Some(connector) = failure.as_connector_error() else {
         return false;
     };
+    // The client sets a connect timeout and no read timeout, so a timeout here is the connect one.
     if connector.is_timeout() {
         return true;
     }

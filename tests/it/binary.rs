@@ -108,7 +108,7 @@ fn unworkable_configuration_stops_at_start_up_with_one_line() {
     let line = refused(
         gateway_command(dir.path())
             .env("SMS_PROVIDER", "carrier-pigeon")
-            .arg("serve"),
+            .args(["serve", "--addr", "127.0.0.1:0"]),
     );
     assert!(
         line.contains("SMS_PROVIDER") && line.contains("carrier-pigeon"),
@@ -118,7 +118,7 @@ fn unworkable_configuration_stops_at_start_up_with_one_line() {
     let line = refused(
         gateway_command(dir.path())
             .env("SMS_PROVIDER", "sns")
-            .arg("serve"),
+            .args(["serve", "--addr", "127.0.0.1:0"]),
     );
     assert!(line.contains("AWS_REGION"), "{line}");
 

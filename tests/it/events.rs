@@ -3,10 +3,12 @@
 //!
 //! Each event runs with the environment `cargo lambda watch` gives it: `[package.metadata.lambda.env]`
 //! from Cargo.toml, plus the event's own `.env` file when it has one (the 422, 502 and 503 rows need
-//! SNS or Secrets Manager to behave in a certain way). The gateway is built from that environment by
-//! the same code as in Lambda.
+//! SNS or Secrets Manager to behave in a certain way). The gateway is built from that environment's
+//! configuration by the code Lambda uses, with the AWS settings of the same environment. The answer's
+//! status and the error code events/README.md states are checked.
 
 use crate::support::*;
+use http_body_util::BodyExt;
 use mosaic_sms_gateway::app;
 use mosaic_sms_gateway::config::{Config, Host};
 use mosaic_sms_gateway::metrics::Metrics;
@@ -48,6 +50,42 @@ fn event_env(event: &Path, stand_in: &SnsStandIn, closed: &str) -> HashMap<Strin
         .collect()
 }
 
+/// The error code events/README.md states for each file: the last column's `code` in backticks.
+fn stated_error_codes() -> HashMap<String, String> {
+    let index = std::fs::read_to_string(format!("{DIR}/README.md")).unwrap();
+    index
+        .lines()
+        .filter_map(|row| {
+            let cells: Vec<&str> = row.split('|').map(str::trim).collect();
+            let file = cells.get(1)?.strip_prefix('`')?.strip_suffix('`')?;
+            let code = cells
+                .get(cells.len().checked_sub(2)?)?
+                .split('`')
+                .find(|part| {
+                    !part.is_empty() && part.chars().all(|c| c.is_ascii_lowercase() || c == '_')
+                })?;
+            Some((file.to_owned(), code.to_owned()))
+        })
+        .collect()
+}
+
+/// AWS configuration from the event's environment, as the SDK would read it in Lambda.
+async fn aws_config_from(env: &HashMap<String, String>) -> aws_config::SdkConfig {
+    let credentials = aws_sdk_sns::config::Credentials::new(
+        &env["AWS_ACCESS_KEY_ID"],
+        &env["AWS_SECRET_ACCESS_KEY"],
+        None,
+        None,
+        "event environment",
+    );
+    aws_config::defaults(aws_config::BehaviorVersion::latest())
+        .region(aws_config::Region::new(env["AWS_REGION"].clone()))
+        .endpoint_url(&env["AWS_ENDPOINT_URL"])
+        .credentials_provider(credentials)
+        .load()
+        .await
+}
+
 fn outbox_lines(path: &Path) -> usize {
     std::fs::read_to_string(path).map_or(0, |t| t.lines().count())
 }
@@ -77,6 +115,11 @@ async fn every_event_replays_to_its_stated_status() {
     let closed = closed_endpoint();
     let dir = tempfile::tempdir().unwrap();
     let outbox = dir.path().join("outbox.jsonl");
+    let codes = stated_error_codes();
+    assert!(
+        codes.len() >= 10,
+        "events/README.md states the error codes: {codes:?}"
+    );
 
     for file in files {
         let name = file.file_name().unwrap().to_string_lossy().into_owned();
@@ -89,9 +132,9 @@ async fn every_event_replays_to_its_stated_status() {
 
         let config = Config::from_lookup(Host::Lambda, |k| env.get(k).cloned())
             .unwrap_or_else(|e| panic!("{name}: {e}"));
-        let sdk = match env.get("AWS_ENDPOINT_URL") {
-            Some(endpoint) => Some(aws_config(endpoint).await),
-            None => None,
+        let sdk = match config.uses_aws() {
+            true => Some(aws_config_from(&env).await),
+            false => None,
         };
         let state = app::state_from(&config, sdk.as_ref(), Metrics::Off).unwrap();
         state.keys().warm_up().await; // as in Lambda's init
@@ -108,6 +151,11 @@ async fn every_event_replays_to_its_stated_status() {
         assert_eq!(response.status().as_u16(), expected, "{name}");
         if expected == 405 {
             assert_eq!(response.headers()["allow"], "GET, POST");
+        }
+        let body = response.into_body().collect().await.unwrap().to_bytes();
+        let body: serde_json::Value = serde_json::from_slice(&body).unwrap();
+        if let Some(code) = codes.get(&name) {
+            assert_eq!(body["error"], code.as_str(), "{name}: {body}");
         }
         let sent = outbox_lines(&outbox) - before;
         assert_eq!(

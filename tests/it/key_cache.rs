@@ -149,29 +149,12 @@ async fn a_secret_without_an_api_key_is_unavailable_not_open() {
     assert_eq!(keys.check(b"").await, Err(KeysUnavailable));
 }
 
-#[tokio::test(start_paused = true)]
-async fn concurrent_requests_share_one_read() {
-    let rule = mock!(Client::get_secret_value)
-        .sequence()
-        .output(value("key-1"))
-        .repeatedly()
-        .build();
-    let keys = std::sync::Arc::new(keys(&rule));
-    let checks: Vec<_> = (0..20)
-        .map(|_| {
-            let keys = keys.clone();
-            tokio::spawn(async move { keys.check(b"key-1").await })
-        })
-        .collect();
-    for check in checks {
-        assert_eq!(check.await.unwrap(), Ok(true));
-    }
-    assert_eq!(rule.num_calls(), 1);
-}
-
-/// A Secrets Manager stand-in on loopback that holds each answer until released, then refuses
-/// (the secret is not there), and counts the reads.
-async fn held_secrets_manager() -> (String, Arc<AtomicUsize>, Arc<tokio::sync::Notify>) {
+/// A Secrets Manager stand-in on loopback. The first read is answered at once with `key-1` when
+/// `first_succeeds`; every other read is held until released, then answered `key-1` or, without
+/// `first_succeeds`, refused (no such secret). Counts the reads.
+async fn held_secrets_manager(
+    first_succeeds: bool,
+) -> (String, Arc<AtomicUsize>, Arc<tokio::sync::Notify>) {
     use axum::http::{HeaderMap, StatusCode};
     let reads = Arc::new(AtomicUsize::new(0));
     let release = Arc::new(tokio::sync::Notify::new());
@@ -179,15 +162,21 @@ async fn held_secrets_manager() -> (String, Arc<AtomicUsize>, Arc<tokio::sync::N
     let app = axum::Router::new().fallback(move |headers: HeaderMap| {
         let (counter, gate) = (counter.clone(), gate.clone());
         async move {
-            assert_eq!(headers["x-amz-target"], "secretsmanager.GetSecretValue");
-            counter.fetch_add(1, Ordering::SeqCst);
-            gate.notified().await;
-            let body = r#"{"__type":"ResourceNotFoundException","message":"no such secret"}"#;
-            (
-                StatusCode::BAD_REQUEST,
-                [("content-type", "application/x-amz-json-1.1")],
-                body,
-            )
+            let target = headers.get("x-amz-target").map(|v| v.to_str().unwrap_or(""));
+            if target != Some("secretsmanager.GetSecretValue") {
+                return (StatusCode::BAD_REQUEST, [("content-type", "application/x-amz-json-1.1")], "{}".to_owned());
+            }
+            let n = counter.fetch_add(1, Ordering::SeqCst);
+            if !(first_succeeds && n == 0) {
+                gate.notified().await;
+            }
+            if first_succeeds {
+                let body = r#"{"ARN":"arn:aws:secretsmanager:us-east-1:123456789012:secret:gw-AbCdEf","Name":"gw","SecretString":"key-1","VersionId":"v1"}"#;
+                (StatusCode::OK, [("content-type", "application/x-amz-json-1.1")], body.to_owned())
+            } else {
+                let body = r#"{"__type":"ResourceNotFoundException","message":"no such secret"}"#;
+                (StatusCode::BAD_REQUEST, [("content-type", "application/x-amz-json-1.1")], body.to_owned())
+            }
         }
     });
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -196,16 +185,38 @@ async fn held_secrets_manager() -> (String, Arc<AtomicUsize>, Arc<tokio::sync::N
     (endpoint, reads, release)
 }
 
+/// A real Secrets Manager client for `endpoint`, without the gateway's short timeouts and retry:
+/// these tests hold answers on purpose, and a slow machine must not turn that into a second read.
+async fn patient_client(endpoint: &str) -> Client {
+    use aws_sdk_secretsmanager::config::timeout::TimeoutConfig;
+    let sdk = crate::support::aws_config(endpoint).await;
+    let config = aws_sdk_secretsmanager::config::Builder::from(&sdk)
+        .timeout_config(TimeoutConfig::disabled())
+        .retry_config(RetryConfig::disabled())
+        .build();
+    Client::from_conf(config)
+}
+
+async fn wait_for_reads(reads: &AtomicUsize, n: usize) {
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while reads.load(Ordering::SeqCst) < n {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "read {n} never arrived"
+        );
+        tokio::task::yield_now().await;
+    }
+}
+
 // One thread: the spawned checks run only when this test yields, so by the time the read is
 // released every one of them is waiting for it.
 #[tokio::test(flavor = "current_thread")]
 async fn requests_waiting_for_a_failing_read_share_it_instead_of_each_reading_again() {
-    let (endpoint, reads, release) = held_secrets_manager().await;
-    let client =
-        mosaic_sms_gateway::app::secrets_client(&crate::support::aws_config(&endpoint).await);
+    let (endpoint, reads, release) = held_secrets_manager(false).await;
+    let client = patient_client(&endpoint).await;
     let keys = Arc::new(ApiKeys::SecretsManager(SecretKeys::new(
         client,
-        "missing".into(),
+        "gw".into(),
         TTL,
     )));
 
@@ -213,14 +224,7 @@ async fn requests_waiting_for_a_failing_read_share_it_instead_of_each_reading_ag
         let keys = keys.clone();
         async move { keys.check(b"key-1").await }
     });
-    let deadline = std::time::Instant::now() + Duration::from_secs(10);
-    while reads.load(Ordering::SeqCst) == 0 {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "the first read never arrived"
-        );
-        tokio::task::yield_now().await;
-    }
+    wait_for_reads(&reads, 1).await;
     let waiting: Vec<_> = (0..19)
         .map(|_| {
             let keys = keys.clone();
@@ -240,4 +244,28 @@ async fn requests_waiting_for_a_failing_read_share_it_instead_of_each_reading_ag
         1,
         "one read for twenty waiting requests"
     );
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn a_known_key_is_answered_while_an_unknown_one_waits_for_a_re_read() {
+    let (endpoint, reads, release) = held_secrets_manager(true).await;
+    let client = patient_client(&endpoint).await;
+    let secret = SecretKeys::with_min_refresh(client, "gw".into(), TTL, Duration::ZERO);
+    let keys = Arc::new(ApiKeys::SecretsManager(secret));
+    keys.warm_up().await;
+
+    // An unknown key makes the gateway read the secret again; that read is held.
+    let unknown = tokio::spawn({
+        let keys = keys.clone();
+        async move { keys.check(b"not-a-key").await }
+    });
+    wait_for_reads(&reads, 2).await;
+    let known = tokio::time::timeout(Duration::from_secs(10), keys.check(b"key-1")).await;
+    assert_eq!(
+        known,
+        Ok(Ok(true)),
+        "a known key must not wait for a re-read"
+    );
+    release.notify_one();
+    assert_eq!(unknown.await.unwrap(), Ok(false));
 }

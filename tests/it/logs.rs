@@ -41,7 +41,7 @@ async fn logs_hold_no_passcode_key_or_phone_number_even_at_trace() {
     let gateway = start(command, dir.path());
 
     let phone = unique_phone();
-    let message = "Your Acme code is 918273";
+    let message = "Your Acme code is QX7-K9Z";
     let client = reqwest::Client::new();
     let post = |key: &str, body: serde_json::Value| {
         client
@@ -72,7 +72,7 @@ async fn logs_hold_no_passcode_key_or_phone_number_even_at_trace() {
 
     for secret in [
         message,
-        "918273",
+        "QX7-K9Z",
         api_key,
         old_key,
         "k3y-that-must-not-leak",

@@ -116,14 +116,30 @@ async fn refused_parameters_are_rejections() {
 }
 
 #[tokio::test]
-async fn throttling_and_server_errors_are_retryable_failures() {
+async fn server_errors_may_have_sent_and_throttling_has_not() {
     let err = failure(mock!(Client::publish).then_error(|| {
         PublishError::InternalErrorException(
             InternalErrorException::builder().message("oops").build(),
         )
     }))
     .await;
-    assert!(matches!(err, ProviderError::Unavailable { .. }), "{err:?}");
+    assert!(
+        matches!(err, ProviderError::Indeterminate { .. }),
+        "{err:?}"
+    );
+
+    let unavailable = r#"<ErrorResponse xmlns="http://sns.amazonaws.com/doc/2010-03-31/"><Error><Type>Receiver</Type><Code>ServiceUnavailable</Code><Message>try later</Message></Error><RequestId>r-0</RequestId></ErrorResponse>"#;
+    let err = failure(mock!(Client::publish).then_http_response(move || {
+        aws_smithy_runtime_api::http::Response::new(
+            StatusCode::try_from(503).unwrap(),
+            SdkBody::from(unavailable),
+        )
+    }))
+    .await;
+    assert!(
+        matches!(err, ProviderError::Indeterminate { .. }),
+        "{err:?}"
+    );
 
     // SNS's throttling answer is not a modelled error of Publish: it arrives as raw XML.
     let throttled = r#"<ErrorResponse xmlns="http://sns.amazonaws.com/doc/2010-03-31/"><Error><Type>Sender</Type><Code>Throttling</Code><Message>Rate exceeded</Message></Error><RequestId>r-1</RequestId></ErrorResponse>"#;

@@ -36,9 +36,14 @@ pub fn moto() -> &'static Moto {
     MOTO.get_or_init(start_moto)
 }
 
+/// The Python that scripts/test set up (MOTO_PYTHON), or the project's .venv.
+fn test_python() -> String {
+    std::env::var("MOTO_PYTHON")
+        .unwrap_or_else(|_| concat!(env!("CARGO_MANIFEST_DIR"), "/.venv/bin/python").to_owned())
+}
+
 fn start_moto() -> Moto {
-    let python = std::env::var("MOTO_PYTHON")
-        .unwrap_or_else(|_| concat!(env!("CARGO_MANIFEST_DIR"), "/.venv/bin/python").to_owned());
+    let python = test_python();
     let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/support/moto_server.py");
     let mut child = Command::new(&python)
         .arg(script)
@@ -74,13 +79,16 @@ pub fn wait_for_port(port: u16, deadline: Duration) {
 }
 
 /// An endpoint where nothing listens: connections to it are refused at once.
+/// The port stays bound (but not listening) for the whole test run, so no other test can take it.
 pub fn closed_endpoint() -> String {
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    format!("http://127.0.0.1:{port}")
+    static RESERVED: OnceLock<(tokio::net::TcpSocket, String)> = OnceLock::new();
+    let (_, url) = RESERVED.get_or_init(|| {
+        let socket = tokio::net::TcpSocket::new_v4().unwrap();
+        socket.bind("127.0.0.1:0".parse().unwrap()).unwrap();
+        let url = format!("http://{}", socket.local_addr().unwrap());
+        (socket, url)
+    });
+    url.clone()
 }
 
 /// A gateway as deployed, against moto: the API key in a new Secrets Manager secret holding
@@ -145,7 +153,7 @@ pub async fn sms_sent_to(phone: &str) -> Vec<(String, String)> {
 }
 
 /// The SNS stand-in (`tests/support/sns_stand_in.py`): refuses +999 numbers (400 InvalidParameter),
-/// fails +998 ones (500 InternalError), publishes the rest. It stops when this is dropped.
+/// throttles +998 ones (400 Throttling), publishes the rest. It stops when this is dropped.
 pub struct SnsStandIn {
     pub url: String,
     _child: Child,
@@ -153,7 +161,7 @@ pub struct SnsStandIn {
 }
 
 pub fn sns_stand_in() -> SnsStandIn {
-    let python = std::env::var("MOTO_PYTHON").unwrap_or_else(|_| "python3".into());
+    let python = test_python();
     let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/support/sns_stand_in.py");
     let mut child = Command::new(python)
         .arg(script)

@@ -2,11 +2,12 @@
 
 It checks what SNS checks first (a Query API `Publish` with `PhoneNumber` and `Message`) and answers
 as SNS does: `InvalidParameter` (HTTP 400) for a number in an unassigned country code (+999...),
-`InternalError` (HTTP 500) for +998 numbers, a `PublishResponse` with a fresh MessageId otherwise.
-Both errors quote the number, as SNS's messages can. Binds port 0 on 127.0.0.1, prints the port on one
-line, and stops when its stdin closes.
+`Throttling` (HTTP 400) for +998 numbers, a `PublishResponse` with a fresh MessageId otherwise.
+Both errors quote the number, as SNS's messages can. Binds port 0 on 127.0.0.1 and prints the port on
+one line, then on a second line a port where nothing listens; stops when its stdin closes.
 """
 import http.server
+import socket
 import sys
 import threading
 import urllib.parse
@@ -46,7 +47,7 @@ class Sns(http.server.BaseHTTPRequestHandler):
             return self.error(400, "InvalidParameter",
                               f"Invalid parameter: PhoneNumber Reason: {phone} is not valid to publish to")
         if phone.startswith("+998"):
-            return self.error(500, "InternalError", f"Internal error while sending to {phone}")
+            return self.error(400, "Throttling", f"Rate exceeded for {phone}")
         self.answer(200, f'<PublishResponse xmlns="{NS}"><PublishResult><MessageId>{uuid.uuid4()}</MessageId>'
                          f"</PublishResult><ResponseMetadata><RequestId>{uuid.uuid4()}</RequestId>"
                          "</ResponseMetadata></PublishResponse>")
@@ -55,6 +56,11 @@ class Sns(http.server.BaseHTTPRequestHandler):
 server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Sns)
 server.daemon_threads = True
 threading.Thread(target=server.serve_forever, daemon=True).start()
+# A port held bound but not listening while this runs: connections to it are refused, and no other
+# process can take it meanwhile. For the events that need an unreachable endpoint.
+closed = socket.socket()
+closed.bind(("127.0.0.1", 0))
 print(server.server_address[1], flush=True)
+print(closed.getsockname()[1], flush=True)
 sys.stdin.read()
 server.shutdown()
