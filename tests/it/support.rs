@@ -169,11 +169,11 @@ pub fn sns_stand_in() -> SnsStandIn {
         .stdout(Stdio::piped())
         .spawn()
         .unwrap();
-    let mut port = String::new();
-    BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut port)
-        .unwrap();
-    let port: u16 = port.trim().parse().unwrap();
+    // Both lines it prints (its port, and a closed port these tests reserve another way) are read
+    // before the pipe is dropped: a print into a closed pipe would kill it.
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let port: u16 = lines.next().unwrap().unwrap().trim().parse().unwrap();
+    lines.next().unwrap().unwrap();
     wait_for_port(port, std::time::Duration::from_secs(10));
     SnsStandIn {
         url: format!("http://127.0.0.1:{port}"),

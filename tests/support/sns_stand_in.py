@@ -8,6 +8,7 @@ one line, then on a second line a port where nothing listens; stops when its std
 """
 import http.server
 import socket
+import os
 import sys
 import threading
 import urllib.parse
@@ -62,5 +63,7 @@ closed = socket.socket()
 closed.bind(("127.0.0.1", 0))
 print(server.server_address[1], flush=True)
 print(closed.getsockname()[1], flush=True)
+# Nothing more goes to stdout: the test may close its end of the pipe once it has read the above.
+sys.stdout = open(os.devnull, "w")
 sys.stdin.read()
 server.shutdown()
