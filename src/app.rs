@@ -1,16 +1,16 @@
 //! Start-up: turns the configuration into the shared state (AWS clients, keys, providers) once, and
 //! runs the Router locally.
 
-use crate::config::{Config, KeyConfig, ProviderConfig};
+use crate::config::{Config, KeyConfig};
+use crate::gateway::Gateway;
 use crate::http::{AppState, router};
 use crate::metrics::Metrics;
-use crate::providers::outbox::Outbox;
-use crate::providers::sns::Sns;
-use crate::providers::{Dispatcher, SmsProvider};
+use crate::providers::{BuildContext, Dispatcher};
 use crate::secrets::{ApiKeys, SecretKeys};
 use aws_config::retry::RetryConfig;
 use aws_config::timeout::TimeoutConfig;
 use aws_config::{BehaviorVersion, SdkConfig};
+use std::sync::Arc;
 use std::time::Duration;
 
 /// Why the gateway cannot start. Printed as one line.
@@ -25,14 +25,20 @@ pub enum StartupError {
         path: String,
         source: std::io::Error,
     },
+    /// A provider's own start-up check failed (credentials missing from the secret, ...).
+    #[error("{provider}: {message}")]
+    Provider {
+        provider: &'static str,
+        message: String,
+    },
 }
 
 // Mosaic waits 3 s for an answer. In the worst case one request re-reads the secret (1 s) and
-// then publishes (1.5 s), which leaves room for the rest under that.
+// then sends; the send deadline (SEND_DEADLINE_MS) cuts the rest.
 const SECRETS_OPERATION_TIMEOUT: Duration = Duration::from_millis(1000);
 const SECRETS_ATTEMPT_TIMEOUT: Duration = Duration::from_millis(500);
-const SNS_OPERATION_TIMEOUT: Duration = Duration::from_millis(1500);
-const CONNECT_TIMEOUT: Duration = Duration::from_millis(700);
+/// How long any client waits for a TCP (and TLS) connection to open.
+pub const CONNECT_TIMEOUT: Duration = Duration::from_millis(700);
 
 /// Loads the AWS configuration (region, credentials, `AWS_ENDPOINT_URL`) from the environment.
 pub async fn load_aws_config() -> Result<SdkConfig, StartupError> {
@@ -65,22 +71,6 @@ pub fn secrets_client(sdk: &SdkConfig) -> aws_sdk_secretsmanager::Client {
     aws_sdk_secretsmanager::Client::from_conf(config)
 }
 
-/// The SNS client, with no retries: `Publish` has no idempotency token, and the SDK's retry rules
-/// also retry failures that can come after SNS took the message (a lost or unreadable answer), so a
-/// retry could send the passcode twice. A failed send is answered 502, and Mosaic sends again.
-pub fn sns_client(sdk: &SdkConfig) -> aws_sdk_sns::Client {
-    let config = aws_sdk_sns::config::Builder::from(sdk)
-        .timeout_config(
-            TimeoutConfig::builder()
-                .connect_timeout(CONNECT_TIMEOUT)
-                .operation_timeout(SNS_OPERATION_TIMEOUT)
-                .build(),
-        )
-        .retry_config(RetryConfig::disabled())
-        .build();
-    aws_sdk_sns::Client::from_conf(config)
-}
-
 /// Builds the shared state: AWS clients only when something uses AWS, each built once.
 pub async fn build_state(config: &Config, metrics: Metrics) -> Result<AppState, StartupError> {
     let sdk = if config.uses_aws() {
@@ -98,9 +88,9 @@ pub fn state_from(
     sdk: Option<&SdkConfig>,
     metrics: Metrics,
 ) -> Result<AppState, StartupError> {
-    let keys = match &config.keys {
+    let keys = Arc::new(match &config.keys {
         KeyConfig::SecretsManager { secret_id, ttl } => {
-            let sdk = sdk.expect("a configuration that uses AWS comes with an AWS configuration");
+            let sdk = sdk.ok_or(StartupError::NoRegion)?;
             ApiKeys::SecretsManager(SecretKeys::new(
                 secrets_client(sdk),
                 secret_id.clone(),
@@ -110,28 +100,26 @@ pub fn state_from(
         KeyConfig::Fixed(key) | KeyConfig::Generated(key) => {
             ApiKeys::Fixed(crate::auth::KeySet::single(key.clone()))
         }
+    });
+    let context = BuildContext {
+        aws: sdk,
+        secret: &keys,
     };
-    let mut providers: Vec<Box<dyn SmsProvider>> = Vec::new();
-    for provider in &config.providers {
-        providers.push(match provider {
-            ProviderConfig::Sns(settings) => {
-                let sdk =
-                    sdk.expect("a configuration that uses AWS comes with an AWS configuration");
-                Box::new(Sns::new(sns_client(sdk), settings.clone()))
-            }
-            ProviderConfig::Outbox { path } => {
-                Box::new(Outbox::open(path).map_err(|source| StartupError::Outbox {
-                    path: path.display().to_string(),
-                    source,
-                })?)
-            }
-        });
-    }
-    Ok(AppState::with_metrics(
-        keys,
-        Dispatcher::new(providers),
-        metrics,
-    ))
+    let providers = config
+        .providers
+        .iter()
+        .map(|setup| setup.build(&context))
+        .collect::<Result<Vec<_>, _>>()?;
+    let gateway = Gateway::new(Dispatcher::new(providers), config.send_deadline, metrics);
+    Ok(AppState::from_parts(keys, gateway))
+}
+
+/// What start-up does once the state exists, in Lambda during init: reads the secret (which also
+/// opens the TLS connection), then lets each provider check itself and open its connection, so the
+/// first passcode pays for neither. Fails only on what will not heal by itself.
+pub async fn start(state: &AppState) -> Result<(), StartupError> {
+    state.keys().warm_up().await;
+    state.dispatcher().start().await
 }
 
 /// Serves the gateway on `listener` until `shutdown` completes; requests under way finish first,

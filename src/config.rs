@@ -1,10 +1,11 @@
 //! Configuration, read from the environment in one place and checked at start-up: a configuration
 //! that cannot work stops the program with one clear line instead of failing the first request.
+//!
+//! This module reads what the whole gateway shares (keys, the provider list, the send deadline).
+//! Each provider reads its own settings from the same [`Env`] (see [`crate::providers::REGISTRY`]).
 
 use crate::auth::ApiKey;
-use crate::providers::sns::{SmsType, SnsSettings};
-use crate::sms::{PhoneNumber, SenderId};
-use std::path::PathBuf;
+use crate::providers::{self, ProviderSetup};
 use std::time::Duration;
 
 /// Where the program runs; it decides the defaults.
@@ -27,26 +28,13 @@ pub enum KeyConfig {
     Generated(ApiKey),
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum ProviderConfig {
-    Sns(SnsSettings),
-    Outbox { path: PathBuf },
-}
-
-impl ProviderConfig {
-    pub fn name(&self) -> &'static str {
-        match self {
-            Self::Sns(_) => "sns",
-            Self::Outbox { .. } => "outbox",
-        }
-    }
-}
-
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug)]
 pub struct Config {
     pub keys: KeyConfig,
     /// Tried in this order; never empty.
-    pub providers: Vec<ProviderConfig>,
+    pub providers: Vec<Box<dyn ProviderSetup>>,
+    /// The whole send, failover included, ends this long after the request arrived.
+    pub send_deadline: Duration,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -59,27 +47,112 @@ pub enum ConfigError {
     EmptyKey,
     #[error("GATEWAY_SECRET_ID is empty")]
     EmptySecretId,
-    #[error("SECRET_TTL_SECONDS must be a whole number of seconds, got {0:?}")]
-    BadTtl(String),
-    #[error("SMS_PROVIDER: unknown provider {0:?} (known: sns, outbox)")]
+    #[error("SMS_PROVIDER: unknown provider {0:?} (known: {known})", known = providers::names().join(", "))]
     UnknownProvider(String),
-    #[error(
-        "SMS_PROVIDER: the twilio provider is not part of this version yet (known: sns, outbox)"
-    )]
-    TwilioNotYetSupported,
     #[error("SMS_PROVIDER lists {0:?} twice")]
     DuplicateProvider(String),
     #[error("SMS_PROVIDER is empty")]
     NoProvider,
-    #[error("SNS_SMS_TYPE must be Transactional or Promotional, got {0:?}")]
-    BadSmsType(String),
-    #[error("SNS_SENDER_ID must be 3 to 11 letters and digits with at least one letter, got {0:?}")]
-    BadSenderId(String),
-    #[error("SNS_ORIGINATION_NUMBER must be an E.164 phone number (+ and 8 to 15 digits)")]
-    BadOriginationNumber,
+    /// A variable holds a value that cannot work: `<variable> <what is wrong>`.
+    #[error("{variable} {problem}")]
+    Invalid {
+        variable: &'static str,
+        problem: String,
+    },
+}
+
+impl ConfigError {
+    pub fn invalid(variable: &'static str, problem: impl Into<String>) -> Self {
+        Self::Invalid {
+            variable,
+            problem: problem.into(),
+        }
+    }
 }
 
 const DEFAULT_SECRET_TTL: Duration = Duration::from_secs(300);
+/// Mosaic waits 3 s; the answer must be on its way back before then.
+pub const DEFAULT_SEND_DEADLINE: Duration = Duration::from_millis(2500);
+/// A passcode older than this is useless (providers that can expire a message use it).
+pub const DEFAULT_MESSAGE_TTL: Duration = Duration::from_secs(300);
+
+/// The environment as configuration sees it: a lookup (the process environment, or a map in
+/// tests) and the host it runs on. Unset and empty optional variables mean the same
+/// (CloudFormation parameters often pass an empty string).
+pub struct Env<'a> {
+    lookup: &'a dyn Fn(&str) -> Option<String>,
+    pub host: Host,
+}
+
+impl<'a> Env<'a> {
+    pub fn new(host: Host, lookup: &'a dyn Fn(&str) -> Option<String>) -> Self {
+        Self { lookup, host }
+    }
+
+    /// The trimmed value, empty or not.
+    pub fn get(&self, name: &str) -> Option<String> {
+        (self.lookup)(name).map(|v| v.trim().to_owned())
+    }
+
+    /// The trimmed value when it is set and not empty.
+    pub fn optional(&self, name: &str) -> Option<String> {
+        self.get(name).filter(|v| !v.is_empty())
+    }
+
+    /// `true`/`false` (any case), `default` when unset.
+    pub fn flag(&self, name: &'static str, default: bool) -> Result<bool, ConfigError> {
+        match self.optional(name) {
+            None => Ok(default),
+            Some(v) if v.eq_ignore_ascii_case("true") => Ok(true),
+            Some(v) if v.eq_ignore_ascii_case("false") => Ok(false),
+            Some(v) => Err(ConfigError::invalid(
+                name,
+                format!("must be true or false, got {v:?}"),
+            )),
+        }
+    }
+
+    /// A whole number in `range`, `default` when unset.
+    pub fn number(
+        &self,
+        name: &'static str,
+        range: std::ops::RangeInclusive<u64>,
+        default: u64,
+    ) -> Result<u64, ConfigError> {
+        let Some(raw) = self.optional(name) else {
+            return Ok(default);
+        };
+        raw.parse::<u64>()
+            .ok()
+            .filter(|n| range.contains(n))
+            .ok_or_else(|| {
+                ConfigError::invalid(
+                    name,
+                    format!(
+                        "must be a whole number from {} to {}, got {raw:?}",
+                        range.start(),
+                        range.end()
+                    ),
+                )
+            })
+    }
+
+    /// `MESSAGE_TTL_SECONDS`: how long a provider may keep trying to deliver a passcode.
+    pub fn message_ttl(&self) -> Result<Duration, ConfigError> {
+        // 36,000 s (10 h) is the longest validity Twilio accepts.
+        self.number(
+            "MESSAGE_TTL_SECONDS",
+            1..=36_000,
+            DEFAULT_MESSAGE_TTL.as_secs(),
+        )
+        .map(Duration::from_secs)
+    }
+
+    /// Whether the API key (and so provider credentials) comes from a Secrets Manager secret.
+    pub fn has_secret(&self) -> bool {
+        self.optional("GATEWAY_SECRET_ID").is_some()
+    }
+}
 
 impl Config {
     /// Reads the process environment.
@@ -87,28 +160,35 @@ impl Config {
         Self::from_lookup(host, |name| std::env::var(name).ok())
     }
 
-    /// Reads configuration through `lookup` (the environment, or a map in tests). Unset and empty
-    /// optional variables mean the same (CloudFormation parameters often pass an empty string); an
-    /// empty `GATEWAY_SECRET_ID` or `GATEWAY_API_KEY` is refused instead, as it is surely a mistake.
+    /// Reads configuration through `lookup`. An empty `GATEWAY_SECRET_ID` or `GATEWAY_API_KEY` is
+    /// refused rather than read as unset, as it is surely a mistake.
     pub fn from_lookup(
         host: Host,
         lookup: impl Fn(&str) -> Option<String>,
     ) -> Result<Self, ConfigError> {
-        let get = |name: &str| lookup(name).map(|v| v.trim().to_owned());
-        let optional = |name: &str| get(name).filter(|v| !v.is_empty());
+        let env = Env::new(host, &lookup);
 
-        let keys = if let Some(secret_id) = get("GATEWAY_SECRET_ID") {
+        let keys = if let Some(secret_id) = env.get("GATEWAY_SECRET_ID") {
             if secret_id.is_empty() {
                 return Err(ConfigError::EmptySecretId);
             }
-            let ttl = match optional("SECRET_TTL_SECONDS") {
-                None => DEFAULT_SECRET_TTL,
-                Some(raw) => {
-                    Duration::from_secs(raw.parse().map_err(|_| ConfigError::BadTtl(raw))?)
-                }
-            };
-            KeyConfig::SecretsManager { secret_id, ttl }
-        } else if let Some(key) = get("GATEWAY_API_KEY") {
+            let ttl = env.number(
+                "SECRET_TTL_SECONDS",
+                0..=u64::MAX,
+                DEFAULT_SECRET_TTL.as_secs(),
+            );
+            let ttl = ttl.map_err(|_| {
+                let raw = env.get("SECRET_TTL_SECONDS").unwrap_or_default();
+                ConfigError::invalid(
+                    "SECRET_TTL_SECONDS",
+                    format!("must be a whole number of seconds, got {raw:?}"),
+                )
+            })?;
+            KeyConfig::SecretsManager {
+                secret_id,
+                ttl: Duration::from_secs(ttl),
+            }
+        } else if let Some(key) = env.get("GATEWAY_API_KEY") {
             KeyConfig::Fixed(ApiKey::new(key).ok_or(ConfigError::EmptyKey)?)
         } else if host == Host::Local {
             KeyConfig::Generated(ApiKey::generate())
@@ -116,75 +196,56 @@ impl Config {
             return Err(ConfigError::NoKey);
         };
 
+        let send_deadline = Duration::from_millis(env.number(
+            "SEND_DEADLINE_MS",
+            100..=60_000,
+            DEFAULT_SEND_DEADLINE.as_millis() as u64,
+        )?);
+
         let default_provider = match host {
             Host::Lambda => "sns",
             Host::Local => "outbox",
         };
-        let list = optional("SMS_PROVIDER").unwrap_or_else(|| default_provider.to_owned());
-        let mut providers: Vec<ProviderConfig> = Vec::new();
+        let list = env
+            .optional("SMS_PROVIDER")
+            .unwrap_or_else(|| default_provider.to_owned());
+        let mut chosen: Vec<Box<dyn ProviderSetup>> = Vec::new();
         for name in list.split(',').map(str::trim).filter(|n| !n.is_empty()) {
-            let provider = match name.to_ascii_lowercase().as_str() {
-                "sns" => ProviderConfig::Sns(sns_settings(&optional)?),
-                "outbox" => ProviderConfig::Outbox {
-                    path: optional("OUTBOX_PATH")
-                        .unwrap_or_else(|| "outbox.jsonl".into())
-                        .into(),
-                },
-                "twilio" => return Err(ConfigError::TwilioNotYetSupported),
-                _ => return Err(ConfigError::UnknownProvider(name.to_owned())),
-            };
-            if providers.iter().any(|p| p.name() == provider.name()) {
-                return Err(ConfigError::DuplicateProvider(name.to_owned()));
+            let name = name.to_ascii_lowercase();
+            let configure =
+                providers::find(&name).ok_or_else(|| ConfigError::UnknownProvider(name.clone()))?;
+            if chosen.iter().any(|p| p.name() == name) {
+                return Err(ConfigError::DuplicateProvider(name));
             }
-            providers.push(provider);
+            chosen.push(configure(&env)?);
         }
-        if providers.is_empty() {
+        if chosen.is_empty() {
             return Err(ConfigError::NoProvider);
         }
-        Ok(Self { keys, providers })
+        Ok(Self {
+            keys,
+            providers: chosen,
+            send_deadline,
+        })
     }
 
     /// Whether any part needs AWS credentials and a region.
     pub fn uses_aws(&self) -> bool {
         matches!(self.keys, KeyConfig::SecretsManager { .. })
-            || self
-                .providers
-                .iter()
-                .any(|p| matches!(p, ProviderConfig::Sns(_)))
+            || self.providers.iter().any(|p| p.uses_aws())
+    }
+
+    pub fn provider_names(&self) -> Vec<&'static str> {
+        self.providers.iter().map(|p| p.name()).collect()
     }
 }
 
-fn sns_settings(optional: &impl Fn(&str) -> Option<String>) -> Result<SnsSettings, ConfigError> {
-    let sms_type = match optional("SNS_SMS_TYPE") {
-        None => SmsType::Transactional,
-        Some(raw) => SmsType::parse(&raw).ok_or(ConfigError::BadSmsType(raw))?,
-    };
-    let default_sender_id = match optional("SNS_SENDER_ID") {
-        None => None,
-        Some(raw) => Some(SenderId::parse(&raw).ok_or(ConfigError::BadSenderId(raw))?),
-    };
-    let origination_number = match optional("SNS_ORIGINATION_NUMBER") {
-        None => None,
-        Some(raw) => Some(
-            PhoneNumber::parse(&raw)
-                .map_err(|_| ConfigError::BadOriginationNumber)?
-                .as_str()
-                .to_owned(),
-        ),
-    };
-    Ok(SnsSettings {
-        sms_type,
-        default_sender_id,
-        origination_number,
-    })
-}
-
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use std::collections::HashMap;
 
-    fn config(host: Host, vars: &[(&str, &str)]) -> Result<Config, ConfigError> {
+    pub(crate) fn config(host: Host, vars: &[(&str, &str)]) -> Result<Config, ConfigError> {
         let vars: HashMap<String, String> = vars
             .iter()
             .map(|(k, v)| (k.to_string(), v.to_string()))
@@ -196,18 +257,14 @@ mod tests {
     fn local_defaults_need_nothing() {
         let c = config(Host::Local, &[]).unwrap();
         assert!(matches!(c.keys, KeyConfig::Generated(_)));
-        assert_eq!(
-            c.providers,
-            vec![ProviderConfig::Outbox {
-                path: "outbox.jsonl".into()
-            }]
-        );
+        assert_eq!(c.provider_names(), ["outbox"]);
+        assert_eq!(c.send_deadline, Duration::from_millis(2500));
         assert!(!c.uses_aws());
     }
 
     #[test]
     fn lambda_defaults_to_sns_and_needs_a_key() {
-        assert_eq!(config(Host::Lambda, &[]), Err(ConfigError::NoKey));
+        assert_eq!(config(Host::Lambda, &[]).unwrap_err(), ConfigError::NoKey);
         let c = config(Host::Lambda, &[("GATEWAY_SECRET_ID", "mosaic/key")]).unwrap();
         assert_eq!(
             c.keys,
@@ -216,10 +273,8 @@ mod tests {
                 ttl: Duration::from_secs(300)
             }
         );
-        assert_eq!(
-            c.providers,
-            vec![ProviderConfig::Sns(SnsSettings::default())]
-        );
+        assert_eq!(c.provider_names(), ["sns"]);
+        assert!(c.uses_aws());
     }
 
     #[test]
@@ -249,32 +304,15 @@ mod tests {
     }
 
     #[test]
-    fn sns_settings_are_read_and_checked() {
+    fn providers_are_listed_in_order() {
         let c = config(
             Host::Lambda,
-            &[
-                ("GATEWAY_API_KEY", "k"),
-                ("SMS_PROVIDER", "sns, outbox"),
-                ("SNS_SENDER_ID", "Acme"),
-                ("SNS_ORIGINATION_NUMBER", "+18005550100"),
-                ("SNS_SMS_TYPE", "Promotional"),
-                ("OUTBOX_PATH", "/tmp/o.jsonl"),
-            ],
+            &[("GATEWAY_API_KEY", "k"), ("SMS_PROVIDER", " SNS , outbox")],
         )
         .unwrap();
-        assert_eq!(
-            c.providers,
-            vec![
-                ProviderConfig::Sns(SnsSettings {
-                    sms_type: SmsType::Promotional,
-                    default_sender_id: SenderId::parse("Acme"),
-                    origination_number: Some("+18005550100".into())
-                }),
-                ProviderConfig::Outbox {
-                    path: "/tmp/o.jsonl".into()
-                }
-            ]
-        );
+        assert_eq!(c.provider_names(), ["sns", "outbox"]);
+        let c = config(Host::Local, &[("SEND_DEADLINE_MS", "900")]).unwrap();
+        assert_eq!(c.send_deadline, Duration::from_millis(900));
     }
 
     #[test]
@@ -284,9 +322,10 @@ mod tests {
             err(&[("SMS_PROVIDER", "carrier-pigeon")]),
             ConfigError::UnknownProvider("carrier-pigeon".into())
         );
-        assert_eq!(
-            err(&[("SMS_PROVIDER", "twilio")]),
-            ConfigError::TwilioNotYetSupported
+        assert!(
+            err(&[("SMS_PROVIDER", "carrier-pigeon")])
+                .to_string()
+                .contains("known: sns, twilio, outbox")
         );
         assert_eq!(
             err(&[("SMS_PROVIDER", "sns,sns")]),
@@ -299,23 +338,17 @@ mod tests {
             ConfigError::EmptySecretId
         );
         assert_eq!(
-            err(&[("GATEWAY_SECRET_ID", "s"), ("SECRET_TTL_SECONDS", "5m")]),
-            ConfigError::BadTtl("5m".into())
+            err(&[("GATEWAY_SECRET_ID", "s"), ("SECRET_TTL_SECONDS", "5m")]).to_string(),
+            "SECRET_TTL_SECONDS must be a whole number of seconds, got \"5m\""
         );
-        assert_eq!(
-            err(&[("SMS_PROVIDER", "sns"), ("SNS_SMS_TYPE", "transactional")]),
-            ConfigError::BadSmsType("transactional".into())
-        );
-        assert_eq!(
-            err(&[("SMS_PROVIDER", "sns"), ("SNS_SENDER_ID", "My Bank")]),
-            ConfigError::BadSenderId("My Bank".into())
-        );
-        assert_eq!(
-            err(&[
-                ("SMS_PROVIDER", "sns"),
-                ("SNS_ORIGINATION_NUMBER", "555-0100")
-            ]),
-            ConfigError::BadOriginationNumber
-        );
+        for bad in ["0", "99", "2.5s", "60001"] {
+            assert!(matches!(
+                err(&[("SEND_DEADLINE_MS", bad)]),
+                ConfigError::Invalid {
+                    variable: "SEND_DEADLINE_MS",
+                    ..
+                }
+            ));
+        }
     }
 }

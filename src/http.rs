@@ -1,7 +1,9 @@
 //! Mosaic's side of the protocol as one axum Router: any path, the method decides. The same Router
-//! runs under `lambda_http` and `axum::serve`; the only Lambda detail here is the request id that
-//! the request log event carries when there is one.
+//! runs under `lambda_http` and `axum::serve`; this module only maps requests to the send service
+//! ([`Gateway`]) and its outcomes to the contract.
 
+use crate::config::DEFAULT_SEND_DEADLINE;
+use crate::gateway::Gateway;
 use crate::metrics::Metrics;
 use crate::providers::{Dispatcher, ProviderError};
 use crate::secrets::ApiKeys;
@@ -12,8 +14,6 @@ use axum::extract::{Request, State};
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use http_body_util::{BodyExt, LengthLimitError, Limited};
-// Only to read the Lambda request id that lambda_http leaves in the request's extensions.
-use lambda_http::RequestExt;
 use serde_json::json;
 use std::sync::Arc;
 use std::time::Instant;
@@ -30,23 +30,20 @@ pub struct AppState {
 }
 
 struct Inner {
-    keys: ApiKeys,
-    dispatcher: Dispatcher,
-    metrics: Metrics,
+    keys: Arc<ApiKeys>,
+    gateway: Gateway,
 }
 
 impl AppState {
+    /// The keys and providers, with the default send deadline and no metrics.
     pub fn new(keys: ApiKeys, dispatcher: Dispatcher) -> Self {
-        Self::with_metrics(keys, dispatcher, Metrics::Off)
+        let gateway = Gateway::new(dispatcher, DEFAULT_SEND_DEADLINE, Metrics::Off);
+        Self::from_parts(Arc::new(keys), gateway)
     }
 
-    pub fn with_metrics(keys: ApiKeys, dispatcher: Dispatcher, metrics: Metrics) -> Self {
+    pub fn from_parts(keys: Arc<ApiKeys>, gateway: Gateway) -> Self {
         Self {
-            inner: Arc::new(Inner {
-                keys,
-                dispatcher,
-                metrics,
-            }),
+            inner: Arc::new(Inner { keys, gateway }),
         }
     }
 
@@ -54,10 +51,19 @@ impl AppState {
         &self.inner.keys
     }
 
+    pub fn gateway(&self) -> &Gateway {
+        &self.inner.gateway
+    }
+
     pub fn dispatcher(&self) -> &Dispatcher {
-        &self.inner.dispatcher
+        self.inner.gateway.dispatcher()
     }
 }
+
+/// The id of the invocation that carried a request, when a host has one (the Lambda entrypoint
+/// puts it in the request's extensions); the request log event shows it.
+#[derive(Debug, Clone)]
+pub struct RequestId(pub String);
 
 /// The gateway: every path and method goes to one handler.
 pub fn router(state: AppState) -> Router {
@@ -170,14 +176,18 @@ struct LogFields {
 
 async fn handle(State(state): State<AppState>, request: Request) -> Response {
     let started = Instant::now();
+    let arrived = tokio::time::Instant::now();
     let method = request.method().clone();
     let mut fields = LogFields {
-        request_id: request.lambda_context_ref().map(|c| c.request_id.clone()),
+        request_id: request
+            .extensions()
+            .get::<RequestId>()
+            .map(|id| id.0.clone()),
         ..LogFields::default()
     };
     let result = match method {
         Method::GET => challenge(&state, request.headers()).await,
-        Method::POST => send(&state, request, &mut fields).await,
+        Method::POST => send(&state, request, arrived, &mut fields).await,
         _ => Err(ApiError::MethodNotAllowed),
     };
     let (response, outcome) = match result {
@@ -204,8 +214,8 @@ async fn handle(State(state): State<AppState>, request: Request) -> Response {
         }
     };
     state
-        .inner
-        .metrics
+        .gateway()
+        .metrics()
         .record_send(&method, response.status(), fields.provider, outcome);
     log_request(&method, response.status(), outcome, started, fields);
     response
@@ -262,10 +272,11 @@ async fn challenge(state: &AppState, headers: &HeaderMap) -> Result<Response, Ap
     Ok(axum::Json(json!({ "key": key })).into_response())
 }
 
-/// Mosaic's send: validate everything first, then hand the SMS to the dispatcher exactly once.
+/// Mosaic's send: validate everything first, then hand the SMS to the send service exactly once.
 async fn send(
     state: &AppState,
     request: Request,
+    arrived: tokio::time::Instant,
     log: &mut LogFields,
 ) -> Result<Response, ApiError> {
     authorize(state, request.headers()).await?;
@@ -278,7 +289,7 @@ async fn send(
     let sms = SmsRequest::from_json(&value).map_err(ApiError::InvalidField)?;
     log.phone = Some(sms.phone_number.clone());
 
-    let dispatch = state.dispatcher().send(&sms).await;
+    let dispatch = state.gateway().send(&sms, arrived).await;
     log.provider = Some(dispatch.provider);
     match dispatch.result {
         Ok(message_id) => {
@@ -288,7 +299,9 @@ async fn send(
             Ok(axum::Json(body).into_response())
         }
         Err(ProviderError::Rejected { reason }) => Err(ApiError::Rejected(reason)),
-        Err(ProviderError::Unavailable { reason }) => Err(ApiError::ProviderFailed(reason)),
+        Err(ProviderError::Unavailable { reason } | ProviderError::Misconfigured { reason }) => {
+            Err(ApiError::ProviderFailed(reason))
+        }
         Err(ProviderError::Indeterminate { reason }) => Err(ApiError::DeliveryUnknown(reason)),
     }
 }

@@ -7,7 +7,9 @@
 pub mod app;
 pub mod auth;
 pub mod config;
+pub mod gateway;
 pub mod http;
+pub mod lambda;
 pub mod metrics;
 pub mod providers;
 pub mod secrets;

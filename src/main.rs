@@ -3,7 +3,6 @@
 use clap::{Parser, Subcommand};
 use mosaic_sms_gateway::app::{self, StartupError};
 use mosaic_sms_gateway::config::{Config, Host, KeyConfig};
-use mosaic_sms_gateway::http::router;
 use mosaic_sms_gateway::metrics::Metrics;
 use std::io::IsTerminal;
 use std::net::SocketAddr;
@@ -69,9 +68,10 @@ async fn lambda() -> Result<(), MainError> {
         function_name: std::env::var("AWS_LAMBDA_FUNCTION_NAME").unwrap_or_default(),
     };
     let state = app::build_state(&config, metrics).await?;
-    // During init: the secret is read and the TLS connection opened before the first request.
-    state.keys().warm_up().await;
-    lambda_http::run(router(state))
+    // During init: the secret is read and the providers' connections opened before the first
+    // request.
+    app::start(&state).await?;
+    mosaic_sms_gateway::lambda::run(state)
         .await
         .map_err(MainError::Lambda)
 }
@@ -81,7 +81,7 @@ async fn serve(addr: SocketAddr) -> Result<(), MainError> {
     mosaic_sms_gateway::telemetry::init(false, terminal, std::io::stderr);
     let config = Config::from_env(Host::Local).map_err(StartupError::from)?;
     let state = app::build_state(&config, Metrics::Off).await?;
-    state.keys().warm_up().await;
+    app::start(&state).await?;
     let listener = tokio::net::TcpListener::bind(addr)
         .await
         .map_err(|source| MainError::Listen { addr, source })?;

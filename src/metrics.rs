@@ -3,7 +3,9 @@
 //!
 //! Namespace `MosaicSmsGateway`; `SmsSent`, `SmsRejected` and `SmsFailed` (a provider or Secrets
 //! Manager failure: the ones to alarm on), by `FunctionName` and by `FunctionName`, `Provider` and
-//! `Outcome`.
+//! `Outcome`; and `ProviderMisconfigured` (a provider refused our own set-up: credentials, sender,
+//! account), by `FunctionName` and by `FunctionName` and `Provider`, counted even when the next
+//! provider then sent the message.
 
 use axum::http::{Method, StatusCode};
 use serde_json::json;
@@ -71,6 +73,35 @@ impl Metrics {
         Some(line.to_string())
     }
 
+    /// The EMF line for a provider that refused our set-up, or `None` when metrics are off.
+    pub fn misconfigured_line(&self, provider: &str, now_ms: u64) -> Option<String> {
+        let Self::Emf { function_name } = self else {
+            return None;
+        };
+        let line = json!({
+            "_aws": {
+                "Timestamp": now_ms,
+                "CloudWatchMetrics": [{
+                    "Namespace": NAMESPACE,
+                    "Dimensions": [["FunctionName"], ["FunctionName", "Provider"]],
+                    "Metrics": [{"Name": "ProviderMisconfigured", "Unit": "Count"}],
+                }],
+            },
+            "level": "ERROR",
+            "FunctionName": function_name,
+            "Provider": provider,
+            "ProviderMisconfigured": 1,
+        });
+        Some(line.to_string())
+    }
+
+    /// Prints the EMF line for a provider that refused our set-up.
+    pub fn record_misconfigured(&self, provider: &str) {
+        if let Some(line) = self.misconfigured_line(provider, now_ms()) {
+            print_line(&line);
+        }
+    }
+
     /// Prints the EMF line for a send attempt, if there is one.
     pub fn record_send(
         &self,
@@ -79,16 +110,23 @@ impl Metrics {
         provider: Option<&str>,
         outcome: &str,
     ) {
-        let now_ms = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| d.as_millis() as u64);
-        if let Some(line) = self.send_line(method, status, provider, outcome, now_ms) {
-            // One write of the whole line, so it never interleaves with a log line.
-            let _ = std::io::stdout()
-                .lock()
-                .write_all(format!("{line}\n").as_bytes());
+        if let Some(line) = self.send_line(method, status, provider, outcome, now_ms()) {
+            print_line(&line);
         }
     }
+}
+
+fn now_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64)
+}
+
+/// One write of the whole line, so it never interleaves with a log line.
+fn print_line(line: &str) {
+    let _ = std::io::stdout()
+        .lock()
+        .write_all(format!("{line}\n").as_bytes());
 }
 
 #[cfg(test)]
@@ -127,5 +165,21 @@ mod tests {
         assert!(get.is_none());
         let off = Metrics::Off.send_line(&Method::POST, StatusCode::OK, Some("sns"), "sent", 7);
         assert!(off.is_none());
+    }
+
+    #[test]
+    fn a_misconfigured_provider_is_counted() {
+        let metrics = Metrics::Emf {
+            function_name: "gw".into(),
+        };
+        let line = metrics.misconfigured_line("twilio", 9).unwrap();
+        let line: serde_json::Value = serde_json::from_str(&line).unwrap();
+        assert_eq!(line["ProviderMisconfigured"], 1);
+        assert_eq!(line["Provider"], "twilio");
+        assert_eq!(line["FunctionName"], "gw");
+        let definition = &line["_aws"]["CloudWatchMetrics"][0];
+        assert_eq!(definition["Namespace"], NAMESPACE);
+        assert_eq!(definition["Metrics"][0]["Name"], "ProviderMisconfigured");
+        assert!(Metrics::Off.misconfigured_line("twilio", 9).is_none());
     }
 }

@@ -1,5 +1,6 @@
 //! Where the API keys come from: a fixed key (local use), or an AWS Secrets Manager secret read at
-//! start-up and cached.
+//! start-up and cached. The same secret may hold provider credentials (Twilio's); they are read in
+//! the same read and live under the same cache, so rotating them needs no redeploy.
 //!
 //! The cache is what keeps a rotation painless and Secrets Manager quiet: a fetched secret is trusted
 //! for its TTL; a key that matches neither cached key triggers one re-read (so a rotated key works
@@ -8,8 +9,8 @@
 
 use crate::auth::{ApiKey, KeySet};
 use aws_sdk_secretsmanager::error::DisplayErrorContext;
-use std::sync::RwLock;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, RwLock};
 use std::time::Duration;
 use tokio::sync::Mutex;
 use tokio::time::Instant;
@@ -41,6 +42,28 @@ impl ApiKeys {
         }
     }
 
+    /// The secret as last read successfully, with any provider fields in it; `None` for a fixed
+    /// key (provider credentials then come from the environment) or before the first good read.
+    pub fn latest(&self) -> Option<Arc<SecretValue>> {
+        match self {
+            Self::Fixed(_) => None,
+            Self::SecretsManager(secret) => secret
+                .fresh
+                .read()
+                .unwrap_or_else(|p| p.into_inner())
+                .as_ref()
+                .map(|(value, _)| Arc::clone(value)),
+        }
+    }
+
+    /// The Secrets Manager secret's id, when the keys come from one.
+    pub fn secret_id(&self) -> Option<&str> {
+        match self {
+            Self::Fixed(_) => None,
+            Self::SecretsManager(secret) => Some(&secret.secret_id),
+        }
+    }
+
     /// Reads the secret now, so the first request does not pay for it (in Lambda this runs during
     /// init, which also opens the TLS connection). A failure is logged, not fatal: requests answer
     /// 503 and try again.
@@ -62,7 +85,7 @@ pub struct SecretKeys {
     cache: Mutex<Cache>,
     /// The keys of the last successful read, for the common case (a known key, a fresh secret)
     /// to be checked without waiting behind a read that some unknown key started.
-    fresh: RwLock<Option<(KeySet, Instant)>>,
+    fresh: RwLock<Option<(Arc<SecretValue>, Instant)>>,
     /// Reads attempted so far: a request that sees it change while it waits for the lock knows a
     /// read happened meanwhile (instants can compare equal; a counter cannot).
     attempts: AtomicU64,
@@ -79,7 +102,7 @@ impl std::fmt::Debug for SecretKeys {
 
 #[derive(Default)]
 struct Cache {
-    keys: Option<KeySet>,
+    keys: Option<Arc<SecretValue>>,
     fetched_at: Option<Instant>,
     last_attempt: Option<Instant>,
 }
@@ -108,9 +131,9 @@ impl SecretKeys {
     }
 
     async fn check(&self, presented: &[u8]) -> Result<bool, KeysUnavailable> {
-        if let Some((keys, fetched_at)) = &*self.fresh.read().unwrap_or_else(|p| p.into_inner())
+        if let Some((secret, fetched_at)) = &*self.fresh.read().unwrap_or_else(|p| p.into_inner())
             && fetched_at.elapsed() < self.ttl
-            && keys.accepts(presented)
+            && secret.keys.accepts(presented)
         {
             return Ok(true);
         }
@@ -135,15 +158,18 @@ impl SecretKeys {
         if must_read {
             self.refresh(&mut cache).await;
         }
-        let keys = cache.keys.as_ref().ok_or(KeysUnavailable)?;
-        if keys.accepts(presented) {
+        let secret = cache.keys.as_ref().ok_or(KeysUnavailable)?;
+        if secret.keys.accepts(presented) {
             return Ok(true);
         }
         // An unknown key may be a new one from a rotation we have not seen yet.
         if !must_read && may_reread {
             tracing::info!(secret_id = %self.secret_id, "unknown API key: reading the secret again in case it was rotated");
             self.refresh(&mut cache).await;
-            return Ok(cache.keys.as_ref().is_some_and(|k| k.accepts(presented)));
+            return Ok(cache
+                .keys
+                .as_ref()
+                .is_some_and(|s| s.keys.accepts(presented)));
         }
         Ok(false)
     }
@@ -155,9 +181,11 @@ impl SecretKeys {
         cache.last_attempt = Some(now);
         self.attempts.fetch_add(1, Ordering::Release);
         match result {
-            Ok(keys) => {
-                *self.fresh.write().unwrap_or_else(|p| p.into_inner()) = Some((keys.clone(), now));
-                cache.keys = Some(keys);
+            Ok(secret) => {
+                let secret = Arc::new(secret);
+                *self.fresh.write().unwrap_or_else(|p| p.into_inner()) =
+                    Some((Arc::clone(&secret), now));
+                cache.keys = Some(secret);
                 cache.fetched_at = Some(now);
                 tracing::debug!(secret_id = %self.secret_id, "API keys read from Secrets Manager");
             }
@@ -170,7 +198,7 @@ impl SecretKeys {
         }
     }
 
-    async fn read(&self) -> Result<KeySet, SecretError> {
+    async fn read(&self) -> Result<SecretValue, SecretError> {
         let output = self
             .client
             .get_secret_value()
@@ -199,21 +227,50 @@ pub enum SecretError {
     BadPreviousKey,
 }
 
+/// What one read of the gateway secret gave: the API keys, and the secret's other fields (provider
+/// credentials), left for each provider to read. `Debug` shows neither.
+#[derive(Clone, PartialEq, Eq)]
+pub struct SecretValue {
+    pub keys: KeySet,
+    fields: serde_json::Map<String, serde_json::Value>,
+}
+
+impl SecretValue {
+    /// A string field of the secret's JSON (`twilio_auth_token`, ...); `None` when it is absent,
+    /// empty, or not a string.
+    pub fn field(&self, name: &str) -> Option<&str> {
+        self.fields
+            .get(name)
+            .and_then(|v| v.as_str())
+            .map(str::trim)
+            .filter(|v| !v.is_empty())
+    }
+}
+
+impl std::fmt::Debug for SecretValue {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("SecretValue([redacted])")
+    }
+}
+
 /// A secret's value is the API key itself, or JSON: `{"api_key": "...", "previous_api_key": "..."}`
-/// (other fields, such as provider credentials, are left to their readers).
-pub fn parse_secret(value: &str) -> Result<KeySet, SecretError> {
+/// plus any provider fields.
+pub fn parse_secret(value: &str) -> Result<SecretValue, SecretError> {
     let value = value.trim();
     if value.is_empty() {
         return Err(SecretError::Empty);
     }
     if !value.starts_with('{') {
-        return Ok(KeySet::single(
-            ApiKey::new(value).ok_or(SecretError::Empty)?,
-        ));
+        return Ok(SecretValue {
+            keys: KeySet::single(ApiKey::new(value).ok_or(SecretError::Empty)?),
+            fields: serde_json::Map::new(),
+        });
     }
     // Parsed as a Value on purpose: serde's typed errors quote the offending value, which is secret.
     let json: serde_json::Value = serde_json::from_str(value).map_err(|_| SecretError::BadJson)?;
-    let object = json.as_object().ok_or(SecretError::BadJson)?;
+    let serde_json::Value::Object(object) = json else {
+        return Err(SecretError::BadJson);
+    };
     let current = object
         .get("api_key")
         .and_then(|v| v.as_str())
@@ -224,7 +281,10 @@ pub fn parse_secret(value: &str) -> Result<KeySet, SecretError> {
         Some(serde_json::Value::String(s)) => ApiKey::new(s.as_str()),
         Some(_) => return Err(SecretError::BadPreviousKey),
     };
-    Ok(KeySet { current, previous })
+    Ok(SecretValue {
+        keys: KeySet { current, previous },
+        fields: object,
+    })
 }
 
 #[cfg(test)]
@@ -238,51 +298,47 @@ mod tests {
     #[test]
     fn a_plain_secret_is_the_key() {
         assert_eq!(
-            parse_secret("  abc123\n"),
+            parse_secret("  abc123\n").map(|s| s.keys),
             Ok(KeySet::single(key("abc123")))
         );
     }
 
     #[test]
     fn a_json_secret_has_current_and_previous_keys() {
-        let keys =
-            parse_secret(r#"{"api_key":"new","previous_api_key":"old","twilio_auth_token":"x"}"#);
+        let secret =
+            parse_secret(r#"{"api_key":"new","previous_api_key":"old","twilio_auth_token":"x"}"#)
+                .unwrap();
+        assert_eq!(secret.field("twilio_auth_token"), Some("x"));
+        assert_eq!(secret.field("twilio_account_sid"), None);
+        assert_eq!(format!("{secret:?}"), "SecretValue([redacted])");
         assert_eq!(
-            keys,
-            Ok(KeySet {
+            secret.keys,
+            KeySet {
                 current: key("new"),
                 previous: Some(key("old"))
-            })
+            }
         );
         assert_eq!(
-            parse_secret(r#"{"api_key":"new","previous_api_key":""}"#),
+            parse_secret(r#"{"api_key":"new","previous_api_key":""}"#).map(|s| s.keys),
             Ok(KeySet::single(key("new")))
         );
         assert_eq!(
-            parse_secret(r#"{"api_key":"new","previous_api_key":null}"#),
+            parse_secret(r#"{"api_key":"new","previous_api_key":null}"#).map(|s| s.keys),
             Ok(KeySet::single(key("new")))
         );
     }
 
     #[test]
     fn unusable_secrets_are_refused_without_quoting_them() {
-        assert_eq!(parse_secret(""), Err(SecretError::Empty));
-        assert_eq!(parse_secret("{not json"), Err(SecretError::BadJson));
+        let err = |value| parse_secret(value).unwrap_err();
+        assert_eq!(err(""), SecretError::Empty);
+        assert_eq!(err("{not json"), SecretError::BadJson);
+        assert_eq!(err(r#"{"apikey":"x"}"#), SecretError::NoApiKey);
+        assert_eq!(err(r#"{"api_key":""}"#), SecretError::NoApiKey);
+        assert_eq!(err(r#"{"api_key":12345}"#), SecretError::NoApiKey);
         assert_eq!(
-            parse_secret(r#"{"apikey":"x"}"#),
-            Err(SecretError::NoApiKey)
-        );
-        assert_eq!(
-            parse_secret(r#"{"api_key":""}"#),
-            Err(SecretError::NoApiKey)
-        );
-        assert_eq!(
-            parse_secret(r#"{"api_key":12345}"#),
-            Err(SecretError::NoApiKey)
-        );
-        assert_eq!(
-            parse_secret(r#"{"api_key":"a","previous_api_key":98765}"#),
-            Err(SecretError::BadPreviousKey)
+            err(r#"{"api_key":"a","previous_api_key":98765}"#),
+            SecretError::BadPreviousKey
         );
         for err in [
             SecretError::BadJson,

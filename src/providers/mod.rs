@@ -1,12 +1,59 @@
-//! SMS providers behind one trait, and the dispatcher that tries them in the configured order.
+//! SMS providers behind one trait, and the list that registers them.
 //!
-//! A new provider is one new file here and one arm in [`crate::config`]'s provider list.
+//! Each provider is one file that owns its settings (read from [`Env`] at start-up), its client
+//! (built once), its send and the classification of its errors into [`ProviderError`]'s outcomes.
+//! A new provider is that file and one line in [`REGISTRY`].
 
+pub mod aws;
 pub mod outbox;
 pub mod sns;
+pub mod transport;
+pub mod twilio;
 
+use crate::app::StartupError;
+use crate::config::{ConfigError, Env};
+use crate::secrets::ApiKeys;
 use crate::sms::SmsRequest;
-use std::time::Instant;
+use std::sync::Arc;
+
+/// Reads a provider's settings; fails on any that cannot work.
+pub type Configure = fn(&Env) -> Result<Box<dyn ProviderSetup>, ConfigError>;
+
+/// Every provider the gateway knows, by the name `SMS_PROVIDER` uses.
+pub const REGISTRY: &[(&str, Configure)] = &[
+    ("sns", sns::configure),
+    ("twilio", twilio::configure),
+    ("outbox", outbox::configure),
+];
+
+pub fn find(name: &str) -> Option<Configure> {
+    REGISTRY.iter().find(|(n, _)| *n == name).map(|(_, c)| *c)
+}
+
+pub fn names() -> Vec<&'static str> {
+    REGISTRY.iter().map(|(n, _)| *n).collect()
+}
+
+/// What start-up lends a provider to build its client from.
+pub struct BuildContext<'a> {
+    /// The AWS configuration; `Some` whenever a provider's [`ProviderSetup::uses_aws`] is true.
+    pub aws: Option<&'a aws_config::SdkConfig>,
+    /// The gateway secret, which may hold provider credentials next to the API keys.
+    pub secret: &'a Arc<ApiKeys>,
+}
+
+/// A provider's checked settings, before its client exists.
+pub trait ProviderSetup: std::fmt::Debug + Send + Sync {
+    fn name(&self) -> &'static str;
+
+    /// Whether it needs AWS credentials and a region.
+    fn uses_aws(&self) -> bool {
+        false
+    }
+
+    /// Builds the provider and its client, once, at start-up.
+    fn build(&self, context: &BuildContext<'_>) -> Result<Box<dyn SmsProvider>, StartupError>;
+}
 
 /// The provider's id for a sent message (SNS `MessageId`, Twilio `sid`, ...).
 pub type MessageId = String;
@@ -19,10 +66,15 @@ pub enum ProviderError {
     /// no provider will do better, so none is tried. Answered 422.
     #[error("{reason}")]
     Rejected { reason: String },
-    /// The provider did not take the message (throttled, unreachable, down, misconfigured);
-    /// another provider or a retry may succeed. Answered 502 when no provider succeeds.
+    /// The provider did not take the message (throttled, unreachable, down); another provider or
+    /// a retry may succeed. Answered 502 when no provider succeeds.
     #[error("{reason}")]
     Unavailable { reason: String },
+    /// As [`ProviderError::Unavailable`], certainly not sent, but because our own set-up is wrong
+    /// (credentials, sender, account): it will not heal by itself, so it is logged as an error
+    /// with what to fix and counted in a metric an alarm watches.
+    #[error("{reason}")]
+    Misconfigured { reason: String },
     /// The provider may have taken the message before failing (a timeout or a connection lost
     /// after the request went out). No other provider is tried: that could deliver the passcode
     /// twice. Answered 502.
@@ -43,9 +95,29 @@ impl ProviderError {
         }
     }
 
+    pub fn misconfigured(reason: impl Into<String>) -> Self {
+        Self::Misconfigured {
+            reason: reason.into(),
+        }
+    }
+
     pub fn indeterminate(reason: impl Into<String>) -> Self {
         Self::Indeterminate {
             reason: reason.into(),
+        }
+    }
+
+    /// Whether the provider certainly did not send, so the next one may.
+    pub fn certainly_not_sent(&self) -> bool {
+        matches!(self, Self::Unavailable { .. } | Self::Misconfigured { .. })
+    }
+
+    pub fn reason(&self) -> &str {
+        match self {
+            Self::Rejected { reason }
+            | Self::Unavailable { reason }
+            | Self::Misconfigured { reason }
+            | Self::Indeterminate { reason } => reason,
         }
     }
 }
@@ -53,22 +125,22 @@ impl ProviderError {
 /// One way of delivering an SMS.
 #[async_trait::async_trait]
 pub trait SmsProvider: Send + Sync {
-    /// The name in configuration, answers and logs: `sns`, `outbox`, ...
+    /// The name in configuration, answers and logs: `sns`, `twilio`, `outbox`, ...
     fn name(&self) -> &'static str;
 
-    /// Sends one SMS; returns the provider's message id.
+    /// Sends one SMS; returns the provider's message id. Never retries a request that may have
+    /// reached the provider.
     async fn send(&self, sms: &SmsRequest) -> Result<MessageId, ProviderError>;
+
+    /// Called once at start-up, after the gateway secret was read: checks what can only be
+    /// checked then (credentials in the secret), and opens the provider's connection so the first
+    /// passcode does not pay for it. `Err` stops start-up with that line.
+    async fn start(&self) -> Result<(), String> {
+        Ok(())
+    }
 }
 
-/// What the dispatcher did with one SMS.
-#[derive(Debug)]
-pub struct Dispatch {
-    /// The provider that answered last (the one that sent, or the last one that failed).
-    pub provider: &'static str,
-    pub result: Result<MessageId, ProviderError>,
-}
-
-/// Tries the configured providers in order until one sends.
+/// The configured providers, in the order they are tried.
 pub struct Dispatcher {
     providers: Vec<Box<dyn SmsProvider>>,
 }
@@ -84,33 +156,21 @@ impl Dispatcher {
         self.providers.iter().map(|p| p.name()).collect()
     }
 
-    /// Sends through the first provider that succeeds. Only a provider that certainly did not take
-    /// the message hands over to the next one: a rejected recipient would be refused again (or,
-    /// worse, delivered against the first provider's judgement), and a message that may have gone
-    /// out must not go out twice.
-    pub async fn send(&self, sms: &SmsRequest) -> Dispatch {
-        let mut last = None;
+    pub fn providers(&self) -> &[Box<dyn SmsProvider>] {
+        &self.providers
+    }
+
+    /// Runs every provider's start-up check, in order; the first failure stops start-up.
+    pub async fn start(&self) -> Result<(), StartupError> {
         for provider in &self.providers {
-            let started = Instant::now();
-            let result = provider.send(sms).await;
-            let Err(ProviderError::Unavailable { reason }) = &result else {
-                return Dispatch {
+            provider
+                .start()
+                .await
+                .map_err(|message| StartupError::Provider {
                     provider: provider.name(),
-                    result,
-                };
-            };
-            tracing::warn!(
-                provider = provider.name(),
-                phone = %sms.phone_number,
-                latency_ms = started.elapsed().as_millis() as u64,
-                reason = %sms.phone_number.mask_in(reason),
-                "provider failed; trying the next one if there is one"
-            );
-            last = Some(Dispatch {
-                provider: provider.name(),
-                result,
-            });
+                    message,
+                })?;
         }
-        last.expect("the dispatcher has at least one provider")
+        Ok(())
     }
 }

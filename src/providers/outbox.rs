@@ -2,13 +2,43 @@
 //! trying the gateway locally and for tests; it writes the message text, so it is never a default in
 //! Lambda.
 
-use super::{MessageId, ProviderError, SmsProvider};
+use super::{BuildContext, MessageId, ProviderError, ProviderSetup, SmsProvider};
+use crate::app::StartupError;
+use crate::config::{ConfigError, Env};
 use crate::sms::SmsRequest;
 use serde::Serialize;
 use std::fs::{File, OpenOptions};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
+
+/// Where the outbox writes: `OUTBOX_PATH`, `outbox.jsonl` by default.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OutboxSettings {
+    pub path: PathBuf,
+}
+
+/// Registered in [`super::REGISTRY`] as `outbox`.
+pub fn configure(env: &Env) -> Result<Box<dyn ProviderSetup>, ConfigError> {
+    let path = env
+        .optional("OUTBOX_PATH")
+        .unwrap_or_else(|| "outbox.jsonl".into());
+    Ok(Box::new(OutboxSettings { path: path.into() }))
+}
+
+impl ProviderSetup for OutboxSettings {
+    fn name(&self) -> &'static str {
+        "outbox"
+    }
+
+    fn build(&self, _: &BuildContext<'_>) -> Result<Box<dyn SmsProvider>, StartupError> {
+        let outbox = Outbox::open(&self.path).map_err(|source| StartupError::Outbox {
+            path: self.path.display().to_string(),
+            source,
+        })?;
+        Ok(Box::new(outbox))
+    }
+}
 
 pub struct Outbox {
     path: PathBuf,

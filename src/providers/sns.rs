@@ -1,10 +1,18 @@
 //! The `sns` provider: Amazon SNS `Publish` straight to a phone number.
 
-use super::{MessageId, ProviderError, SmsProvider};
-use crate::sms::{SenderId, SmsRequest};
-use aws_sdk_sns::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
+use super::aws::ServiceErrors;
+use super::{BuildContext, MessageId, ProviderError, ProviderSetup, SmsProvider};
+use crate::app::{CONNECT_TIMEOUT, StartupError};
+use crate::config::{ConfigError, Env};
+use crate::sms::{PhoneNumber, SenderId, SmsRequest};
+use aws_config::retry::RetryConfig;
+use aws_config::timeout::TimeoutConfig;
 use aws_sdk_sns::operation::publish::PublishError;
 use aws_sdk_sns::types::MessageAttributeValue;
+use std::time::Duration;
+
+/// A publish is cut short after this: Mosaic waits 3 s in all.
+const OPERATION_TIMEOUT: Duration = Duration::from_millis(1500);
 
 /// SNS's `AWS.SNS.SMS.SMSType`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -49,6 +57,87 @@ impl Default for SnsSettings {
             origination_number: None,
         }
     }
+}
+
+impl SnsSettings {
+    /// `SNS_SMS_TYPE`, `SNS_SENDER_ID`, `SNS_ORIGINATION_NUMBER`.
+    pub fn from_env(env: &Env) -> Result<Self, ConfigError> {
+        let sms_type = match env.optional("SNS_SMS_TYPE") {
+            None => SmsType::Transactional,
+            Some(raw) => SmsType::parse(&raw).ok_or_else(|| {
+                ConfigError::invalid(
+                    "SNS_SMS_TYPE",
+                    format!("must be Transactional or Promotional, got {raw:?}"),
+                )
+            })?,
+        };
+        let default_sender_id = match env.optional("SNS_SENDER_ID") {
+            None => None,
+            Some(raw) => Some(SenderId::parse(&raw).ok_or_else(|| {
+                ConfigError::invalid(
+                    "SNS_SENDER_ID",
+                    format!(
+                        "must be 3 to 11 letters and digits with at least one letter, got {raw:?}"
+                    ),
+                )
+            })?),
+        };
+        let origination_number = match env.optional("SNS_ORIGINATION_NUMBER") {
+            None => None,
+            Some(raw) => Some(
+                PhoneNumber::parse(&raw)
+                    .map_err(|_| {
+                        ConfigError::invalid(
+                            "SNS_ORIGINATION_NUMBER",
+                            "must be an E.164 phone number (+ and 8 to 15 digits)",
+                        )
+                    })?
+                    .as_str()
+                    .to_owned(),
+            ),
+        };
+        Ok(Self {
+            sms_type,
+            default_sender_id,
+            origination_number,
+        })
+    }
+}
+
+/// Registered in [`super::REGISTRY`] as `sns`.
+pub fn configure(env: &Env) -> Result<Box<dyn ProviderSetup>, ConfigError> {
+    Ok(Box::new(SnsSettings::from_env(env)?))
+}
+
+impl ProviderSetup for SnsSettings {
+    fn name(&self) -> &'static str {
+        "sns"
+    }
+
+    fn uses_aws(&self) -> bool {
+        true
+    }
+
+    fn build(&self, context: &BuildContext<'_>) -> Result<Box<dyn SmsProvider>, StartupError> {
+        let sdk = context.aws.ok_or(StartupError::NoRegion)?;
+        Ok(Box::new(Sns::new(client(sdk), self.clone())))
+    }
+}
+
+/// The SNS client, with no retries: `Publish` has no idempotency token, and the SDK's retry rules
+/// also retry failures that can come after SNS took the message (a lost or unreadable answer), so a
+/// retry could send the passcode twice. A failed send is answered 502, and Mosaic sends again.
+pub fn client(sdk: &aws_config::SdkConfig) -> aws_sdk_sns::Client {
+    let config = aws_sdk_sns::config::Builder::from(sdk)
+        .timeout_config(
+            TimeoutConfig::builder()
+                .connect_timeout(CONNECT_TIMEOUT)
+                .operation_timeout(OPERATION_TIMEOUT)
+                .build(),
+        )
+        .retry_config(RetryConfig::disabled())
+        .build();
+    aws_sdk_sns::Client::from_conf(config)
 }
 
 pub struct Sns {
@@ -104,75 +193,66 @@ impl SmsProvider for Sns {
     }
 }
 
-/// Maps an SNS failure to what it means for Mosaic: a refused parameter or number is final (422);
-/// a client error from SNS (throttling, authorization) or a connection that never opened means the
-/// message was not taken (502, and the next provider may try); a server error, a timeout or a
-/// connection lost after the request went out means it may have been (502, and no other provider
-/// tries).
-fn classify(err: SdkError<PublishError>) -> ProviderError {
-    if let SdkError::ServiceError(service) = &err {
-        let e = service.err();
-        let refused = matches!(
+/// SNS's errors: a refused parameter or number is final; its internal error may come after it took
+/// the message.
+const ERRORS: ServiceErrors<PublishError> = ServiceErrors {
+    service: "SNS",
+    refused: |e| {
+        matches!(
             e,
             PublishError::InvalidParameterException(_)
                 | PublishError::InvalidParameterValueException(_)
                 | PublishError::EndpointDisabledException(_)
                 | PublishError::ValidationException(_)
-        );
-        // Modelled errors carry their text in the error itself, raw ones in the metadata.
-        let detail = e
-            .message()
-            .map(str::to_owned)
-            .unwrap_or_else(|| e.to_string());
-        let reason = format!("SNS {}: {detail}", e.code().unwrap_or("error"));
-        // A server error can come after SNS took the message; a client error (throttling, auth)
-        // means it did not.
-        let server_error = matches!(e, PublishError::InternalErrorException(_))
-            || service.raw().status().is_server_error();
-        return if refused {
-            ProviderError::rejected(reason)
-        } else if server_error {
-            ProviderError::indeterminate(reason)
-        } else {
-            ProviderError::unavailable(reason)
-        };
-    }
-    let detail = DisplayErrorContext(&err);
-    match &err {
-        SdkError::ConstructionFailure(_) => {
-            ProviderError::unavailable(format!("SNS request could not be built: {detail}"))
-        }
-        SdkError::DispatchFailure(_) if never_connected(&err) => {
-            ProviderError::unavailable(format!("SNS could not be reached: {detail}"))
-        }
-        SdkError::TimeoutError(_) => {
-            ProviderError::indeterminate(format!("SNS did not answer in time: {detail}"))
-        }
-        _ => ProviderError::indeterminate(format!("SNS connection failed: {detail}")),
-    }
+        )
+    },
+    server_fault: |e| matches!(e, PublishError::InternalErrorException(_)),
+};
+
+fn classify(err: aws_sdk_sns::error::SdkError<PublishError>) -> ProviderError {
+    ERRORS.classify(err)
 }
 
-/// Whether a dispatch failure happened before any byte of the request left: a connect timeout, or
-/// a refused connection.
-fn never_connected(err: &SdkError<PublishError>) -> bool {
-    let SdkError::DispatchFailure(failure) = err else {
-        return false;
-    };
-    let Some(connector) = failure.as_connector_error() else {
-        return false;
-    };
-    // The client sets a connect timeout and no read timeout, so a timeout here is the connect one.
-    if connector.is_timeout() {
-        return true;
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::Host;
+    use std::collections::HashMap;
+
+    fn settings(vars: &[(&str, &str)]) -> Result<SnsSettings, ConfigError> {
+        let vars: HashMap<String, String> = vars
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        let lookup = |name: &str| vars.get(name).cloned();
+        SnsSettings::from_env(&Env::new(Host::Lambda, &lookup))
     }
-    let mut source: Option<&(dyn std::error::Error + 'static)> = Some(connector);
-    while let Some(err) = source {
-        if let Some(io) = err.downcast_ref::<std::io::Error>()
-            && io.kind() == std::io::ErrorKind::ConnectionRefused
-        {
-            return true;
-        }
-        source = err.source();
+
+    #[test]
+    fn settings_are_read_and_checked() {
+        assert_eq!(settings(&[]).unwrap(), SnsSettings::default());
+        assert_eq!(
+            settings(&[
+                ("SNS_SENDER_ID", "Acme"),
+                ("SNS_ORIGINATION_NUMBER", "+18005550100"),
+                ("SNS_SMS_TYPE", "Promotional"),
+            ])
+            .unwrap(),
+            SnsSettings {
+                sms_type: SmsType::Promotional,
+                default_sender_id: SenderId::parse("Acme"),
+                origination_number: Some("+18005550100".into())
+            }
+        );
+        let problem = |vars: &[(&str, &str)]| settings(vars).unwrap_err().to_string();
+        assert_eq!(
+            problem(&[("SNS_SMS_TYPE", "transactional")]),
+            "SNS_SMS_TYPE must be Transactional or Promotional, got \"transactional\""
+        );
+        assert!(problem(&[("SNS_SENDER_ID", "My Bank")]).starts_with("SNS_SENDER_ID must be"));
+        assert!(
+            problem(&[("SNS_ORIGINATION_NUMBER", "555-0100")])
+                .starts_with("SNS_ORIGINATION_NUMBER must be an E.164")
+        );
     }
-    false
 }

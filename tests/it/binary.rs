@@ -122,6 +122,26 @@ fn unworkable_configuration_stops_at_start_up_with_one_line() {
     );
     assert!(line.contains("AWS_REGION"), "{line}");
 
+    let line = refused(
+        gateway_command(dir.path())
+            .env("SMS_PROVIDER", "twilio")
+            .env("TWILIO_ACCOUNT_SID", "AC00000000000000000000000000000042")
+            .env("TWILIO_AUTH_TOKEN", "t0ken-that-must-not-leak")
+            .args(["serve", "--addr", "127.0.0.1:0"]),
+    );
+    assert!(
+        line.contains("TWILIO_FROM") && !line.contains("t0ken"),
+        "{line}"
+    );
+
+    let line = refused(
+        gateway_command(dir.path())
+            .env("SMS_PROVIDER", "sns,twilio")
+            .env("TWILIO_FROM", "+15005550006")
+            .args(["serve", "--addr", "127.0.0.1:0"]),
+    );
+    assert!(line.contains("no Twilio credentials"), "{line}");
+
     // In Lambda there is no one to show a generated key to: a key must be configured.
     let line = refused(gateway_command(dir.path()).env("AWS_LAMBDA_RUNTIME_API", "127.0.0.1:9"));
     assert!(line.contains("GATEWAY_SECRET_ID"), "{line}");

@@ -33,7 +33,8 @@ fn cargo_lambda_env() -> HashMap<String, String> {
         .collect()
 }
 
-/// The event's `.env` overrides, with `${SNS_STAND_IN}` and `${CLOSED_PORT}` filled in.
+/// The event's `.env` overrides, with `${SNS_STAND_IN}`, `${TWILIO_STAND_IN}` (the same stand-in
+/// answers both) and `${CLOSED_PORT}` filled in.
 fn event_env(event: &Path, stand_in: &SnsStandIn, closed: &str) -> HashMap<String, String> {
     let Ok(text) = std::fs::read_to_string(event.with_extension("env")) else {
         return HashMap::new();
@@ -44,6 +45,7 @@ fn event_env(event: &Path, stand_in: &SnsStandIn, closed: &str) -> HashMap<Strin
         .map(|(k, v)| {
             let v = v
                 .replace("${SNS_STAND_IN}", &stand_in.url)
+                .replace("${TWILIO_STAND_IN}", &stand_in.url)
                 .replace("${CLOSED_PORT}", closed);
             (k.to_owned(), v)
         })
@@ -137,14 +139,14 @@ async fn every_event_replays_to_its_stated_status() {
             false => None,
         };
         let state = app::state_from(&config, sdk.as_ref(), Metrics::Off).unwrap();
-        state.keys().warm_up().await; // as in Lambda's init
+        app::start(&state).await.unwrap(); // as in Lambda's init
 
         let request = lambda_http::request::from_str(&std::fs::read_to_string(&file).unwrap())
             .unwrap_or_else(|e| panic!("{name} is not an API Gateway event: {e}"));
         let sends_to_outbox =
             request.method() == "POST" && expected == 200 && env["SMS_PROVIDER"] == "outbox";
         let before = outbox_lines(&outbox);
-        let response = mosaic_sms_gateway::http::router(state)
+        let response = mosaic_sms_gateway::lambda::app(state)
             .oneshot(request)
             .await
             .unwrap();

@@ -150,3 +150,70 @@ fn dependencies_never_log_below_warn() {
             .contains("mosaic_sms_gateway=info")
     );
 }
+
+/// The gateway with Twilio, run as a process at `trace`: a send, a refused number Twilio quotes, and
+/// credentials Twilio refuses. Neither the auth token, nor the Basic auth header, nor the message
+/// appears in the log.
+#[tokio::test]
+async fn twilio_credentials_never_reach_the_log_even_at_trace() {
+    use crate::twilio::{ACCOUNT, FakeTwilio, TOKEN, queued, twilio_error};
+    let fake = FakeTwilio::new(|form| match form["To"].as_str() {
+        "+15005550001" => twilio_error(
+            400,
+            21211,
+            "The 'To' number +15005550001 is not a valid phone number.",
+        ),
+        _ => queued(form),
+    });
+    let accepted = std::sync::Arc::clone(&fake.token);
+    let twilio = fake.start().await;
+
+    let dir = tempfile::tempdir().unwrap();
+    let mut command = gateway_command(dir.path());
+    command
+        .env("RUST_LOG", "trace")
+        .env("GATEWAY_API_KEY", KEY)
+        .env("SMS_PROVIDER", "twilio,outbox")
+        .env("TWILIO_API_BASE", twilio.uri())
+        .env("TWILIO_ACCOUNT_SID", ACCOUNT)
+        .env("TWILIO_AUTH_TOKEN", TOKEN)
+        .env("TWILIO_FROM", "+15005550006");
+    let gateway = start(command, dir.path());
+
+    let message = "Your Acme code is 77Q-41X";
+    let client = reqwest::Client::new();
+    let post = |phone: &str| {
+        client
+            .post(&gateway.url)
+            .header("x-api-key", KEY)
+            .json(&json!({"phone_number": phone, "message": message}))
+            .send()
+    };
+    let phone = unique_phone();
+    assert_eq!(post(&phone).await.unwrap().status(), 200);
+    assert_eq!(post("+15005550001").await.unwrap().status(), 422);
+    // Twilio stops accepting the token: our set-up is wrong, the outbox sends.
+    *accepted.lock().unwrap() = "another-token".into();
+    let failed_over: serde_json::Value = post(&phone).await.unwrap().json().await.unwrap();
+    assert_eq!(failed_over["provider"], "outbox");
+    let log = gateway.stop();
+
+    let basic = aws_smithy_types::base64::encode(format!("{ACCOUNT}:{TOKEN}"));
+    for secret in [
+        TOKEN,
+        basic.as_str(),
+        message,
+        "77Q-41X",
+        &phone[1..],
+        "15005550001",
+    ] {
+        assert!(
+            !log.contains(secret),
+            "{secret:?} leaked into the log:\n{log}"
+        );
+    }
+    assert!(
+        log.contains("ERROR") && log.contains("Check the Twilio credentials"),
+        "a refused set-up is one error line that says what to fix:\n{log}"
+    );
+}

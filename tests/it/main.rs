@@ -13,3 +13,4 @@ mod sns_attributes;
 mod sns_failures;
 mod sns_moto;
 mod support;
+mod twilio;

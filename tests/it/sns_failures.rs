@@ -3,7 +3,7 @@
 
 use crate::support::*;
 use axum::http::StatusCode;
-use mosaic_sms_gateway::app::sns_client;
+use mosaic_sms_gateway::providers::sns::client as sns_client;
 use mosaic_sms_gateway::providers::sns::{Sns, SnsSettings};
 use serde_json::json;
 use std::sync::Arc;

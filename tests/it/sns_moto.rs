@@ -3,9 +3,9 @@
 
 use crate::support::*;
 use axum::http::StatusCode;
-use mosaic_sms_gateway::app::sns_client;
 use mosaic_sms_gateway::http::{AppState, router};
 use mosaic_sms_gateway::providers::Dispatcher;
+use mosaic_sms_gateway::providers::sns::client as sns_client;
 use mosaic_sms_gateway::providers::sns::{Sns, SnsSettings};
 use serde_json::json;
 

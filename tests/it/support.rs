@@ -112,7 +112,7 @@ pub async fn sns_gateway_with_secret(secret_value: &str) -> axum::Router {
     let keys = ApiKeys::SecretsManager(SecretKeys::new(secrets, name, Duration::from_secs(300)));
     keys.warm_up().await;
     let sns = Sns::new(
-        mosaic_sms_gateway::app::sns_client(&sdk),
+        mosaic_sms_gateway::providers::sns::client(&sdk),
         SnsSettings::default(),
     );
     router(AppState::new(keys, Dispatcher::new(vec![Box::new(sns)])))

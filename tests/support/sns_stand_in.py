@@ -1,60 +1,220 @@
-"""A stand-in for Amazon SNS's Publish, for replaying the events whose answer depends on SNS.
+"""A stand-in for Amazon SNS's Publish and Twilio's Messages API, for replaying the events whose answer
+depends on the SMS provider. One server, one port; the path says which: Twilio's requests are under
+`/2010-04-01/`, anything else is SNS.
 
-It checks what SNS checks first (a Query API `Publish` with `PhoneNumber` and `Message`) and answers
+SNS: it checks what SNS checks first (a Query API `Publish` with `PhoneNumber` and `Message`) and answers
 as SNS does: `InvalidParameter` (HTTP 400) for a number in an unassigned country code (+999...),
 `Throttling` (HTTP 400) for +998 numbers, a `PublishResponse` with a fresh MessageId otherwise.
-Both errors quote the number, as SNS's messages can. Binds port 0 on 127.0.0.1 and prints the port on
-one line, then on a second line a port where nothing listens; stops when its stdin closes.
+Both errors quote the number, as SNS's messages can.
+
+Twilio: `POST /2010-04-01/Accounts/{AccountSid}/Messages.json` checks HTTP Basic auth (user: the path's
+AccountSid with password `AUTH_TOKEN` below, or user `API_KEY_SID` with password `API_KEY_SECRET`; else
+401, code 20003), then the form: `To`, `Body`, `From` or `MessagingServiceSid` (both may come, as Twilio
+allows), and `ValidityPeriod` if given (1 to 36000). It answers as Twilio does: 201 with the message
+(`sid` SM + 32 hex digits, `status` `queued`, or `accepted` for a Messaging Service), or a Twilio error
+`{"code", "message", "more_info", "status"}`:
+  * Twilio's test numbers: To +15005550001 (or any To not in E.164) -> 400 21211 (invalid number),
+    +15005550002 -> 400 21612 (cannot route), +15005550003 -> 400 21408 (region not enabled),
+    +15005550004 -> 400 21610 (unsubscribed), +15005550009 -> 400 21614 (not SMS-capable);
+    From +15005550001 -> 400 21212 (invalid From), +15005550007 -> 400 21606 (From not ours),
+    +15005550008 -> 400 21611 (queue full);
+  * To starting +1500555042 -> 429 20429 (throttled); To starting +1500555050 -> 503 20503 (Twilio down).
+With good auth, `GET /2010-04-01/Accounts/{AccountSid}.json` answers the account (`status` `active`,
+and `auth_token`, as Twilio does), `GET .../Balance.json` the balance, and `GET .../Messages.json` the
+messages this run accepted.
+
+Binds port 0 on 127.0.0.1 and prints the port on one line, then on a second line a port where nothing
+listens; stops when its stdin closes.
 """
+import base64
+import email.utils
 import http.server
-import socket
+import json
 import os
+import re
+import socket
 import sys
 import threading
 import urllib.parse
 import uuid
+from datetime import datetime, timezone
 
 NS = "http://sns.amazonaws.com/doc/2010-03-31/"
 
+# The test credentials the Twilio stand-in accepts (events/*twilio*.env use them). Not real ones.
+AUTH_TOKEN = "7e577e577e577e577e577e577e577e57"
+API_KEY_SID = "SK0123456789abcdef0123456789abcdef"
+API_KEY_SECRET = "local-test-api-key-secret-000000"
 
-class Sns(http.server.BaseHTTPRequestHandler):
+TWILIO = re.compile(r"^/2010-04-01/Accounts/(AC[0-9a-fA-F]{32})(\.json|/Messages\.json|/Balance\.json)$")
+# Twilio's test numbers and what Twilio answers for them (status 400).
+REFUSED_TO = {
+    "+15005550001": (21211, "The 'To' number {to} is not a valid phone number."),
+    "+15005550002": (21612, "The 'To' phone number: {to}, is not currently reachable using the 'From' "
+                            "phone number: {sender} via SMS."),
+    "+15005550003": (21408, "Permission to send an SMS has not been enabled for the region indicated by "
+                            "the 'To' number: {to}."),
+    "+15005550004": (21610, "Attempt to send to unsubscribed recipient"),
+    "+15005550009": (21614, "'To' number {to} is not a valid mobile number"),
+}
+REFUSED_FROM = {
+    "+15005550001": (21212, "The 'From' number {sender} is not a valid phone number, shortcode, or "
+                            "alphanumeric sender ID."),
+    "+15005550007": (21606, "The 'From' phone number provided ({sender}) is not a valid message-capable "
+                            "Twilio phone number for this destination/account."),
+    "+15005550008": (21611, "This 'From' number has exceeded the maximum number of queued messages"),
+}
+
+messages = []
+messages_lock = threading.Lock()
+
+
+class StandIn(http.server.BaseHTTPRequestHandler):
     def log_message(self, *args):
         pass
 
-    def answer(self, status, body):
+    def answer(self, status, body, content_type="text/xml", headers=()):
         data = body.encode()
         self.send_response(status)
-        self.send_header("Content-Type", "text/xml")
+        self.send_header("Content-Type", content_type)
         self.send_header("Content-Length", str(len(data)))
+        for name, value in headers:
+            self.send_header(name, value)
         self.end_headers()
         self.wfile.write(data)
 
-    def error(self, status, code, message):
+    def read_form(self):
+        length = int(self.headers.get("Content-Length", 0))
+        return urllib.parse.parse_qs(self.rfile.read(length).decode())
+
+    def do_GET(self):
+        path = urllib.parse.urlsplit(self.path).path
+        if not path.startswith("/2010-04-01/"):
+            return self.send_error(501, "Unsupported method ('GET')")  # as before: SNS has no GET
+        match = TWILIO.match(path)
+        if not match:
+            return self.twilio_error(404, 20404, f"The requested resource {path} was not found")
+        self.twilio(match, {})
+
+    def do_POST(self):
+        path = urllib.parse.urlsplit(self.path).path
+        if path.startswith("/2010-04-01/"):
+            match = TWILIO.match(path)
+            form = self.read_form()
+            if not match:
+                return self.twilio_error(404, 20404, f"The requested resource {path} was not found")
+            return self.twilio(match, form)
+        self.sns(self.read_form())
+
+    # ---- SNS -------------------------------------------------------------------------------------
+
+    def sns_error(self, status, code, message):
         self.answer(status, f'<ErrorResponse xmlns="{NS}"><Error><Type>Sender</Type><Code>{code}</Code>'
                             f"<Message>{message}</Message></Error><RequestId>{uuid.uuid4()}</RequestId></ErrorResponse>")
 
-    def do_POST(self):
-        length = int(self.headers.get("Content-Length", 0))
-        form = urllib.parse.parse_qs(self.rfile.read(length).decode())
+    def sns(self, form):
         field = lambda name: form.get(name, [""])[0]
         if field("Action") != "Publish":
-            return self.error(400, "InvalidAction", f"{field('Action')} is not supported here")
+            return self.sns_error(400, "InvalidAction", f"{field('Action')} is not supported here")
         if not self.headers.get("Authorization", "").startswith("AWS4-HMAC-SHA256 "):
-            return self.error(403, "MissingAuthenticationToken", "Request is missing Authentication Token")
+            return self.sns_error(403, "MissingAuthenticationToken", "Request is missing Authentication Token")
         phone, message = field("PhoneNumber"), field("Message")
         if not phone or not message:
-            return self.error(400, "InvalidParameter", "Invalid parameter: PhoneNumber and Message are required")
+            return self.sns_error(400, "InvalidParameter", "Invalid parameter: PhoneNumber and Message are required")
         if phone.startswith("+999"):
-            return self.error(400, "InvalidParameter",
-                              f"Invalid parameter: PhoneNumber Reason: {phone} is not valid to publish to")
+            return self.sns_error(400, "InvalidParameter",
+                                  f"Invalid parameter: PhoneNumber Reason: {phone} is not valid to publish to")
         if phone.startswith("+998"):
-            return self.error(400, "Throttling", f"Rate exceeded for {phone}")
+            return self.sns_error(400, "Throttling", f"Rate exceeded for {phone}")
         self.answer(200, f'<PublishResponse xmlns="{NS}"><PublishResult><MessageId>{uuid.uuid4()}</MessageId>'
                          f"</PublishResult><ResponseMetadata><RequestId>{uuid.uuid4()}</RequestId>"
                          "</ResponseMetadata></PublishResponse>")
 
+    # ---- Twilio ----------------------------------------------------------------------------------
 
-server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Sns)
+    def twilio_json(self, status, value, headers=()):
+        self.answer(status, json.dumps(value), "application/json; charset=utf-8", headers)
+
+    def twilio_error(self, status, code, message, headers=()):
+        self.twilio_json(status, {"code": code, "message": message,
+                                  "more_info": f"https://www.twilio.com/docs/errors/{code}", "status": status},
+                         headers)
+
+    def authorized(self, account_sid):
+        scheme, _, encoded = self.headers.get("Authorization", "").partition(" ")
+        try:
+            user, _, password = base64.b64decode(encoded, validate=True).decode().partition(":")
+        except ValueError:
+            return False
+        return scheme.lower() == "basic" and (
+            (user == account_sid and password == AUTH_TOKEN)
+            or (user == API_KEY_SID and password == API_KEY_SECRET))
+
+    def twilio(self, match, form):
+        account_sid, resource = match.groups()
+        if not self.authorized(account_sid):
+            return self.twilio_error(401, 20003, "Authenticate",
+                                     [("WWW-Authenticate", 'Basic realm="Twilio API"')])
+        if self.command == "GET" and resource == "/Balance.json":
+            return self.twilio_json(200, {"account_sid": account_sid, "balance": "20.00", "currency": "USD"})
+        if self.command == "GET" and resource == ".json":
+            return self.twilio_json(200, {
+                "sid": account_sid, "owner_account_sid": account_sid, "friendly_name": "Stand-in account",
+                "status": "active", "type": "Full", "auth_token": AUTH_TOKEN, "date_created": now(),
+                "date_updated": now(), "uri": f"/2010-04-01/Accounts/{account_sid}.json"})
+        if self.command == "GET":
+            with messages_lock:
+                listed = [m for m in reversed(messages) if m["account_sid"] == account_sid]
+            return self.twilio_json(200, {"messages": listed, "page": 0, "page_size": 50,
+                                          "uri": f"/2010-04-01/Accounts/{account_sid}/Messages.json"})
+        if resource != "/Messages.json":
+            return self.twilio_error(405, 20004, "Method not allowed")
+        if not self.headers.get("Content-Type", "").startswith("application/x-www-form-urlencoded"):
+            form = {}
+        field = lambda name: form.get(name, [""])[0]
+        to, body, sender, service = field("To"), field("Body"), field("From"), field("MessagingServiceSid")
+        validity = field("ValidityPeriod")
+        if not to:
+            return self.twilio_error(400, 21604, "A 'To' phone number is required.")
+        if not sender and not service:
+            return self.twilio_error(400, 21603, "A 'From' phone number is required.")
+        if not body:
+            return self.twilio_error(400, 21602, "Message body is required.")
+        if service and not re.fullmatch(r"MG[0-9a-fA-F]{32}", service):
+            return self.twilio_error(400, 21701, f"The Messaging Service Sid {service} is invalid.")
+        if validity and not (validity.isdigit() and 1 <= int(validity) <= 36000):
+            return self.twilio_error(400, 21624, "Invalid validity period value")
+        if not re.fullmatch(r"\+[1-9][0-9]{1,14}", to):
+            return self.twilio_error(400, 21211, f"The 'To' number {to} is not a valid phone number.")
+        if to.startswith("+1500555042"):
+            return self.twilio_error(429, 20429, "Too Many Requests")
+        if to.startswith("+1500555050"):
+            return self.twilio_error(503, 20503, "Service Unavailable")
+        for number, table in ((sender, REFUSED_FROM), (to, REFUSED_TO)):
+            if number in table:
+                code, message = table[number]
+                return self.twilio_error(400, code, message.format(to=to, sender=sender))
+        sid = "SM" + uuid.uuid4().hex
+        message = {
+            "account_sid": account_sid, "api_version": "2010-04-01", "body": body,
+            "date_created": now(), "date_sent": None, "date_updated": now(), "direction": "outbound-api",
+            "error_code": None, "error_message": None, "from": sender or None,
+            "messaging_service_sid": service or None, "num_media": "0",
+            "num_segments": str(max(1, -(-len(body) // 153))), "price": None, "price_unit": "USD",
+            "sid": sid, "status": "queued" if sender and not service else "accepted",
+            "subresource_uris": {"media": f"/2010-04-01/Accounts/{account_sid}/Messages/{sid}/Media.json"},
+            "to": to, "uri": f"/2010-04-01/Accounts/{account_sid}/Messages/{sid}.json",
+        }
+        with messages_lock:
+            messages.append(message)
+        self.twilio_json(201, message)
+
+
+def now():
+    return email.utils.format_datetime(datetime.now(timezone.utc).replace(microsecond=0))
+
+
+server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), StandIn)
 server.daemon_threads = True
 threading.Thread(target=server.serve_forever, daemon=True).start()
 # A port held bound but not listening while this runs: connections to it are refused, and no other

@@ -1,0 +1,60 @@
+//! AWS SDK errors into the three outcomes, in one place for every AWS provider.
+
+use super::ProviderError;
+use super::transport::never_connected;
+use aws_sdk_sns::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
+use aws_smithy_runtime_api::http::Response;
+
+/// How one AWS service's modelled errors read.
+pub struct ServiceErrors<E> {
+    /// The service's name in reasons: `SNS`, `End User Messaging`.
+    pub service: &'static str,
+    /// Errors that refuse the recipient or a parameter for good (422; no failover).
+    pub refused: fn(&E) -> bool,
+    /// Errors that are the service's own fault, which can come after it took the message.
+    pub server_fault: fn(&E) -> bool,
+}
+
+impl<E> ServiceErrors<E>
+where
+    E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+{
+    /// A refused parameter or number is final (422); a client error from the service (throttling,
+    /// authorization) or a connection that never opened means the message was not taken (502, and
+    /// the next provider may try); a server error, a timeout or a connection lost after the
+    /// request went out means it may have been (502, and no other provider tries).
+    pub fn classify(&self, err: SdkError<E, Response>) -> ProviderError {
+        let service = self.service;
+        if let SdkError::ServiceError(failure) = &err {
+            let e = failure.err();
+            // Modelled errors carry their text in the error itself, raw ones in the metadata.
+            let detail = e
+                .message()
+                .map(str::to_owned)
+                .unwrap_or_else(|| e.to_string());
+            let reason = format!("{service} {}: {detail}", e.code().unwrap_or("error"));
+            return if (self.refused)(e) {
+                ProviderError::rejected(reason)
+            } else if (self.server_fault)(e) || failure.raw().status().is_server_error() {
+                ProviderError::indeterminate(reason)
+            } else {
+                ProviderError::unavailable(reason)
+            };
+        }
+        let detail = DisplayErrorContext(&err);
+        match &err {
+            SdkError::ConstructionFailure(_) => ProviderError::unavailable(format!(
+                "{service} request could not be built: {detail}"
+            )),
+            SdkError::DispatchFailure(failure)
+                if failure.as_connector_error().is_some_and(never_connected) =>
+            {
+                ProviderError::unavailable(format!("{service} could not be reached: {detail}"))
+            }
+            SdkError::TimeoutError(_) => {
+                ProviderError::indeterminate(format!("{service} did not answer in time: {detail}"))
+            }
+            _ => ProviderError::indeterminate(format!("{service} connection failed: {detail}")),
+        }
+    }
+}

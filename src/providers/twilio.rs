@@ -1,0 +1,743 @@
+//! The `twilio` provider: Twilio's Programmable Messaging API, `POST /2010-04-01/Accounts/{AccountSid}/Messages.json`.
+//!
+//! Credentials come from the gateway secret (read with the API keys, under the same cache, so a
+//! rotated token needs no redeploy) or, for local use, from the environment. The HTTP client is the
+//! SDK's own hyper + rustls connector, built once; its connection is opened at start-up.
+//!
+//! A request is never retried here: Twilio's API has no idempotency key, so a retry after a lost
+//! answer could deliver the passcode twice. Twilio's answer decides the outcome (see [`classify`]).
+
+use super::transport::never_connected;
+use super::{BuildContext, MessageId, ProviderError, ProviderSetup, SmsProvider};
+use crate::app::{CONNECT_TIMEOUT, StartupError};
+use crate::config::{ConfigError, Env};
+use crate::secrets::ApiKeys;
+use crate::sms::{PhoneNumber, SenderId, SmsRequest};
+use aws_smithy_http_client::Connector;
+use aws_smithy_http_client::tls::{Provider, rustls_provider::CryptoMode};
+use aws_smithy_runtime_api::client::http::{HttpConnector, HttpConnectorSettings};
+use aws_smithy_runtime_api::client::result::ConnectorError;
+use aws_smithy_runtime_api::http::Request as HttpRequest;
+use aws_smithy_types::body::SdkBody;
+use aws_smithy_types::byte_stream::ByteStream;
+use aws_smithy_types::error::display::DisplayErrorContext;
+use http::header;
+use std::fmt;
+use std::sync::Arc;
+use std::time::Duration;
+
+pub const DEFAULT_API_BASE: &str = "https://api.twilio.com";
+/// A send is cut short after this (and by the send deadline, whichever comes first).
+const OPERATION_TIMEOUT: Duration = Duration::from_millis(1500);
+/// The start-up read that opens the connection gives up after this; it only logs.
+const WARM_UP_TIMEOUT: Duration = Duration::from_millis(1000);
+/// Idle pooled connections are dropped before the server would close them, so a send after a
+/// quiet spell opens a fresh one instead of writing into a dead one.
+const POOL_IDLE_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Twilio errors that refuse the recipient for good: invalid, unreachable or unsubscribed numbers,
+/// numbers that cannot take SMS, destinations the account may not send to.
+const REFUSED: &[u64] = &[
+    21211, // invalid 'To' number
+    21214, // 'To' number cannot be reached
+    21217, // phone number does not appear to be valid
+    21265, // 'To' number cannot be a short code
+    21407, // this number type does not support SMS
+    21408, // permission to send to this region is not enabled
+    21421, // phone number is invalid
+    21610, // the recipient unsubscribed (replied STOP)
+    21612, // no route to the 'To' number
+    21614, // 'To' number is not a mobile number
+    21635, // 'To' number cannot be reached by SMS
+];
+
+/// Where SMS come from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Sender {
+    /// `TWILIO_MESSAGING_SERVICE_SID`: Twilio picks a sender from the service's pool.
+    MessagingService(String),
+    /// `TWILIO_FROM`: a Twilio number (E.164), short code or alphanumeric sender id.
+    From(String),
+}
+
+/// Twilio credentials: the Account SID (it is in every URL), and what authenticates, either the
+/// account's auth token or an API key (SID and secret). `Debug` shows only the Account SID.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Credentials {
+    pub account_sid: String,
+    username: String,
+    password: String,
+}
+
+impl fmt::Debug for Credentials {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Credentials")
+            .field("account_sid", &self.account_sid)
+            .field("secret", &"[redacted]")
+            .finish()
+    }
+}
+
+/// The names credentials go by in one place (the environment, or the secret's JSON).
+struct CredentialNames {
+    account_sid: &'static str,
+    auth_token: &'static str,
+    api_key_sid: &'static str,
+    api_key_secret: &'static str,
+}
+
+const ENV_NAMES: CredentialNames = CredentialNames {
+    account_sid: "TWILIO_ACCOUNT_SID",
+    auth_token: "TWILIO_AUTH_TOKEN",
+    api_key_sid: "TWILIO_API_KEY_SID",
+    api_key_secret: "TWILIO_API_KEY_SECRET",
+};
+
+const SECRET_NAMES: CredentialNames = CredentialNames {
+    account_sid: "twilio_account_sid",
+    auth_token: "twilio_auth_token",
+    api_key_sid: "twilio_api_key_sid",
+    api_key_secret: "twilio_api_key_secret",
+};
+
+/// Whether `value` is a Twilio SID of the given kind: two letters and 32 hex digits.
+fn is_sid(value: &str, prefix: &str) -> bool {
+    value.len() == 34
+        && value.starts_with(prefix)
+        && value[2..].bytes().all(|b| b.is_ascii_hexdigit())
+}
+
+impl Credentials {
+    /// Reads credentials under `names`: `Ok(None)` when none are there at all, an error naming
+    /// what is missing or malformed (never quoting a secret) when they are incomplete.
+    fn read(
+        names: &CredentialNames,
+        get: impl Fn(&str) -> Option<String>,
+    ) -> Result<Option<Self>, String> {
+        let account_sid = get(names.account_sid);
+        let auth_token = get(names.auth_token);
+        let key_sid = get(names.api_key_sid);
+        let key_secret = get(names.api_key_secret);
+        if account_sid.is_none()
+            && auth_token.is_none()
+            && key_sid.is_none()
+            && key_secret.is_none()
+        {
+            return Ok(None);
+        }
+        let Some(account_sid) = account_sid else {
+            return Err(format!("{} is missing", names.account_sid));
+        };
+        if !is_sid(&account_sid, "AC") {
+            return Err(format!(
+                "{} must be AC followed by 32 hex digits",
+                names.account_sid
+            ));
+        }
+        let (username, password) = match (key_sid, key_secret, auth_token) {
+            (Some(sid), Some(secret), _) => {
+                if !is_sid(&sid, "SK") {
+                    return Err(format!(
+                        "{} must be SK followed by 32 hex digits",
+                        names.api_key_sid
+                    ));
+                }
+                (sid, secret)
+            }
+            (Some(_), None, _) => return Err(format!("{} is missing", names.api_key_secret)),
+            (None, Some(_), _) => return Err(format!("{} is missing", names.api_key_sid)),
+            (None, None, Some(token)) => (account_sid.clone(), token),
+            (None, None, None) => {
+                return Err(format!(
+                    "{} needs {} (or {} and {})",
+                    names.account_sid, names.auth_token, names.api_key_sid, names.api_key_secret
+                ));
+            }
+        };
+        Ok(Some(Self {
+            account_sid,
+            username,
+            password,
+        }))
+    }
+
+    fn basic_auth(&self) -> String {
+        let pair = format!("{}:{}", self.username, self.password);
+        format!("Basic {}", aws_smithy_types::base64::encode(pair))
+    }
+}
+
+/// The `twilio` provider's settings, from the environment.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TwilioSettings {
+    pub sender: Sender,
+    /// Send a valid request `sender_id` as an alphanumeric `From` (`TWILIO_USE_SENDER_ID`).
+    pub use_sender_id: bool,
+    /// Twilio's `ValidityPeriod` (`MESSAGE_TTL_SECONDS`).
+    pub validity: Duration,
+    /// `TWILIO_API_BASE`, without a trailing `/`.
+    pub api_base: String,
+    /// `TWILIO_ACCOUNT_SID` with `TWILIO_AUTH_TOKEN` (or an API key); the secret's win.
+    pub env_credentials: Option<Credentials>,
+}
+
+/// Registered in [`super::REGISTRY`] as `twilio`.
+pub fn configure(env: &Env) -> Result<Box<dyn ProviderSetup>, ConfigError> {
+    Ok(Box::new(TwilioSettings::from_env(env)?))
+}
+
+impl TwilioSettings {
+    pub fn from_env(env: &Env) -> Result<Self, ConfigError> {
+        let sender = match (
+            env.optional("TWILIO_MESSAGING_SERVICE_SID"),
+            env.optional("TWILIO_FROM"),
+        ) {
+            (Some(_), Some(_)) => {
+                return Err(ConfigError::invalid(
+                    "TWILIO_FROM",
+                    "and TWILIO_MESSAGING_SERVICE_SID are both set: set one (the Messaging Service picks the number itself)",
+                ));
+            }
+            (None, None) => {
+                return Err(ConfigError::invalid(
+                    "SMS_PROVIDER",
+                    "includes twilio, which needs a sender: set TWILIO_MESSAGING_SERVICE_SID or TWILIO_FROM",
+                ));
+            }
+            (Some(sid), None) if is_sid(&sid, "MG") => Sender::MessagingService(sid),
+            (Some(sid), None) => {
+                return Err(ConfigError::invalid(
+                    "TWILIO_MESSAGING_SERVICE_SID",
+                    format!("must be MG followed by 32 hex digits, got {sid:?}"),
+                ));
+            }
+            (None, Some(from)) => {
+                let short_code =
+                    (5..=6).contains(&from.len()) && from.bytes().all(|b| b.is_ascii_digit());
+                if PhoneNumber::parse(&from).is_err()
+                    && SenderId::parse(&from).is_none()
+                    && !short_code
+                {
+                    return Err(ConfigError::invalid(
+                        "TWILIO_FROM",
+                        format!(
+                            "must be an E.164 number, a short code or an alphanumeric sender id, got {from:?}"
+                        ),
+                    ));
+                }
+                Sender::From(from)
+            }
+        };
+        let api_base = env
+            .optional("TWILIO_API_BASE")
+            .unwrap_or_else(|| DEFAULT_API_BASE.to_owned())
+            .trim_end_matches('/')
+            .to_owned();
+        let usable = (api_base.starts_with("https://") || api_base.starts_with("http://"))
+            && http::Uri::try_from(format!("{api_base}/2010-04-01/Accounts")).is_ok();
+        if !usable {
+            return Err(ConfigError::invalid(
+                "TWILIO_API_BASE",
+                format!("must be an http(s) URL, got {api_base:?}"),
+            ));
+        }
+        let env_credentials =
+            Credentials::read(&ENV_NAMES, |name| env.optional(name)).map_err(|problem| {
+                ConfigError::invalid("SMS_PROVIDER", format!("includes twilio, but {problem}"))
+            })?;
+        if env_credentials.is_none() && !env.has_secret() {
+            return Err(ConfigError::invalid(
+                "SMS_PROVIDER",
+                "includes twilio, but no Twilio credentials are configured: put twilio_account_sid and \
+                 twilio_auth_token in the gateway secret (GATEWAY_SECRET_ID), or set TWILIO_ACCOUNT_SID \
+                 and TWILIO_AUTH_TOKEN",
+            ));
+        }
+        Ok(Self {
+            sender,
+            use_sender_id: env.flag("TWILIO_USE_SENDER_ID", false)?,
+            validity: env.message_ttl()?,
+            api_base,
+            env_credentials,
+        })
+    }
+}
+
+impl ProviderSetup for TwilioSettings {
+    fn name(&self) -> &'static str {
+        "twilio"
+    }
+
+    fn build(&self, context: &BuildContext<'_>) -> Result<Box<dyn SmsProvider>, StartupError> {
+        Ok(Box::new(Twilio::new(
+            self.clone(),
+            Arc::clone(context.secret),
+        )))
+    }
+}
+
+pub struct Twilio {
+    settings: TwilioSettings,
+    secret: Arc<ApiKeys>,
+    http: Connector,
+}
+
+impl Twilio {
+    pub fn new(settings: TwilioSettings, secret: Arc<ApiKeys>) -> Self {
+        let http = Connector::builder()
+            .connector_settings(
+                HttpConnectorSettings::builder()
+                    .connect_timeout(CONNECT_TIMEOUT)
+                    .build(),
+            )
+            .pool_idle_timeout(POOL_IDLE_TIMEOUT)
+            .tls_provider(Provider::Rustls(CryptoMode::AwsLc))
+            .build();
+        Self {
+            settings,
+            secret,
+            http,
+        }
+    }
+
+    /// The credentials to use now: the gateway secret's (as last read), else the environment's.
+    fn credentials(&self) -> Result<Option<Credentials>, String> {
+        if let Some(secret) = self.secret.latest() {
+            let in_secret =
+                Credentials::read(&SECRET_NAMES, |name| secret.field(name).map(str::to_owned))
+                    .map_err(|problem| {
+                        format!("the gateway secret's Twilio credentials: {problem}")
+                    })?;
+            if in_secret.is_some() {
+                return Ok(in_secret);
+            }
+        }
+        Ok(self.settings.env_credentials.clone())
+    }
+
+    fn no_credentials(&self) -> String {
+        match self.secret.secret_id() {
+            Some(id) => format!(
+                "no Twilio credentials: the secret {id} has no twilio_account_sid and \
+                 twilio_auth_token (or twilio_api_key_sid and twilio_api_key_secret), and \
+                 TWILIO_ACCOUNT_SID is not set"
+            ),
+            None => "no Twilio credentials: set TWILIO_ACCOUNT_SID and TWILIO_AUTH_TOKEN".into(),
+        }
+    }
+
+    fn url(&self, credentials: &Credentials, resource: &str) -> String {
+        format!(
+            "{}/2010-04-01/Accounts/{}/{resource}",
+            self.settings.api_base, credentials.account_sid
+        )
+    }
+
+    /// The form Twilio's `Messages.json` takes for this SMS.
+    pub fn form(&self, sms: &SmsRequest) -> String {
+        let mut form = form_urlencoded::Serializer::new(String::new());
+        form.append_pair("To", sms.phone_number.as_str());
+        form.append_pair("Body", sms.message.as_str());
+        let request_sender = sms
+            .sender_id
+            .as_ref()
+            .filter(|_| self.settings.use_sender_id);
+        match (&self.settings.sender, request_sender) {
+            // With a Messaging Service, a `From` picks that sender from the service's pool.
+            (Sender::MessagingService(sid), Some(sender_id)) => {
+                form.append_pair("MessagingServiceSid", sid);
+                form.append_pair("From", sender_id.as_str());
+            }
+            (Sender::MessagingService(sid), None) => {
+                form.append_pair("MessagingServiceSid", sid);
+            }
+            (Sender::From(_), Some(sender_id)) => {
+                form.append_pair("From", sender_id.as_str());
+            }
+            (Sender::From(from), None) => {
+                form.append_pair("From", from);
+            }
+        }
+        form.append_pair(
+            "ValidityPeriod",
+            &self.settings.validity.as_secs().to_string(),
+        );
+        form.finish()
+    }
+
+    /// One HTTP exchange: the status and the whole body, or the connector's error.
+    async fn exchange(
+        &self,
+        request: http::Request<SdkBody>,
+    ) -> Result<(u16, Result<Vec<u8>, String>), ConnectorError> {
+        let request = HttpRequest::try_from(request).map_err(|e| ConnectorError::user(e.into()))?;
+        let response = self.http.call(request).await?;
+        let status = response.status().as_u16();
+        let body = ByteStream::new(response.into_body())
+            .collect()
+            .await
+            .map(|b| b.to_vec())
+            .map_err(|e| DisplayErrorContext(e).to_string());
+        Ok((status, body))
+    }
+
+    fn request(
+        &self,
+        method: http::Method,
+        url: &str,
+        credentials: &Credentials,
+        body: Option<String>,
+    ) -> Result<http::Request<SdkBody>, ProviderError> {
+        let mut request = http::Request::builder()
+            .method(method)
+            .uri(url)
+            .header(header::AUTHORIZATION, credentials.basic_auth())
+            .header(header::ACCEPT, "application/json")
+            .header(
+                header::USER_AGENT,
+                concat!("mosaic-sms-gateway/", env!("CARGO_PKG_VERSION")),
+            );
+        if body.is_some() {
+            request = request.header(header::CONTENT_TYPE, "application/x-www-form-urlencoded");
+        }
+        request
+            .body(body.map_or_else(SdkBody::empty, SdkBody::from))
+            .map_err(|e| {
+                ProviderError::misconfigured(format!("Twilio request could not be built: {e}"))
+            })
+    }
+}
+
+#[async_trait::async_trait]
+impl SmsProvider for Twilio {
+    fn name(&self) -> &'static str {
+        "twilio"
+    }
+
+    async fn send(&self, sms: &SmsRequest) -> Result<MessageId, ProviderError> {
+        let credentials = self
+            .credentials()
+            .map_err(ProviderError::misconfigured)?
+            .ok_or_else(|| ProviderError::misconfigured(self.no_credentials()))?;
+        let url = self.url(&credentials, "Messages.json");
+        let request = self.request(http::Method::POST, &url, &credentials, Some(self.form(sms)))?;
+        let exchange = tokio::time::timeout(OPERATION_TIMEOUT, self.exchange(request)).await;
+        let (status, body) = match exchange {
+            Err(_) => {
+                return Err(ProviderError::indeterminate(format!(
+                    "Twilio did not answer within {} ms",
+                    OPERATION_TIMEOUT.as_millis()
+                )));
+            }
+            Ok(Err(err)) if never_connected(&err) => {
+                return Err(ProviderError::unavailable(format!(
+                    "Twilio could not be reached: {}",
+                    DisplayErrorContext(&err)
+                )));
+            }
+            Ok(Err(err)) => {
+                return Err(ProviderError::indeterminate(format!(
+                    "Twilio connection failed after the request was sent: {}",
+                    DisplayErrorContext(&err)
+                )));
+            }
+            Ok(Ok(answer)) => answer,
+        };
+        let body = body.map_err(|e| {
+            ProviderError::indeterminate(format!(
+                "Twilio's answer (HTTP {status}) could not be read: {e}"
+            ))
+        })?;
+        if (200..300).contains(&status) {
+            return serde_json::from_slice::<serde_json::Value>(&body)
+                .ok()
+                .and_then(|v| v.get("sid")?.as_str().map(str::to_owned))
+                .ok_or_else(|| {
+                    ProviderError::indeterminate(format!(
+                        "Twilio answered HTTP {status} without a message sid"
+                    ))
+                });
+        }
+        Err(classify(status, &body))
+    }
+
+    async fn start(&self) -> Result<(), String> {
+        let credentials = match self.credentials()? {
+            Some(credentials) => credentials,
+            // The secret could not be read yet (requests answer 503 until it can): the
+            // credentials come with it.
+            None if self.secret.secret_id().is_some() && self.secret.latest().is_none() => {
+                return Ok(());
+            }
+            None => return Err(self.no_credentials()),
+        };
+        // A harmless read (the balance holds nothing secret) that checks the credentials and
+        // leaves an open TLS connection in the pool for the first passcode.
+        let url = self.url(&credentials, "Balance.json");
+        let request = self
+            .request(http::Method::GET, &url, &credentials, None)
+            .map_err(|e| e.to_string())?;
+        match tokio::time::timeout(WARM_UP_TIMEOUT, self.exchange(request)).await {
+            Ok(Ok((200, _))) => tracing::debug!("Twilio connection opened; credentials accepted"),
+            Ok(Ok((status, body))) => {
+                let err = classify(status, body.as_deref().unwrap_or_default());
+                tracing::error!(
+                    status,
+                    reason = err.reason(),
+                    "Twilio refused the start-up check; sends will fail until this is fixed"
+                );
+            }
+            Ok(Err(err)) => tracing::warn!(
+                error = %DisplayErrorContext(&err),
+                "cannot open a connection to Twilio at start-up; the first send will try again"
+            ),
+            Err(_) => tracing::warn!(
+                "Twilio did not answer the start-up check in time; the first send will try again"
+            ),
+        }
+        Ok(())
+    }
+}
+
+/// What Twilio's error answer means for the passcode, by its JSON `code` and the HTTP status.
+pub fn classify(status: u16, body: &[u8]) -> ProviderError {
+    let json: Option<serde_json::Value> = serde_json::from_slice(body).ok();
+    let code = json.as_ref().and_then(|v| v.get("code")?.as_u64());
+    let message = json
+        .as_ref()
+        .and_then(|v| v.get("message")?.as_str().map(str::to_owned))
+        .unwrap_or_else(|| format!("HTTP {status}"));
+    let reason = match code {
+        Some(code) => format!("Twilio {code}: {message}"),
+        None => format!("Twilio HTTP {status}: {message}"),
+    };
+    // Twilio's own failure: it may have queued the message before failing.
+    if status >= 500 {
+        return ProviderError::indeterminate(reason);
+    }
+    if status == 429 || code == Some(20429) {
+        return ProviderError::unavailable(reason);
+    }
+    if let Some(code) = code
+        && REFUSED.contains(&code)
+    {
+        return ProviderError::rejected(reason);
+    }
+    if let Some(fix) = setup_fix(status, code) {
+        return ProviderError::misconfigured(format!("{reason}. {fix}"));
+    }
+    if (400..500).contains(&status) {
+        // Twilio validates before it creates a message: any other refusal sent nothing.
+        return ProviderError::unavailable(reason);
+    }
+    ProviderError::indeterminate(reason)
+}
+
+/// What to fix when Twilio refused our own set-up rather than the recipient.
+fn setup_fix(status: u16, code: Option<u64>) -> Option<&'static str> {
+    Some(match (status, code) {
+        (_, Some(20003)) | (401, _) => {
+            "Check the Twilio credentials: twilio_account_sid with twilio_auth_token (or \
+             twilio_api_key_sid and twilio_api_key_secret) in the gateway secret, or TWILIO_* locally"
+        }
+        (_, Some(20404)) | (404, _) => {
+            "Check the Account SID: Twilio has no such account or resource"
+        }
+        (_, Some(21608)) => {
+            "A Twilio trial account sends only to verified numbers: verify the number or upgrade \
+             the account"
+        }
+        (_, Some(21212 | 21606 | 21659 | 21660)) => {
+            "Check TWILIO_FROM (or TWILIO_USE_SENDER_ID): the sender must be a number, short code \
+             or sender id of this Twilio account that can send SMS"
+        }
+        (_, Some(21701..=21704)) => {
+            "Check TWILIO_MESSAGING_SERVICE_SID and that Messaging Service's sender pool"
+        }
+        (403, _) => "The Twilio credentials may not send messages for this account",
+        _ => return None,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::Host;
+    use std::collections::HashMap;
+
+    const ACCOUNT: &str = "AC0123456789abcdef0123456789abcdef";
+    const SERVICE: &str = "MG0123456789abcdef0123456789abcdef";
+
+    fn settings(vars: &[(&str, &str)]) -> Result<TwilioSettings, ConfigError> {
+        let vars: HashMap<String, String> = vars
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        let lookup = |name: &str| vars.get(name).cloned();
+        TwilioSettings::from_env(&Env::new(Host::Lambda, &lookup))
+    }
+
+    fn problem(vars: &[(&str, &str)]) -> String {
+        settings(vars).unwrap_err().to_string()
+    }
+
+    #[test]
+    fn settings_are_read_with_their_defaults() {
+        let s = settings(&[
+            ("TWILIO_FROM", "+15005550006"),
+            ("TWILIO_ACCOUNT_SID", ACCOUNT),
+            ("TWILIO_AUTH_TOKEN", "token"),
+        ])
+        .unwrap();
+        assert_eq!(s.sender, Sender::From("+15005550006".into()));
+        assert!(!s.use_sender_id);
+        assert_eq!(s.validity, Duration::from_secs(300));
+        assert_eq!(s.api_base, "https://api.twilio.com");
+        let credentials = s.env_credentials.unwrap();
+        assert_eq!(credentials.account_sid, ACCOUNT);
+        assert_eq!(
+            credentials.basic_auth(),
+            format!(
+                "Basic {}",
+                aws_smithy_types::base64::encode(format!("{ACCOUNT}:token"))
+            )
+        );
+
+        let s = settings(&[
+            ("TWILIO_MESSAGING_SERVICE_SID", SERVICE),
+            ("GATEWAY_SECRET_ID", "gw"),
+            ("TWILIO_USE_SENDER_ID", "TRUE"),
+            ("MESSAGE_TTL_SECONDS", "120"),
+            ("TWILIO_API_BASE", "http://127.0.0.1:9/"),
+        ])
+        .unwrap();
+        assert_eq!(s.sender, Sender::MessagingService(SERVICE.into()));
+        assert!(s.use_sender_id);
+        assert_eq!(s.validity, Duration::from_secs(120));
+        assert_eq!(s.api_base, "http://127.0.0.1:9");
+        assert_eq!(s.env_credentials, None);
+    }
+
+    #[test]
+    fn an_api_key_authenticates_as_itself() {
+        let key = "SK0123456789abcdef0123456789abcdef";
+        let s = settings(&[
+            ("TWILIO_FROM", "Acme"),
+            ("TWILIO_ACCOUNT_SID", ACCOUNT),
+            ("TWILIO_API_KEY_SID", key),
+            ("TWILIO_API_KEY_SECRET", "key-secret"),
+        ])
+        .unwrap();
+        let credentials = s.env_credentials.unwrap();
+        assert_eq!(credentials.account_sid, ACCOUNT);
+        assert_eq!(
+            credentials.basic_auth(),
+            format!(
+                "Basic {}",
+                aws_smithy_types::base64::encode(format!("{key}:key-secret"))
+            )
+        );
+        let shown = format!("{credentials:?}");
+        assert!(
+            !shown.contains("key-secret") && shown.contains("[redacted]"),
+            "{shown}"
+        );
+    }
+
+    #[test]
+    fn unworkable_settings_stop_start_up_with_one_line() {
+        let creds = [("TWILIO_ACCOUNT_SID", ACCOUNT), ("TWILIO_AUTH_TOKEN", "t")];
+        let with = |extra: &[(&'static str, &'static str)]| {
+            let mut vars = creds.to_vec();
+            vars.extend_from_slice(extra);
+            problem(&vars)
+        };
+        assert!(with(&[]).contains("needs a sender"));
+        assert!(
+            with(&[
+                ("TWILIO_FROM", "+15005550006"),
+                ("TWILIO_MESSAGING_SERVICE_SID", SERVICE)
+            ])
+            .contains("both set")
+        );
+        assert!(
+            with(&[("TWILIO_MESSAGING_SERVICE_SID", "MG123")])
+                .starts_with("TWILIO_MESSAGING_SERVICE_SID")
+        );
+        assert!(with(&[("TWILIO_FROM", "my bank")]).starts_with("TWILIO_FROM"));
+        assert!(
+            with(&[("TWILIO_FROM", "Acme"), ("TWILIO_USE_SENDER_ID", "yes")])
+                .starts_with("TWILIO_USE_SENDER_ID")
+        );
+        assert!(
+            with(&[("TWILIO_FROM", "Acme"), ("MESSAGE_TTL_SECONDS", "36001")])
+                .starts_with("MESSAGE_TTL_SECONDS")
+        );
+        assert!(
+            with(&[
+                ("TWILIO_FROM", "Acme"),
+                ("TWILIO_API_BASE", "api.twilio.com")
+            ])
+            .starts_with("TWILIO_API_BASE")
+        );
+
+        let none = problem(&[("TWILIO_FROM", "Acme")]);
+        assert!(none.contains("no Twilio credentials"), "{none}");
+        let half = problem(&[("TWILIO_FROM", "Acme"), ("TWILIO_AUTH_TOKEN", "s3cr3t")]);
+        assert!(half.contains("TWILIO_ACCOUNT_SID is missing"), "{half}");
+        let bad_sid = problem(&[
+            ("TWILIO_FROM", "Acme"),
+            ("TWILIO_ACCOUNT_SID", "AC123"),
+            ("TWILIO_AUTH_TOKEN", "s3cr3t"),
+        ]);
+        assert!(bad_sid.contains("AC followed by 32 hex"), "{bad_sid}");
+        for line in [none, half, bad_sid] {
+            assert!(!line.contains("s3cr3t") && !line.contains('\n'), "{line}");
+        }
+    }
+
+    #[test]
+    fn answers_are_classified_by_code_and_status() {
+        let outcome = |status: u16, code: u64| {
+            let body = serde_json::json!({"code": code, "message": "m", "status": status});
+            match classify(status, body.to_string().as_bytes()) {
+                ProviderError::Rejected { .. } => "rejected",
+                ProviderError::Misconfigured { .. } => "misconfigured",
+                ProviderError::Unavailable { .. } => "unavailable",
+                ProviderError::Indeterminate { .. } => "indeterminate",
+            }
+        };
+        let mut expected: Vec<(u16, u64, &str)> = REFUSED
+            .iter()
+            .map(|code| (400, *code, "rejected"))
+            .collect();
+        expected.extend([
+            (401, 20003, "misconfigured"),
+            (404, 20404, "misconfigured"),
+            (400, 21212, "misconfigured"),
+            (400, 21606, "misconfigured"),
+            (400, 21608, "misconfigured"),
+            (400, 21659, "misconfigured"),
+            (400, 21660, "misconfigured"),
+            (400, 21701, "misconfigured"),
+            (400, 21704, "misconfigured"),
+            (403, 99999, "misconfigured"),
+            (429, 20429, "unavailable"),
+            (400, 20429, "unavailable"),
+            (400, 21000, "unavailable"),
+            (500, 20500, "indeterminate"),
+            (503, 21211, "indeterminate"),
+        ]);
+        for (status, code, kind) in expected {
+            assert_eq!(outcome(status, code), kind, "HTTP {status}, code {code}");
+        }
+        assert!(matches!(
+            classify(502, b"<html>"),
+            ProviderError::Indeterminate { .. }
+        ));
+        let refused = classify(400, br#"{"code":21211,"message":"m"}"#);
+        assert_eq!(refused.reason(), "Twilio 21211: m");
+        let setup = classify(401, br#"{"code":20003,"message":"Authenticate"}"#);
+        assert!(setup.reason().contains("Check the Twilio credentials"));
+    }
+}
