@@ -10,6 +10,9 @@ Prints figures; asserts nothing. Two cold starts are measured:
 * lambda + AWS: the same, deployed-style: the key read from Secrets Manager during init and the SMS
   published to SNS, both against moto on loopback (plain HTTP: the TLS handshakes of the real
   services are not in it). Needs moto: run scripts/test once, or set MOTO_PYTHON.
+* lambda + Twilio: the key and the Twilio credentials read from one secret (moto) during init, where
+  the Twilio connection is also opened (its start-up read), and the SMS sent to a Twilio stand-in
+  (tests/support/sns_stand_in.py) on loopback, plain HTTP.
 * serve: `serve` from exec to the answer of its first HTTP challenge.
 
 Then warm sends to `serve` (outbox provider) over one keep-alive connection: client-side latency
@@ -30,6 +33,9 @@ import time
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 BIN = sys.argv[1] if len(sys.argv) > 1 else os.path.join(ROOT, "target", "release", "mosaic-sms-gateway")
 KEY = "local-dev-key"
+# The test credentials the Twilio stand-in accepts (tests/support/sns_stand_in.py).
+TWILIO_ACCOUNT = "AC0123456789abcdef0123456789abcdef"
+TWILIO_TOKEN = "7e577e577e577e577e577e577e577e57"
 RUNS = 20
 SENDS = 2000
 
@@ -85,13 +91,23 @@ def start_moto():
     endpoint = f"http://127.0.0.1:{proc.stdout.readline().strip()}"
     python_code = (
         "import boto3, sys; boto3.client('secretsmanager', endpoint_url=sys.argv[1], region_name='us-east-1',"
-        " aws_access_key_id='x', aws_secret_access_key='x').create_secret(Name='bench', SecretString=sys.argv[2])"
+        " aws_access_key_id='x', aws_secret_access_key='x').create_secret(Name=sys.argv[2], SecretString=sys.argv[3])"
     )
-    subprocess.run([python, "-c", python_code, endpoint, json.dumps({"api_key": KEY})], check=True)
+    subprocess.run([python, "-c", python_code, endpoint, "bench", json.dumps({"api_key": KEY})], check=True)
+    twilio_secret = {"api_key": KEY, "twilio_account_sid": TWILIO_ACCOUNT, "twilio_auth_token": TWILIO_TOKEN}
+    subprocess.run([python, "-c", python_code, endpoint, "bench-twilio", json.dumps(twilio_secret)], check=True)
     return proc, endpoint
 
 
-def lambda_cold_start(outbox, aws_endpoint=None):
+def start_twilio_stand_in():
+    proc = subprocess.Popen([sys.executable, os.path.join(ROOT, "tests", "support", "sns_stand_in.py")],
+                            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    url = f"http://127.0.0.1:{proc.stdout.readline().strip()}"
+    proc.stdout.readline()  # the closed port it also prints
+    return proc, url
+
+
+def lambda_cold_start(outbox, aws_endpoint=None, twilio_url=None):
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), RuntimeApi)
     server.daemon_threads = True
     server.event, server.handed_out = event("200-send.json"), False
@@ -113,6 +129,9 @@ def lambda_cold_start(outbox, aws_endpoint=None):
         env.update(GATEWAY_SECRET_ID="bench", SMS_PROVIDER="sns", AWS_ENDPOINT_URL=aws_endpoint, AWS_REGION="us-east-1",
                    AWS_ACCESS_KEY_ID="testing", AWS_SECRET_ACCESS_KEY="testing", AWS_EC2_METADATA_DISABLED="true",
                    AWS_CONFIG_FILE="/dev/null", AWS_SHARED_CREDENTIALS_FILE="/dev/null")
+    if twilio_url:
+        env.update(GATEWAY_SECRET_ID="bench-twilio", SMS_PROVIDER="twilio", TWILIO_API_BASE=twilio_url,
+                   TWILIO_FROM="+15005550006")
     started = time.perf_counter()
     proc = subprocess.Popen([BIN], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
@@ -181,16 +200,20 @@ def main():
         outbox = os.path.join(tmp, "outbox.jsonl")
         lam = [lambda_cold_start(outbox) for _ in range(RUNS)]
         moto, endpoint = start_moto()
+        twilio, twilio_url = start_twilio_stand_in()
         try:
             lam_aws = [lambda_cold_start(outbox, endpoint) for _ in range(RUNS)]
+            lam_twilio = [lambda_cold_start(outbox, endpoint, twilio_url) for _ in range(RUNS)]
         finally:
-            moto.stdin.close()
-            moto.wait()
+            for stand_in in (moto, twilio):
+                stand_in.stdin.close()
+                stand_in.wait()
         srv = [serve_cold_start(outbox) for _ in range(RUNS)]
         latencies, hwm, rss = warm_sends(outbox)
     print(f"binary: {BIN} ({os.path.getsize(BIN) / 1e6:.1f} MB)")
     print(f"lambda cold start, exec to first answer ({RUNS} runs): median {statistics.median(lam):.1f} ms, max {max(lam):.1f} ms")
     print(f"lambda + AWS cold start, exec to first answer, secret read and SNS publish against moto ({RUNS} runs): median {statistics.median(lam_aws):.1f} ms, max {max(lam_aws):.1f} ms")
+    print(f"lambda + Twilio cold start, exec to first answer, secret read, Twilio start-up read and send against stand-ins ({RUNS} runs): median {statistics.median(lam_twilio):.1f} ms, max {max(lam_twilio):.1f} ms")
     print(f"serve cold start, exec to first answer ({RUNS} runs): median {statistics.median(srv):.1f} ms, max {max(srv):.1f} ms")
     print(f"warm sends to serve ({SENDS}, one keep-alive connection, outbox): p50 {pct(latencies, 0.5):.2f} ms, p99 {pct(latencies, 0.99):.2f} ms")
     print(f"serve memory after {SENDS} sends: peak RSS {hwm}, RSS {rss}")

@@ -3,7 +3,7 @@
 //! ([`Gateway`]) and its outcomes to the contract.
 
 use crate::config::DEFAULT_SEND_DEADLINE;
-use crate::gateway::Gateway;
+use crate::gateway::{Dispatch, Gateway};
 use crate::metrics::Metrics;
 use crate::providers::{Dispatcher, ProviderError};
 use crate::secrets::ApiKeys;
@@ -59,6 +59,11 @@ impl AppState {
         self.inner.gateway.dispatcher()
     }
 }
+
+/// When the request reached the gateway's host (API Gateway, in Lambda), if earlier than the
+/// handler; the send deadline counts from it.
+#[derive(Debug, Clone, Copy)]
+pub struct Arrived(pub tokio::time::Instant);
 
 /// The id of the invocation that carried a request, when a host has one (the Lambda entrypoint
 /// puts it in the request's extensions); the request log event shows it.
@@ -176,7 +181,10 @@ struct LogFields {
 
 async fn handle(State(state): State<AppState>, request: Request) -> Response {
     let started = Instant::now();
-    let arrived = tokio::time::Instant::now();
+    let arrived = request
+        .extensions()
+        .get::<Arrived>()
+        .map_or_else(tokio::time::Instant::now, |a| a.0);
     let method = request.method().clone();
     let mut fields = LogFields {
         request_id: request
@@ -289,7 +297,17 @@ async fn send(
     let sms = SmsRequest::from_json(&value).map_err(ApiError::InvalidField)?;
     log.phone = Some(sms.phone_number.clone());
 
-    let dispatch = state.gateway().send(&sms, arrived).await;
+    // The send runs in a task of its own: a client that hangs up (dropping this handler) must not
+    // cut a send in half, its request perhaps already with the provider.
+    let (task_state, task_sms) = (state.clone(), sms.clone());
+    let dispatch = tokio::spawn(async move { task_state.gateway().send(&task_sms, arrived).await })
+        .await
+        .unwrap_or_else(|_| Dispatch {
+            provider: state.dispatcher().provider_names()[0],
+            result: Err(ProviderError::indeterminate(
+                "the send stopped unexpectedly",
+            )),
+        });
     log.provider = Some(dispatch.provider);
     match dispatch.result {
         Ok(message_id) => {

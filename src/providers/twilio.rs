@@ -233,12 +233,17 @@ impl TwilioSettings {
             .unwrap_or_else(|| DEFAULT_API_BASE.to_owned())
             .trim_end_matches('/')
             .to_owned();
-        let usable = (api_base.starts_with("https://") || api_base.starts_with("http://"))
-            && http::Uri::try_from(format!("{api_base}/2010-04-01/Accounts")).is_ok();
+        // Plain HTTP would send the credentials in clear: only to a stand-in on this machine.
+        let uri = http::Uri::try_from(format!("{api_base}/2010-04-01/Accounts")).ok();
+        let usable = uri.as_ref().is_some_and(|uri| match uri.scheme_str() {
+            Some("https") => uri.host().is_some(),
+            Some("http") => matches!(uri.host(), Some("127.0.0.1" | "localhost" | "[::1]")),
+            _ => false,
+        });
         if !usable {
             return Err(ConfigError::invalid(
                 "TWILIO_API_BASE",
-                format!("must be an http(s) URL, got {api_base:?}"),
+                format!("must be an https URL (http only on loopback), got {api_base:?}"),
             ));
         }
         let env_credentials =
@@ -315,14 +320,16 @@ impl Twilio {
         Ok(self.settings.env_credentials.clone())
     }
 
+    /// Why there are no credentials. Sent to Mosaic in a 502 as well as logged, so it names the
+    /// secret only by its variable: its ARN would tell the account and the secret's name.
     fn no_credentials(&self) -> String {
-        match self.secret.secret_id() {
-            Some(id) => format!(
-                "no Twilio credentials: the secret {id} has no twilio_account_sid and \
-                 twilio_auth_token (or twilio_api_key_sid and twilio_api_key_secret), and \
-                 TWILIO_ACCOUNT_SID is not set"
-            ),
-            None => "no Twilio credentials: set TWILIO_ACCOUNT_SID and TWILIO_AUTH_TOKEN".into(),
+        if self.secret.secret_id().is_some() {
+            "no Twilio credentials: the gateway secret (GATEWAY_SECRET_ID) has no \
+             twilio_account_sid and twilio_auth_token (or twilio_api_key_sid and \
+             twilio_api_key_secret), and TWILIO_ACCOUNT_SID is not set"
+                .into()
+        } else {
+            "no Twilio credentials: set TWILIO_ACCOUNT_SID and TWILIO_AUTH_TOKEN".into()
         }
     }
 
@@ -469,7 +476,10 @@ impl SmsProvider for Twilio {
             None if self.secret.secret_id().is_some() && self.secret.latest().is_none() => {
                 return Ok(());
             }
-            None => return Err(self.no_credentials()),
+            None => {
+                let secret = self.secret.secret_id().unwrap_or_default();
+                return Err(format!("{} (secret {secret})", self.no_credentials()));
+            }
         };
         // A harmless read (the balance holds nothing secret) that checks the credentials and
         // leaves an open TLS connection in the pool for the first passcode.
@@ -479,6 +489,11 @@ impl SmsProvider for Twilio {
             .map_err(|e| e.to_string())?;
         match tokio::time::timeout(WARM_UP_TIMEOUT, self.exchange(request)).await {
             Ok(Ok((200, _))) => tracing::debug!("Twilio connection opened; credentials accepted"),
+            // A restricted API key may send messages yet not read the balance: not an error.
+            Ok(Ok((403, _))) => tracing::warn!(
+                "Twilio refused the start-up read of the balance (403); a restricted API key may \
+                 still send messages"
+            ),
             Ok(Ok((status, body))) => {
                 let err = classify(status, body.as_deref().unwrap_or_default());
                 tracing::error!(
@@ -673,13 +688,10 @@ mod tests {
             with(&[("TWILIO_FROM", "Acme"), ("MESSAGE_TTL_SECONDS", "36001")])
                 .starts_with("MESSAGE_TTL_SECONDS")
         );
-        assert!(
-            with(&[
-                ("TWILIO_FROM", "Acme"),
-                ("TWILIO_API_BASE", "api.twilio.com")
-            ])
-            .starts_with("TWILIO_API_BASE")
-        );
+        for base in ["api.twilio.com", "http://api.twilio.com", "ftp://127.0.0.1"] {
+            let line = with(&[("TWILIO_FROM", "Acme"), ("TWILIO_API_BASE", base)]);
+            assert!(line.starts_with("TWILIO_API_BASE"), "{line}");
+        }
 
         let none = problem(&[("TWILIO_FROM", "Acme")]);
         assert!(none.contains("no Twilio credentials"), "{none}");
@@ -707,7 +719,11 @@ mod tests {
                 ProviderError::Indeterminate { .. } => "indeterminate",
             }
         };
-        let mut expected: Vec<(u16, u64, &str)> = REFUSED
+        // The issue's list, written out: the constant must hold each of them.
+        let refused = [
+            21211, 21214, 21217, 21265, 21407, 21408, 21421, 21610, 21612, 21614, 21635,
+        ];
+        let mut expected: Vec<(u16, u64, &str)> = refused
             .iter()
             .map(|code| (400, *code, "rejected"))
             .collect();

@@ -375,6 +375,89 @@ async fn a_stalled_twilio_is_cut_at_the_deadline_and_nothing_else_sends() {
 }
 
 #[tokio::test]
+async fn a_stalled_twilio_is_cut_by_its_own_timeout_and_nothing_else_sends() {
+    let twilio = FakeTwilio::new(|form| queued(form).set_delay(Duration::from_secs(30)))
+        .start()
+        .await;
+    let (app, backup) = twilio_then_recorder(&twilio.uri(), "2500", None).await;
+    let (response, body) = call(&app, send(sms("+14155550109"))).await;
+    assert_eq!(response.status(), 502, "{body}");
+    assert_eq!(body["error"], "delivery_unknown");
+    assert!(
+        body["message"]
+            .as_str()
+            .unwrap()
+            .contains("did not answer within 1500 ms"),
+        "{body}"
+    );
+    assert_eq!(backup.count(), 0, "a maybe-sent passcode never fails over");
+}
+
+/// A server that reads each request whole, then closes the connection without an answer: the
+/// request reached it, so the message may have been taken.
+async fn hang_up_after_the_request() -> String {
+    use tokio::io::AsyncReadExt;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move {
+        while let Ok((mut socket, _)) = listener.accept().await {
+            tokio::spawn(async move {
+                let mut seen = Vec::new();
+                let mut buffer = [0u8; 4096];
+                while let Ok(n @ 1..) = socket.read(&mut buffer).await {
+                    seen.extend_from_slice(&buffer[..n]);
+                    let text = String::from_utf8_lossy(&seen);
+                    if text.starts_with("GET") && text.contains("\r\n\r\n")
+                        || text.contains("ValidityPeriod=")
+                    {
+                        break;
+                    }
+                }
+            });
+        }
+    });
+    url
+}
+
+#[tokio::test]
+async fn a_connection_lost_after_the_request_is_maybe_sent_and_never_fails_over() {
+    let base = hang_up_after_the_request().await;
+    let (app, backup) = twilio_then_recorder(&base, "2500", None).await;
+    let (response, body) = call(&app, send(sms("+14155550110"))).await;
+    assert_eq!(response.status(), 502, "{body}");
+    assert_eq!(body["error"], "delivery_unknown", "{body}");
+    assert_eq!(backup.count(), 0);
+}
+
+#[tokio::test]
+async fn a_failed_tls_handshake_never_sent_anything_and_fails_over() {
+    // Twilio's stand-in speaks plain HTTP: a TLS client gets no handshake from it.
+    let twilio = FakeTwilio::new(queued).start().await;
+    let base = twilio.uri().replace("http://", "https://");
+    let (app, backup) = twilio_then_recorder(&base, "2500", None).await;
+    let (response, body) = call(&app, send(sms("+14155550111"))).await;
+    assert_eq!(response.status(), 200, "{body}");
+    assert_eq!(body["provider"], "backup");
+    assert_eq!(backup.count(), 1);
+    assert!(messages(&twilio).await.is_empty());
+}
+
+#[tokio::test]
+async fn a_request_sender_id_replaces_the_configured_from_when_allowed() {
+    let twilio = FakeTwilio::new(queued).start().await;
+    let base = twilio.uri();
+    let mut vars = twilio_env(&base, ("TWILIO_FROM", "+15005550006"));
+    vars.push(("TWILIO_USE_SENDER_ID", "true"));
+    let app = router(gateway_from_env(&vars).await);
+    assert_eq!(call(&app, send(sms("+14155550112"))).await.0.status(), 200);
+    let no_sender_id = json!({"phone_number": "+14155550113", "message": "code 2"});
+    assert_eq!(call(&app, send(no_sender_id)).await.0.status(), 200);
+    let sent = messages(&twilio).await;
+    assert_eq!(sent[0]["From"], "Acme");
+    assert_eq!(sent[1]["From"], "+15005550006");
+}
+
+#[tokio::test]
 async fn an_unreachable_twilio_fails_over_to_sns() {
     let phone = unique_phone();
     let closed = closed_endpoint();
@@ -468,6 +551,27 @@ async fn credentials_rotated_in_the_secret_are_used_without_a_restart() {
     let (response, body) = call(&app, send(sms("+14155550108"))).await;
     assert_eq!(response.status(), 200, "{body}");
     assert_eq!(messages(&twilio).await.len(), 3);
+}
+
+#[tokio::test]
+async fn the_secrets_credentials_win_over_the_environments() {
+    let twilio = FakeTwilio::new(queued).start().await;
+    let base = twilio.uri();
+    let name = format!("mosaic/twilio-both-{}", std::process::id());
+    new_secret(&name, &secret_with_token(TOKEN)).await;
+    let app = router(
+        gateway_from_env(&[
+            ("SMS_PROVIDER", "twilio"),
+            ("TWILIO_API_BASE", &base),
+            ("TWILIO_FROM", "+15005550006"),
+            ("GATEWAY_SECRET_ID", &name),
+            ("TWILIO_ACCOUNT_SID", ACCOUNT),
+            ("TWILIO_AUTH_TOKEN", "a-stale-local-token"),
+        ])
+        .await,
+    );
+    let (response, body) = call(&app, send(sms("+14155550114"))).await;
+    assert_eq!(response.status(), 200, "{body}");
 }
 
 #[tokio::test]
