@@ -6,11 +6,14 @@
 
 pub mod app;
 pub mod auth;
+pub mod commands;
 pub mod config;
 pub mod gateway;
 pub mod http;
 pub mod lambda;
 pub mod metrics;
+pub mod mosaic;
+pub mod outbound;
 pub mod providers;
 pub mod secrets;
 pub mod sms;

@@ -2,8 +2,10 @@
 
 use clap::{Parser, Subcommand};
 use mosaic_sms_gateway::app::{self, StartupError};
+use mosaic_sms_gateway::commands::{self, KeySource};
 use mosaic_sms_gateway::config::{Config, Host, KeyConfig};
 use mosaic_sms_gateway::metrics::Metrics;
+use mosaic_sms_gateway::mosaic::Region;
 use std::io::IsTerminal;
 use std::net::SocketAddr;
 use std::process::ExitCode;
@@ -23,6 +25,43 @@ enum Command {
         #[arg(long, default_value = "127.0.0.1:3000")]
         addr: SocketAddr,
     },
+    /// Send Mosaic's validation challenge to a gateway, exactly as Mosaic does; optionally one test
+    /// SMS. Exits 0 only if it passes.
+    Check {
+        /// The gateway's URL (the stack's GatewayUrl output, or a local `serve`).
+        #[arg(long)]
+        uri: String,
+        #[command(flatten)]
+        key: KeySource,
+        /// Then send one real SMS to this number (E.164) through the gateway.
+        #[arg(long, value_name = "+E164")]
+        send_to: Option<String>,
+        /// The test SMS's text.
+        #[arg(
+            long,
+            requires = "send_to",
+            default_value = "Test message from mosaic-sms-gateway check"
+        )]
+        message: String,
+    },
+    /// Register a gateway as the Mosaic tenant's SMS provider, after checking it passes Mosaic's
+    /// challenge. Client credentials from MOSAIC_CLIENT_ID and MOSAIC_CLIENT_SECRET.
+    Register {
+        /// The gateway's URL (the stack's GatewayUrl output).
+        #[arg(long)]
+        uri: String,
+        /// The Mosaic region of the tenant.
+        #[arg(long, value_enum)]
+        region: Region,
+        #[command(flatten)]
+        key: KeySource,
+        /// Mosaic's API root instead of the region's (a stand-in).
+        #[arg(long, value_name = "URL")]
+        api_base: Option<String>,
+        /// Check everything and print what would be sent (the key masked); change nothing.
+        #[arg(long)]
+        dry_run: bool,
+    },
 }
 
 #[tokio::main]
@@ -30,6 +69,29 @@ async fn main() -> ExitCode {
     let cli = Cli::parse();
     let in_lambda = std::env::var_os("AWS_LAMBDA_RUNTIME_API").is_some();
     let result = match cli.command {
+        Some(Command::Check {
+            uri,
+            key,
+            send_to,
+            message,
+        }) => {
+            return report(
+                commands::check(&uri, &key, send_to.as_deref(), &message)
+                    .await
+                    .map(|lines| lines.join("\n")),
+            );
+        }
+        Some(Command::Register {
+            uri,
+            region,
+            key,
+            api_base,
+            dry_run,
+        }) => {
+            return report(
+                commands::register(&uri, region, &key, api_base.as_deref(), dry_run).await,
+            );
+        }
         Some(Command::Serve { addr }) => serve(addr).await,
         None if in_lambda => lambda().await,
         None => serve(SocketAddr::from(([127, 0, 0, 1], 3000))).await,
@@ -38,6 +100,21 @@ async fn main() -> ExitCode {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => {
             eprintln!("mosaic-sms-gateway: {err}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// An admin command's outcome: its lines on stdout and exit 0, or one line on stderr and exit 1.
+fn report(result: Result<String, String>) -> ExitCode {
+    match result {
+        Ok(lines) => {
+            println!("{lines}");
+            ExitCode::SUCCESS
+        }
+        Err(line) => {
+            // One line, whatever the error's text holds.
+            eprintln!("mosaic-sms-gateway: {}", line.replace(['\n', '\r'], " "));
             ExitCode::FAILURE
         }
     }

@@ -7,20 +7,13 @@
 //! A request is never retried here: Twilio's API has no idempotency key, so a retry after a lost
 //! answer could deliver the passcode twice. Twilio's answer decides the outcome (see [`classify`]).
 
-use super::transport::never_connected;
 use super::{BuildContext, MessageId, ProviderError, ProviderSetup, SmsProvider};
-use crate::app::{CONNECT_TIMEOUT, StartupError};
+use crate::app::StartupError;
 use crate::config::{ConfigError, Env};
+use crate::outbound::HttpClient;
 use crate::secrets::ApiKeys;
 use crate::sms::{PhoneNumber, SenderId, SmsRequest};
-use aws_smithy_http_client::Connector;
-use aws_smithy_http_client::tls::{Provider, rustls_provider::CryptoMode};
-use aws_smithy_runtime_api::client::http::{HttpConnector, HttpConnectorSettings};
-use aws_smithy_runtime_api::client::result::ConnectorError;
-use aws_smithy_runtime_api::http::Request as HttpRequest;
 use aws_smithy_types::body::SdkBody;
-use aws_smithy_types::byte_stream::ByteStream;
-use aws_smithy_types::error::display::DisplayErrorContext;
 use http::header;
 use std::fmt;
 use std::sync::Arc;
@@ -31,9 +24,6 @@ pub const DEFAULT_API_BASE: &str = "https://api.twilio.com";
 const OPERATION_TIMEOUT: Duration = Duration::from_millis(1500);
 /// The start-up read that opens the connection gives up after this; it only logs.
 const WARM_UP_TIMEOUT: Duration = Duration::from_millis(1000);
-/// Idle pooled connections are dropped before the server would close them, so a send after a
-/// quiet spell opens a fresh one instead of writing into a dead one.
-const POOL_IDLE_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// Twilio errors that refuse the recipient for good: invalid, unreachable or unsubscribed numbers,
 /// numbers that cannot take SMS, destinations the account may not send to.
@@ -284,24 +274,15 @@ impl ProviderSetup for TwilioSettings {
 pub struct Twilio {
     settings: TwilioSettings,
     secret: Arc<ApiKeys>,
-    http: Connector,
+    http: HttpClient,
 }
 
 impl Twilio {
     pub fn new(settings: TwilioSettings, secret: Arc<ApiKeys>) -> Self {
-        let http = Connector::builder()
-            .connector_settings(
-                HttpConnectorSettings::builder()
-                    .connect_timeout(CONNECT_TIMEOUT)
-                    .build(),
-            )
-            .pool_idle_timeout(POOL_IDLE_TIMEOUT)
-            .tls_provider(Provider::Rustls(CryptoMode::AwsLc))
-            .build();
         Self {
             settings,
             secret,
-            http,
+            http: HttpClient::new(),
         }
     }
 
@@ -372,22 +353,6 @@ impl Twilio {
         form.finish()
     }
 
-    /// One HTTP exchange: the status and the whole body, or the connector's error.
-    async fn exchange(
-        &self,
-        request: http::Request<SdkBody>,
-    ) -> Result<(u16, Result<Vec<u8>, String>), ConnectorError> {
-        let request = HttpRequest::try_from(request).map_err(|e| ConnectorError::user(e.into()))?;
-        let response = self.http.call(request).await?;
-        let status = response.status().as_u16();
-        let body = ByteStream::new(response.into_body())
-            .collect()
-            .await
-            .map(|b| b.to_vec())
-            .map_err(|e| DisplayErrorContext(e).to_string());
-        Ok((status, body))
-    }
-
     fn request(
         &self,
         method: http::Method,
@@ -428,33 +393,15 @@ impl SmsProvider for Twilio {
             .ok_or_else(|| ProviderError::misconfigured(self.no_credentials()))?;
         let url = self.url(&credentials, "Messages.json");
         let request = self.request(http::Method::POST, &url, &credentials, Some(self.form(sms)))?;
-        let exchange = tokio::time::timeout(OPERATION_TIMEOUT, self.exchange(request)).await;
-        let (status, body) = match exchange {
-            Err(_) => {
-                return Err(ProviderError::indeterminate(format!(
-                    "Twilio did not answer within {} ms",
-                    OPERATION_TIMEOUT.as_millis()
-                )));
+        let answer = match self.http.exchange(request, OPERATION_TIMEOUT).await {
+            Ok(answer) => answer,
+            Err(err) if err.never_sent() => {
+                return Err(ProviderError::unavailable(format!("Twilio: {err}")));
             }
-            Ok(Err(err)) if never_connected(&err) => {
-                return Err(ProviderError::unavailable(format!(
-                    "Twilio could not be reached: {}",
-                    DisplayErrorContext(&err)
-                )));
-            }
-            Ok(Err(err)) => {
-                return Err(ProviderError::indeterminate(format!(
-                    "Twilio connection failed after the request was sent: {}",
-                    DisplayErrorContext(&err)
-                )));
-            }
-            Ok(Ok(answer)) => answer,
+            // Anything after the connection opened may come after Twilio took the message.
+            Err(err) => return Err(ProviderError::indeterminate(format!("Twilio: {err}"))),
         };
-        let body = body.map_err(|e| {
-            ProviderError::indeterminate(format!(
-                "Twilio's answer (HTTP {status}) could not be read: {e}"
-            ))
-        })?;
+        let (status, body) = (answer.status, answer.body);
         if (200..300).contains(&status) {
             return serde_json::from_slice::<serde_json::Value>(&body)
                 .ok()
@@ -487,27 +434,26 @@ impl SmsProvider for Twilio {
         let request = self
             .request(http::Method::GET, &url, &credentials, None)
             .map_err(|e| e.to_string())?;
-        match tokio::time::timeout(WARM_UP_TIMEOUT, self.exchange(request)).await {
-            Ok(Ok((200, _))) => tracing::debug!("Twilio connection opened; credentials accepted"),
+        match self.http.exchange(request, WARM_UP_TIMEOUT).await {
+            Ok(answer) if answer.status == 200 => {
+                tracing::debug!("Twilio connection opened; credentials accepted")
+            }
             // A restricted API key may send messages yet not read the balance: not an error.
-            Ok(Ok((403, _))) => tracing::warn!(
+            Ok(answer) if answer.status == 403 => tracing::warn!(
                 "Twilio refused the start-up read of the balance (403); a restricted API key may \
                  still send messages"
             ),
-            Ok(Ok((status, body))) => {
-                let err = classify(status, body.as_deref().unwrap_or_default());
+            Ok(answer) => {
+                let err = classify(answer.status, &answer.body);
                 tracing::error!(
-                    status,
+                    status = answer.status,
                     reason = err.reason(),
                     "Twilio refused the start-up check; sends will fail until this is fixed"
                 );
             }
-            Ok(Err(err)) => tracing::warn!(
-                error = %DisplayErrorContext(&err),
-                "cannot open a connection to Twilio at start-up; the first send will try again"
-            ),
-            Err(_) => tracing::warn!(
-                "Twilio did not answer the start-up check in time; the first send will try again"
+            Err(err) => tracing::warn!(
+                error = %err,
+                "no answer from Twilio at start-up; the first send will try again"
             ),
         }
         Ok(())

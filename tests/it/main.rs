@@ -6,6 +6,7 @@ mod key_cache;
 mod lambda_host;
 mod load;
 mod logs;
+mod mosaic;
 mod process;
 mod router;
 mod secrets_moto;

@@ -387,7 +387,7 @@ async fn a_stalled_twilio_is_cut_by_its_own_timeout_and_nothing_else_sends() {
         body["message"]
             .as_str()
             .unwrap()
-            .contains("did not answer within 1500 ms"),
+            .contains("no answer within 1500 ms"),
         "{body}"
     );
     assert_eq!(backup.count(), 0, "a maybe-sent passcode never fails over");

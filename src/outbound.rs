@@ -1,0 +1,163 @@
+//! The one HTTP client for calls that are not AWS SDK calls (Twilio, Mosaic, a gateway under
+//! `check`): the SDK's own hyper + rustls (aws-lc) connector, so the binary carries one HTTP and
+//! TLS stack, and connection failures are read by the same rule as the AWS clients'.
+
+use crate::app::CONNECT_TIMEOUT;
+use crate::providers::transport::never_connected;
+use aws_smithy_http_client::Connector;
+use aws_smithy_http_client::tls::{Provider, rustls_provider::CryptoMode};
+use aws_smithy_runtime_api::client::http::{HttpConnector, HttpConnectorSettings};
+use aws_smithy_runtime_api::client::result::ConnectorError;
+use aws_smithy_runtime_api::http::Request as HttpRequest;
+use aws_smithy_types::body::SdkBody;
+use aws_smithy_types::byte_stream::ByteStream;
+use aws_smithy_types::error::display::DisplayErrorContext;
+use std::time::Duration;
+
+/// Idle pooled connections are dropped before servers usually close them, so a call after a quiet
+/// spell opens a fresh connection instead of writing into a dead one.
+const POOL_IDLE_TIMEOUT: Duration = Duration::from_secs(30);
+
+pub struct HttpClient {
+    connector: Connector,
+}
+
+/// A whole answer.
+#[derive(Debug)]
+pub struct Answer {
+    pub status: u16,
+    pub content_type: Option<String>,
+    pub body: Vec<u8>,
+}
+
+/// Why an exchange gave no whole answer, in the terms that decide whether the request may have
+/// been acted on.
+#[derive(Debug, thiserror::Error)]
+pub enum ExchangeError {
+    /// No answer in time: the request may have been acted on.
+    #[error("no answer within {} ms", .0.as_millis())]
+    TimedOut(Duration),
+    /// No connection was made (refused, connect timeout, DNS, TLS handshake): nothing was sent.
+    #[error("could not connect: {detail}")]
+    NotConnected {
+        detail: String,
+        /// The TCP connection opened, and the TLS handshake failed (a certificate, a server that
+        /// does not speak TLS).
+        tls: bool,
+    },
+    /// The connection failed after the request may have been written.
+    #[error("the connection failed: {0}")]
+    Failed(String),
+    /// The status came, the body did not.
+    #[error("the answer (HTTP {status}) could not be read: {detail}")]
+    UnreadableBody { status: u16, detail: String },
+}
+
+impl ExchangeError {
+    /// Whether the request certainly never reached the server.
+    pub fn never_sent(&self) -> bool {
+        matches!(self, Self::NotConnected { .. })
+    }
+}
+
+impl Default for HttpClient {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl HttpClient {
+    /// Built once at start-up; it keeps a pool of open connections.
+    pub fn new() -> Self {
+        let connector = Connector::builder()
+            .connector_settings(
+                HttpConnectorSettings::builder()
+                    .connect_timeout(CONNECT_TIMEOUT)
+                    .build(),
+            )
+            .pool_idle_timeout(POOL_IDLE_TIMEOUT)
+            .tls_provider(Provider::Rustls(CryptoMode::AwsLc))
+            .build();
+        Self { connector }
+    }
+
+    /// Sends `request` and reads the whole answer, all within `timeout`. Never retried here.
+    pub async fn exchange(
+        &self,
+        request: http::Request<SdkBody>,
+        timeout: Duration,
+    ) -> Result<Answer, ExchangeError> {
+        let exchange = async {
+            let request =
+                HttpRequest::try_from(request).map_err(|e| ExchangeError::NotConnected {
+                    detail: format!("invalid request: {e}"),
+                    tls: false,
+                })?;
+            let response = self.connector.call(request).await.map_err(classify)?;
+            let status = response.status().as_u16();
+            let content_type = response.headers().get("content-type").map(str::to_owned);
+            let body = ByteStream::new(response.into_body())
+                .collect()
+                .await
+                .map_err(|e| ExchangeError::UnreadableBody {
+                    status,
+                    detail: DisplayErrorContext(e).to_string(),
+                })?;
+            Ok(Answer {
+                status,
+                content_type,
+                body: body.to_vec(),
+            })
+        };
+        tokio::time::timeout(timeout, exchange)
+            .await
+            .unwrap_or(Err(ExchangeError::TimedOut(timeout)))
+    }
+}
+
+fn classify(err: ConnectorError) -> ExchangeError {
+    let detail = causes(&err);
+    if never_connected(&err) {
+        ExchangeError::NotConnected {
+            detail,
+            tls: tls_failed(&err),
+        }
+    } else {
+        ExchangeError::Failed(detail)
+    }
+}
+
+/// An error and its causes on one line, each said once: `io error: client error (Connect): tcp
+/// connect error: Connection refused (os error 111)`.
+fn causes(err: &(dyn std::error::Error + 'static)) -> String {
+    let mut parts: Vec<String> = Vec::new();
+    let mut source = Some(err);
+    while let Some(err) = source {
+        let text = err.to_string();
+        if !parts.iter().any(|p| p.contains(&text)) {
+            parts.push(text);
+        }
+        source = err.source();
+    }
+    parts.join(": ").replace(['\n', '\r'], " ")
+}
+
+/// rustls reports a failed handshake as an I/O error of kind `InvalidData`, which the connector
+/// wraps in I/O errors of its own (whose `source` skips it, so their inner errors are read too).
+fn tls_failed(err: &ConnectorError) -> bool {
+    fn invalid_data(err: &(dyn std::error::Error + 'static)) -> bool {
+        let Some(io) = err.downcast_ref::<std::io::Error>() else {
+            return false;
+        };
+        io.kind() == std::io::ErrorKind::InvalidData
+            || io.get_ref().is_some_and(|inner| invalid_data(inner))
+    }
+    let mut source: Option<&(dyn std::error::Error + 'static)> = Some(err);
+    while let Some(err) = source {
+        if invalid_data(err) {
+            return true;
+        }
+        source = err.source();
+    }
+    false
+}
