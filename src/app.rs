@@ -89,13 +89,16 @@ pub fn state_from(
     metrics: Metrics,
 ) -> Result<AppState, StartupError> {
     let keys = Arc::new(match &config.keys {
-        KeyConfig::SecretsManager { secret_id, ttl } => {
+        KeyConfig::SecretsManager {
+            secret_id,
+            ttl,
+            stale_max,
+        } => {
             let sdk = sdk.ok_or(StartupError::NoRegion)?;
-            ApiKeys::SecretsManager(SecretKeys::new(
-                secrets_client(sdk),
-                secret_id.clone(),
-                *ttl,
-            ))
+            ApiKeys::SecretsManager(
+                SecretKeys::new(secrets_client(sdk), secret_id.clone(), *ttl)
+                    .with_stale_keys_max(*stale_max),
+            )
         }
         KeyConfig::Fixed(key) | KeyConfig::Generated(key) => {
             ApiKeys::Fixed(crate::auth::KeySet::single(key.clone()))

@@ -83,7 +83,7 @@ pub async fn check(
     let to = send_to
         .map(|raw| {
             PhoneNumber::parse(raw).map_err(|_| {
-                format!("--send-to {raw:?} is not an E.164 number (+ and 8 to 15 digits)")
+                format!("--send-to {raw:?} is not an E.164 number (+ and 7 to 15 digits)")
             })
         })
         .transpose()?;

@@ -22,6 +22,9 @@ pub enum KeyConfig {
     SecretsManager {
         secret_id: String,
         ttl: Duration,
+        /// `STALE_KEYS_MAX_SECONDS`: how long past the TTL cached keys may serve while reads fail
+        /// for a passing reason.
+        stale_max: Duration,
     },
     Fixed(ApiKey),
     /// Generated at start-up for local use; printed once so the user can call the gateway.
@@ -184,9 +187,15 @@ impl Config {
                     format!("must be a whole number of seconds, got {raw:?}"),
                 )
             })?;
+            let stale_max = env.number(
+                "STALE_KEYS_MAX_SECONDS",
+                0..=86_400,
+                crate::secrets::DEFAULT_STALE_KEYS_MAX.as_secs(),
+            )?;
             KeyConfig::SecretsManager {
                 secret_id,
                 ttl: Duration::from_secs(ttl),
+                stale_max: Duration::from_secs(stale_max),
             }
         } else if let Some(key) = env.get("GATEWAY_API_KEY") {
             KeyConfig::Fixed(ApiKey::new(key).ok_or(ConfigError::EmptyKey)?)
@@ -270,7 +279,8 @@ pub(crate) mod tests {
             c.keys,
             KeyConfig::SecretsManager {
                 secret_id: "mosaic/key".into(),
-                ttl: Duration::from_secs(300)
+                ttl: Duration::from_secs(300),
+                stale_max: Duration::from_secs(3600),
             }
         );
         assert_eq!(c.provider_names(), ["sns"]);
@@ -285,6 +295,7 @@ pub(crate) mod tests {
                 ("GATEWAY_SECRET_ID", "s"),
                 ("GATEWAY_API_KEY", "k"),
                 ("SECRET_TTL_SECONDS", "60"),
+                ("STALE_KEYS_MAX_SECONDS", "600"),
             ],
         )
         .unwrap();
@@ -292,7 +303,8 @@ pub(crate) mod tests {
             c.keys,
             KeyConfig::SecretsManager {
                 secret_id: "s".into(),
-                ttl: Duration::from_secs(60)
+                ttl: Duration::from_secs(60),
+                stale_max: Duration::from_secs(600),
             }
         );
         assert_eq!(

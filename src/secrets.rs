@@ -8,7 +8,8 @@
 //! hammer Secrets Manager. Concurrent requests share one read instead of each making their own.
 
 use crate::auth::{ApiKey, KeySet};
-use aws_sdk_secretsmanager::error::DisplayErrorContext;
+use aws_sdk_secretsmanager::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
+use aws_sdk_secretsmanager::operation::get_secret_value::GetSecretValueError;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
@@ -18,6 +19,11 @@ use tokio::time::Instant;
 /// Re-reads of the secret caused by unknown keys (or a failing Secrets Manager) are this far apart at
 /// least.
 pub const MIN_REFRESH_INTERVAL: Duration = Duration::from_secs(30);
+
+/// How long cached keys outlive their TTL while Secrets Manager cannot be read for a reason that may
+/// pass (throttling, an outage, a timeout): an hour of outage keeps logins working; past that, a
+/// key nobody can vouch for stops working (`STALE_KEYS_MAX_SECONDS`).
+pub const DEFAULT_STALE_KEYS_MAX: Duration = Duration::from_secs(3600);
 
 /// The API keys could not be read, and none are cached: requests get 503 until a read succeeds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
@@ -81,6 +87,8 @@ pub struct SecretKeys {
     secret_id: String,
     ttl: Duration,
     min_refresh: Duration,
+    /// How long past its TTL a secret may be served while reads fail for a passing reason.
+    stale_max: Duration,
     /// Read state; held across a read, so concurrent requests share one.
     cache: Mutex<Cache>,
     /// The keys of the last successful read, for the common case (a known key, a fresh secret)
@@ -124,10 +132,24 @@ impl SecretKeys {
             secret_id,
             ttl,
             min_refresh,
+            stale_max: DEFAULT_STALE_KEYS_MAX,
             cache: Mutex::new(Cache::default()),
             fresh: RwLock::new(None),
             attempts: AtomicU64::new(0),
         }
+    }
+
+    /// As built, with another cap on serving stale keys (`STALE_KEYS_MAX_SECONDS`).
+    pub fn with_stale_keys_max(mut self, stale_max: Duration) -> Self {
+        self.stale_max = stale_max;
+        self
+    }
+
+    /// Forgets the cached secret: keys and provider credentials stop working at once.
+    fn drop_cached(&self, cache: &mut Cache) {
+        cache.keys = None;
+        cache.fetched_at = None;
+        *self.fresh.write().unwrap_or_else(|p| p.into_inner()) = None;
     }
 
     async fn check(&self, presented: &[u8]) -> Result<bool, KeysUnavailable> {
@@ -144,6 +166,18 @@ impl SecretKeys {
         let since_attempt = cache.last_attempt.map(|t| t.elapsed());
         let may_reread = !read_while_waiting && since_attempt.is_none_or(|d| d >= self.min_refresh);
 
+        // Keys served stale for too long (reads kept failing) are no longer trusted.
+        if cache
+            .fetched_at
+            .is_some_and(|t| t.elapsed() >= self.ttl + self.stale_max)
+        {
+            tracing::error!(
+                secret_id = %self.secret_id,
+                stale_keys_max_seconds = self.stale_max.as_secs(),
+                "the API keys could not be read again for too long: no longer accepting the cached ones"
+            );
+            self.drop_cached(&mut cache);
+        }
         let expired = cache.fetched_at.is_none_or(|t| t.elapsed() >= self.ttl);
         let must_read = match cache.keys {
             // Nothing cached: every request tries, or it could only answer 503.
@@ -189,6 +223,16 @@ impl SecretKeys {
                 cache.fetched_at = Some(now);
                 tracing::debug!(secret_id = %self.secret_id, "API keys read from Secrets Manager");
             }
+            // The secret is gone, unreadable for us, or no longer makes sense: whoever did that
+            // meant the keys to stop working (a leaked key being killed).
+            Err(err) if err.is_permanent() => {
+                tracing::error!(
+                    secret_id = %self.secret_id,
+                    error = %err,
+                    "cannot read the API keys from Secrets Manager: dropping the cached keys"
+                );
+                self.drop_cached(cache);
+            }
             Err(err) => tracing::error!(
                 secret_id = %self.secret_id,
                 error = %err,
@@ -205,16 +249,51 @@ impl SecretKeys {
             .secret_id(&self.secret_id)
             .send()
             .await
-            .map_err(|e| SecretError::Read(DisplayErrorContext(e).to_string()))?;
+            .map_err(read_error)?;
         parse_secret(output.secret_string().ok_or(SecretError::NotAString)?)
+    }
+}
+
+/// A failed read, as permanent (the secret is gone or denied to us) or passing (anything else).
+fn read_error(err: SdkError<GetSecretValueError>) -> SecretError {
+    let permanent = match &err {
+        SdkError::ServiceError(failure) => {
+            let e = failure.err();
+            matches!(
+                e,
+                GetSecretValueError::ResourceNotFoundException(_)
+                    | GetSecretValueError::DecryptionFailure(_)
+                    // A secret marked for deletion.
+                    | GetSecretValueError::InvalidRequestException(_)
+                    | GetSecretValueError::InvalidParameterException(_)
+            ) || matches!(
+                e.code(),
+                Some(
+                    "AccessDeniedException"
+                        | "UnrecognizedClientException"
+                        | "KMSAccessDeniedException"
+                )
+            )
+        }
+        _ => false,
+    };
+    let detail = DisplayErrorContext(&err).to_string();
+    if permanent {
+        SecretError::Denied(detail)
+    } else {
+        SecretError::Read(detail)
     }
 }
 
 /// Why a secret gave no keys. The messages never quote the secret's value.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum SecretError {
+    /// A read that failed for a reason that may pass: throttling, an outage, a timeout.
     #[error("GetSecretValue failed: {0}")]
     Read(String),
+    /// The secret is gone, or we may no longer read or decrypt it.
+    #[error("GetSecretValue was refused: {0}")]
+    Denied(String),
     #[error("the secret has no string value (a binary secret is not supported)")]
     NotAString,
     #[error("the secret is empty")]
@@ -225,6 +304,13 @@ pub enum SecretError {
     NoApiKey,
     #[error("the secret's `previous_api_key` must be a string")]
     BadPreviousKey,
+}
+
+impl SecretError {
+    /// Whether the cached keys must go: everything but a passing read failure.
+    pub fn is_permanent(&self) -> bool {
+        !matches!(self, Self::Read(_))
+    }
 }
 
 /// What one read of the gateway secret gave: the API keys, and the secret's other fields (provider

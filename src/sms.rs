@@ -8,14 +8,15 @@ use std::fmt;
 /// Longest message we accept, in characters: what SNS and Twilio both send as one (multi-part) SMS.
 pub const MAX_MESSAGE_CHARS: usize = 1600;
 
-/// A phone number in E.164: `+`, then 8 to 15 digits, the first not `0`.
+/// A phone number in E.164: `+`, then 7 to 15 digits, the first not `0` (the shortest are Niue's
+/// and Tokelau's: `+683` and 4 digits).
 #[derive(Clone, PartialEq, Eq)]
 pub struct PhoneNumber(String);
 
 impl PhoneNumber {
     pub fn parse(raw: &str) -> Result<Self, FieldError> {
         let digits = raw.strip_prefix('+').ok_or(FieldError::PhoneNotE164)?;
-        let valid = (8..=15).contains(&digits.len())
+        let valid = (7..=15).contains(&digits.len())
             && digits.bytes().all(|b| b.is_ascii_digit())
             && !digits.starts_with('0');
         if valid {
@@ -131,6 +132,15 @@ impl Message {
         if chars > MAX_MESSAGE_CHARS {
             return Err(FieldError::MessageTooLong(chars));
         }
+        // Newlines and tabs are text; other control characters are not (a carriage return only as
+        // part of a CRLF line end).
+        let mut rest = raw.chars().peekable();
+        while let Some(c) = rest.next() {
+            let crlf = c == '\r' && rest.peek() == Some(&'\n');
+            if c.is_control() && c != '\n' && c != '\t' && !crlf {
+                return Err(FieldError::MessageControlCharacter(c as u32));
+            }
+        }
         Ok(Self(raw.to_owned()))
     }
 
@@ -163,12 +173,14 @@ pub enum FieldError {
     Missing(&'static str),
     #[error("`{0}` must be a string")]
     NotAString(&'static str),
-    #[error("`phone_number` must be in E.164 format: '+' and 8 to 15 digits, the first not 0")]
+    #[error("`phone_number` must be in E.164 format: '+' and 7 to 15 digits, the first not 0")]
     PhoneNotE164,
     #[error("`message` is empty")]
     MessageEmpty,
     #[error("`message` has {0} characters; at most {MAX_MESSAGE_CHARS} are allowed")]
     MessageTooLong(usize),
+    #[error("`message` holds the control character U+{0:04X}; only newlines and tabs are allowed")]
+    MessageControlCharacter(u32),
 }
 
 impl FieldError {
@@ -178,7 +190,9 @@ impl FieldError {
             Self::NotAnObject => None,
             Self::Missing(f) | Self::NotAString(f) => Some(f),
             Self::PhoneNotE164 => Some("phone_number"),
-            Self::MessageEmpty | Self::MessageTooLong(_) => Some("message"),
+            Self::MessageEmpty | Self::MessageTooLong(_) | Self::MessageControlCharacter(_) => {
+                Some("message")
+            }
         }
     }
 }
@@ -215,6 +229,7 @@ mod tests {
     #[test]
     fn phone_numbers_follow_e164() {
         for good in [
+            "+6834001",
             "+14155550100",
             "+447700900123",
             "+12345678",
@@ -226,7 +241,7 @@ mod tests {
             "",
             "+",
             "14155550100",
-            "+1234567",
+            "+123456",
             "+1234567890123456",
             "+04155550100",
             "+1 415 555 0100",
@@ -249,6 +264,8 @@ mod tests {
         assert_eq!(m("+447700900123"), "+44********23");
         assert_eq!(m("+972541234567"), "+972*******67");
         assert_eq!(m("+12345678"), "+1*****78");
+        // Niue: +683 and four digits.
+        assert_eq!(m("+6834001"), "+683**01");
         let phone = PhoneNumber::parse("+14155550100").unwrap();
         assert_eq!(
             phone.mask_in("+14155550100 is not valid; 14155550100 neither"),
@@ -293,6 +310,33 @@ mod tests {
             format!("{:?}", Message::parse("code 123456").unwrap()),
             "Message([redacted])"
         );
+    }
+
+    #[test]
+    fn messages_hold_no_control_characters_but_line_ends_and_tabs() {
+        for good in [
+            "Code:\t123456\nValid 5 min",
+            "Code 1\r\nValid",
+            "Código 1 ✓",
+        ] {
+            assert!(Message::parse(good).is_ok(), "{good:?}");
+        }
+        for (bad, code) in [
+            ("code\u{0}123", 0),
+            ("code\u{1b}[31m123", 0x1b),
+            ("code\r123", 0x0d),
+            ("code\u{7f}", 0x7f),
+            ("code\u{85}1", 0x85),
+        ] {
+            assert_eq!(
+                Message::parse(bad),
+                Err(FieldError::MessageControlCharacter(code)),
+                "{bad:?}"
+            );
+        }
+        let err = FieldError::MessageControlCharacter(0x1b);
+        assert_eq!(err.field(), Some("message"));
+        assert!(err.to_string().contains("U+001B"), "{err}");
     }
 
     #[test]

@@ -60,6 +60,11 @@ impl Outbox {
     /// Opens (or creates) the outbox file; fails at start-up, not at the first message.
     pub fn open(path: impl Into<PathBuf>) -> std::io::Result<Self> {
         let path = path.into();
+        // Its directory too: the default under `cargo lambda watch` is in target/, which a clone
+        // built with CARGO_TARGET_DIR elsewhere does not have.
+        if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+            std::fs::create_dir_all(parent)?;
+        }
         let file = OpenOptions::new().create(true).append(true).open(&path)?;
         Ok(Self {
             path,
@@ -110,4 +115,18 @@ fn now_rfc3339() -> String {
     DateTime::from(std::time::SystemTime::now())
         .fmt(Format::DateTime)
         .unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_outbox_makes_its_directory() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("not/yet/there/outbox.jsonl");
+        let outbox = Outbox::open(&path).unwrap();
+        assert_eq!(outbox.path(), path);
+        assert!(path.exists());
+    }
 }

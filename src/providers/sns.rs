@@ -39,6 +39,17 @@ impl SmsType {
     }
 }
 
+/// Whose sender id SNS uses when both Mosaic's request and `SNS_SENDER_ID` have one
+/// (`SENDER_ID_SOURCE`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SenderIdSource {
+    /// The request's valid `sender_id` wins; `SNS_SENDER_ID` is the fallback.
+    Request,
+    /// `SNS_SENDER_ID` wins; the request's is used only when none is configured. The default:
+    /// where sender ids must be registered, only the operator's is, and another gets blocked.
+    Config,
+}
+
 /// SNS settings from the environment (`SNS_SENDER_ID`, `SNS_ORIGINATION_NUMBER`, `SNS_SMS_TYPE`).
 /// The default is what an empty environment gives: transactional, no sender id, no number.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -47,6 +58,7 @@ pub struct SnsSettings {
     /// Used when the request brings no usable sender id of its own.
     pub default_sender_id: Option<SenderId>,
     pub origination_number: Option<String>,
+    pub sender_id_source: SenderIdSource,
 }
 
 impl Default for SnsSettings {
@@ -55,6 +67,7 @@ impl Default for SnsSettings {
             sms_type: SmsType::Transactional,
             default_sender_id: None,
             origination_number: None,
+            sender_id_source: SenderIdSource::Config,
         }
     }
 }
@@ -89,17 +102,28 @@ impl SnsSettings {
                     .map_err(|_| {
                         ConfigError::invalid(
                             "SNS_ORIGINATION_NUMBER",
-                            "must be an E.164 phone number (+ and 8 to 15 digits)",
+                            "must be an E.164 phone number (+ and 7 to 15 digits)",
                         )
                     })?
                     .as_str()
                     .to_owned(),
             ),
         };
+        let sender_id_source = match env.optional("SENDER_ID_SOURCE").as_deref() {
+            None | Some("config") => SenderIdSource::Config,
+            Some("request") => SenderIdSource::Request,
+            Some(other) => {
+                return Err(ConfigError::invalid(
+                    "SENDER_ID_SOURCE",
+                    format!("must be request or config, got {other:?}"),
+                ));
+            }
+        };
         Ok(Self {
             sms_type,
             default_sender_id,
             origination_number,
+            sender_id_source,
         })
     }
 }
@@ -175,10 +199,14 @@ impl SmsProvider for Sns {
                 "AWS.SNS.SMS.SMSType",
                 attribute(self.settings.sms_type.as_str()),
             );
-        let sender = sms
-            .sender_id
-            .as_ref()
-            .or(self.settings.default_sender_id.as_ref());
+        let (requested, configured) = (
+            sms.sender_id.as_ref(),
+            self.settings.default_sender_id.as_ref(),
+        );
+        let sender = match self.settings.sender_id_source {
+            SenderIdSource::Request => requested.or(configured),
+            SenderIdSource::Config => configured.or(requested),
+        };
         if let Some(sender) = sender {
             publish =
                 publish.message_attributes("AWS.SNS.SMS.SenderID", attribute(sender.as_str()));
@@ -241,7 +269,8 @@ mod tests {
             SnsSettings {
                 sms_type: SmsType::Promotional,
                 default_sender_id: SenderId::parse("Acme"),
-                origination_number: Some("+18005550100".into())
+                origination_number: Some("+18005550100".into()),
+                sender_id_source: SenderIdSource::Config,
             }
         );
         let problem = |vars: &[(&str, &str)]| settings(vars).unwrap_err().to_string();
@@ -250,6 +279,13 @@ mod tests {
             "SNS_SMS_TYPE must be Transactional or Promotional, got \"transactional\""
         );
         assert!(problem(&[("SNS_SENDER_ID", "My Bank")]).starts_with("SNS_SENDER_ID must be"));
+        assert!(problem(&[("SENDER_ID_SOURCE", "mosaic")]).starts_with("SENDER_ID_SOURCE must be"));
+        assert_eq!(
+            settings(&[("SENDER_ID_SOURCE", "request")])
+                .unwrap()
+                .sender_id_source,
+            SenderIdSource::Request
+        );
         assert!(
             problem(&[("SNS_ORIGINATION_NUMBER", "555-0100")])
                 .starts_with("SNS_ORIGINATION_NUMBER must be an E.164")

@@ -269,3 +269,98 @@ async fn a_known_key_is_answered_while_an_unknown_one_waits_for_a_re_read() {
     release.notify_one();
     assert_eq!(unknown.await.unwrap(), Ok(false));
 }
+
+fn keys_with_stale_max(rule: &Rule, stale_max: Duration) -> ApiKeys {
+    let client: Client = mock_client!(aws_sdk_secretsmanager, RuleMode::Sequential, [rule], |c| {
+        c.retry_config(RetryConfig::disabled())
+    });
+    ApiKeys::SecretsManager(
+        SecretKeys::new(client, "mosaic/api-key".into(), TTL).with_stale_keys_max(stale_max),
+    )
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_deleted_denied_or_broken_secret_stops_the_cached_keys_at_once() {
+    use aws_sdk_secretsmanager::error::ErrorMetadata;
+    use aws_sdk_secretsmanager::types::error::{DecryptionFailure, ResourceNotFoundException};
+    let first = || value(r#"{"api_key":"key-1","twilio_auth_token":"t"}"#);
+    let deleted = mock!(Client::get_secret_value)
+        .sequence()
+        .output(first())
+        .error(|| {
+            GetSecretValueError::ResourceNotFoundException(
+                ResourceNotFoundException::builder()
+                    .message("deleted")
+                    .build(),
+            )
+        })
+        .repeatedly()
+        .build();
+    let denied = mock!(Client::get_secret_value)
+        .sequence()
+        .output(first())
+        .error(|| {
+            GetSecretValueError::generic(
+                ErrorMetadata::builder()
+                    .code("AccessDeniedException")
+                    .message("not authorized to perform secretsmanager:GetSecretValue")
+                    .build(),
+            )
+        })
+        .repeatedly()
+        .build();
+    let undecryptable = mock!(Client::get_secret_value)
+        .sequence()
+        .output(first())
+        .error(|| {
+            GetSecretValueError::DecryptionFailure(
+                DecryptionFailure::builder()
+                    .message("KMS key disabled")
+                    .build(),
+            )
+        })
+        .repeatedly()
+        .build();
+    let broken = mock!(Client::get_secret_value)
+        .sequence()
+        .output(first())
+        .output(value(r#"{"apikey":"renamed"}"#))
+        .repeatedly()
+        .build();
+    for rule in [deleted, denied, undecryptable, broken] {
+        let keys = keys(&rule);
+        keys.warm_up().await;
+        assert_eq!(keys.check(b"key-1").await, Ok(true));
+        assert!(keys.latest().is_some());
+        tokio::time::advance(TTL).await;
+        assert_eq!(
+            keys.check(b"key-1").await,
+            Err(KeysUnavailable),
+            "a key whose secret was taken away no longer works"
+        );
+        assert!(keys.latest().is_none(), "nor do the provider credentials");
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_passing_outage_serves_cached_keys_only_up_to_the_cap() {
+    let rule = mock!(Client::get_secret_value)
+        .sequence()
+        .output(value("key-1"))
+        .error(unavailable)
+        .repeatedly()
+        .build();
+    let stale_max = Duration::from_secs(600);
+    let keys = keys_with_stale_max(&rule, stale_max);
+    keys.warm_up().await;
+    tokio::time::advance(TTL).await;
+    assert_eq!(keys.check(b"key-1").await, Ok(true), "served stale");
+    tokio::time::advance(stale_max - Duration::from_secs(1)).await;
+    assert_eq!(keys.check(b"key-1").await, Ok(true), "still inside the cap");
+    tokio::time::advance(Duration::from_secs(1)).await;
+    assert_eq!(
+        keys.check(b"key-1").await,
+        Err(KeysUnavailable),
+        "past the cap: 503"
+    );
+}

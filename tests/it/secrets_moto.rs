@@ -148,3 +148,43 @@ async fn an_unreachable_secrets_manager_gives_503_and_nothing_is_sent() {
     assert_eq!(r.status(), StatusCode::SERVICE_UNAVAILABLE);
     assert_eq!(recorder.count(), 0);
 }
+
+#[tokio::test]
+async fn deleting_the_secret_stops_its_key_on_warm_instances() {
+    let (client, arn) = create_secret(r#"{"api_key":"leaked-key"}"#).await;
+    // Every request reads the secret again, as one does once the TTL is over.
+    let keys = ApiKeys::SecretsManager(SecretKeys::with_min_refresh(
+        client.clone(),
+        arn.clone(),
+        Duration::ZERO,
+        Duration::ZERO,
+    ));
+    keys.warm_up().await;
+    let recorder = Recorder::ok("fake");
+    let app = gateway_with(keys, &recorder);
+    let sms = || send(serde_json::json!({"phone_number": "+14155550100", "message": "code 1"}));
+    let leaked = || {
+        let mut request = sms();
+        request
+            .headers_mut()
+            .insert("x-api-key", "leaked-key".parse().unwrap());
+        request
+    };
+    assert_eq!(call(&app, leaked()).await.0.status(), StatusCode::OK);
+
+    client
+        .delete_secret()
+        .secret_id(&arn)
+        .force_delete_without_recovery(true)
+        .send()
+        .await
+        .unwrap();
+    let (response, body) = call(&app, leaked()).await;
+    assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE, "{body}");
+    assert_eq!(body["error"], "keys_unavailable");
+    assert_eq!(
+        recorder.count(),
+        1,
+        "nothing sent with the deleted secret's key"
+    );
+}

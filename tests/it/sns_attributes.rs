@@ -8,7 +8,7 @@ use aws_sdk_sns::types::error::{InternalErrorException, InvalidParameterExceptio
 use aws_smithy_mocks::{RuleMode, mock, mock_client};
 use aws_smithy_runtime_api::http::StatusCode;
 use aws_smithy_types::body::SdkBody;
-use mosaic_sms_gateway::providers::sns::{SmsType, Sns, SnsSettings};
+use mosaic_sms_gateway::providers::sns::{SenderIdSource, SmsType, Sns, SnsSettings};
 use mosaic_sms_gateway::providers::{ProviderError, SmsProvider};
 use mosaic_sms_gateway::sms::{SenderId, SmsRequest};
 use serde_json::json;
@@ -65,11 +65,25 @@ async fn publishes_to_the_phone_number_as_transactional() {
 }
 
 #[tokio::test]
+async fn the_configured_sender_id_wins_unless_the_request_is_asked_to() {
+    let operators = SnsSettings {
+        default_sender_id: SenderId::parse("Fallback"),
+        ..SnsSettings::default()
+    };
+    let input = published(operators.clone(), sms("Acme")).await;
+    assert_eq!(attribute(&input, "AWS.SNS.SMS.SenderID"), Some("Fallback"));
+    // With no sender id of its own, the request's is used.
+    let input = published(SnsSettings::default(), sms("Acme")).await;
+    assert_eq!(attribute(&input, "AWS.SNS.SMS.SenderID"), Some("Acme"));
+}
+
+#[tokio::test]
 async fn the_requests_sender_id_wins_over_the_configured_one() {
     let configured = SnsSettings {
         sms_type: SmsType::Promotional,
         default_sender_id: SenderId::parse("Fallback"),
         origination_number: Some("+18005550100".into()),
+        sender_id_source: SenderIdSource::Request,
     };
     let input = published(configured.clone(), sms("Acme")).await;
     assert_eq!(attribute(&input, "AWS.SNS.SMS.SenderID"), Some("Acme"));
