@@ -9,8 +9,11 @@ use aws_smithy_runtime_api::http::Response;
 pub struct ServiceErrors<E> {
     /// The service's name in reasons: `SNS`, `End User Messaging`.
     pub service: &'static str,
-    /// Errors that refuse the recipient or a parameter for good (422; no failover).
+    /// Errors that refuse the recipient for good (422; no failover).
     pub refused: fn(&E) -> bool,
+    /// Errors that say our own set-up is wrong (a parameter or permission of ours): certainly not
+    /// sent, the next provider may go, and someone must fix it.
+    pub misconfigured: fn(&E) -> bool,
     /// Errors that are the service's own fault, which can come after it took the message.
     pub server_fault: fn(&E) -> bool,
 }
@@ -35,6 +38,8 @@ where
             let reason = format!("{service} {}: {detail}", e.code().unwrap_or("error"));
             return if (self.refused)(e) {
                 ProviderError::rejected(reason)
+            } else if (self.misconfigured)(e) {
+                ProviderError::misconfigured(reason)
             } else if (self.server_fault)(e) || failure.raw().status().is_server_error() {
                 ProviderError::indeterminate(reason)
             } else {

@@ -7,6 +7,7 @@ use crate::config::{ConfigError, Env};
 use crate::sms::{PhoneNumber, SenderId, SmsRequest};
 use aws_config::retry::RetryConfig;
 use aws_config::timeout::TimeoutConfig;
+use aws_sdk_sns::error::ProvideErrorMetadata;
 use aws_sdk_sns::operation::publish::PublishError;
 use aws_sdk_sns::types::MessageAttributeValue;
 use std::time::Duration;
@@ -219,20 +220,61 @@ impl SmsProvider for Sns {
             .message_id
             .ok_or_else(|| ProviderError::unavailable("SNS answered without a MessageId"))
     }
+
+    /// A cheap read at start-up: it opens the TLS connection (in Lambda during init, so the first
+    /// passcode does not pay a handshake) and says whether the account can reach anyone at all.
+    async fn start(&self) -> Result<(), String> {
+        match self.client.get_sms_sandbox_account_status().send().await {
+            Ok(status) if status.is_in_sandbox() => tracing::warn!(
+                "the AWS account is in the SNS SMS sandbox: only verified phone numbers receive SMS \
+                 (SNS console, Text messaging (SMS), Exit SMS sandbox)"
+            ),
+            Ok(_) => {
+                tracing::debug!("SNS connection opened; the account is out of the SMS sandbox")
+            }
+            Err(err) => tracing::warn!(
+                error = %aws_sdk_sns::error::DisplayErrorContext(&err),
+                "cannot read the SNS SMS sandbox status (sns:GetSMSSandboxAccountStatus)"
+            ),
+        }
+        Ok(())
+    }
 }
 
-/// SNS's errors: a refused parameter or number is final; its internal error may come after it took
-/// the message.
+/// SNS answers `InvalidParameter` both for a bad recipient and for our own bad set-up (an attribute
+/// it refuses, an origination number the account does not own): only one about the phone number
+/// refuses the recipient for good.
+fn about_the_recipient(e: &PublishError) -> bool {
+    // Parsed answers carry the text in the metadata, modelled errors built by hand in themselves.
+    e.message().is_some_and(|m| m.contains("PhoneNumber")) || e.to_string().contains("PhoneNumber")
+}
+
+fn a_refused_parameter(e: &PublishError) -> bool {
+    matches!(
+        e,
+        PublishError::InvalidParameterException(_)
+            | PublishError::InvalidParameterValueException(_)
+            | PublishError::ValidationException(_)
+    )
+}
+
+/// SNS's errors: a refused phone number is final; a refused parameter of ours or a permission we
+/// lack is our set-up; its internal error may come after it took the message.
 const ERRORS: ServiceErrors<PublishError> = ServiceErrors {
     service: "SNS",
     refused: |e| {
-        matches!(
-            e,
-            PublishError::InvalidParameterException(_)
-                | PublishError::InvalidParameterValueException(_)
-                | PublishError::EndpointDisabledException(_)
-                | PublishError::ValidationException(_)
-        )
+        (a_refused_parameter(e) && about_the_recipient(e))
+            || matches!(e, PublishError::EndpointDisabledException(_))
+    },
+    misconfigured: |e| {
+        (a_refused_parameter(e) && !about_the_recipient(e))
+            || matches!(
+                e,
+                PublishError::AuthorizationErrorException(_)
+                    | PublishError::KmsAccessDeniedException(_)
+                    | PublishError::KmsDisabledException(_)
+                    | PublishError::KmsNotFoundException(_)
+            )
     },
     server_fault: |e| matches!(e, PublishError::InternalErrorException(_)),
 };

@@ -94,6 +94,10 @@ async fn logs_hold_no_passcode_key_or_phone_number_even_at_trace() {
         log.contains("trying the next one"),
         "the failover is logged:\n{log}"
     );
+    assert!(
+        log.contains("WARN") && log.contains("in the SNS SMS sandbox"),
+        "start-up read SNS's sandbox status and warned:\n{log}"
+    );
 
     let requests: Vec<&str> = log.lines().filter(|l| l.contains(" request ")).collect();
     assert_eq!(requests.len(), 6, "one event per request:\n{log}");

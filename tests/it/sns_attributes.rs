@@ -130,6 +130,35 @@ async fn refused_parameters_are_rejections() {
 }
 
 #[tokio::test]
+async fn a_refused_parameter_of_ours_is_our_set_up_not_the_recipient() {
+    let err = failure(mock!(Client::publish).then_error(|| {
+        PublishError::InvalidParameterException(
+            InvalidParameterException::builder()
+                .message("Invalid parameter: MessageAttributes Reason: AWS.MM.SMS.OriginationNumber is not owned by this account")
+                .build(),
+        )
+    }))
+    .await;
+    assert!(
+        matches!(err, ProviderError::Misconfigured { .. }),
+        "{err:?}"
+    );
+    let err = failure(mock!(Client::publish).then_error(|| {
+        PublishError::AuthorizationErrorException(
+            aws_sdk_sns::types::error::AuthorizationErrorException::builder()
+                .message("not authorized to perform SNS:Publish")
+                .build(),
+        )
+    }))
+    .await;
+    assert!(
+        matches!(err, ProviderError::Misconfigured { .. }),
+        "{err:?}"
+    );
+    assert!(err.certainly_not_sent(), "the next provider may go");
+}
+
+#[tokio::test]
 async fn server_errors_may_have_sent_and_throttling_has_not() {
     let err = failure(mock!(Client::publish).then_error(|| {
         PublishError::InternalErrorException(

@@ -114,6 +114,12 @@ class StandIn(http.server.BaseHTTPRequestHandler):
 
     def sns(self, form):
         field = lambda name: form.get(name, [""])[0]
+        if field("Action") == "GetSMSSandboxAccountStatus":
+            # A new account: in the SMS sandbox (the gateway warns about it at start-up).
+            return self.answer(200, f'<GetSMSSandboxAccountStatusResponse xmlns="{NS}"><GetSMSSandboxAccountStatusResult>'
+                                    "<IsInSandbox>true</IsInSandbox></GetSMSSandboxAccountStatusResult>"
+                                    f"<ResponseMetadata><RequestId>{uuid.uuid4()}</RequestId></ResponseMetadata>"
+                                    "</GetSMSSandboxAccountStatusResponse>")
         if field("Action") != "Publish":
             return self.sns_error(400, "InvalidAction", f"{field('Action')} is not supported here")
         if not self.headers.get("Authorization", "").startswith("AWS4-HMAC-SHA256 "):

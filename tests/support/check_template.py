@@ -1,0 +1,107 @@
+"""Checks what template.yaml promises operators, beyond what cfn-lint can know: each alarm watches the
+metric that sees its failure, with the condition that fires on it; the function's permissions are
+the ones its code uses, and no more. Run by scripts/test with the .venv's Python (cfn-lint's YAML
+reader understands CloudFormation's short tags). Prints one line per failure and exits 1, or says ok.
+"""
+import sys
+
+from cfnlint.decode import cfn_yaml
+
+template = cfn_yaml.load(sys.argv[1] if len(sys.argv) > 1 else "template.yaml")
+resources = template["Resources"]
+failures = []
+
+
+def expect(condition, message):
+    if not condition:
+        failures.append(message)
+
+
+def alarm(name):
+    resource = resources.get(name)
+    expect(resource is not None and resource["Type"] == "AWS::CloudWatch::Alarm", f"{name}: no such alarm")
+    return resource["Properties"] if resource else {}
+
+
+def metrics_of(props):
+    """(namespace, metric name, dimension names) of an alarm, plain or metric math."""
+    if "MetricName" in props:
+        dims = tuple(d["Name"] for d in props.get("Dimensions", []))
+        return [(props["Namespace"], props["MetricName"], dims)]
+    found = []
+    for query in props.get("Metrics", []):
+        stat = query.get("MetricStat")
+        if stat:
+            metric = stat["Metric"]
+            found.append((metric["Namespace"], metric["MetricName"], tuple(d["Name"] for d in metric.get("Dimensions", []))))
+    return found
+
+
+def fires_on(props, operator, threshold=None):
+    expect(props.get("ComparisonOperator") == operator, f"alarm compares with {props.get('ComparisonOperator')}, not {operator}")
+    if threshold is not None:
+        expect(props.get("Threshold") == threshold, f"alarm threshold is {props.get('Threshold')}, not {threshold}")
+    expect(props.get("TreatMissingData") == "notBreaching", "a quiet hour must not alarm")
+    expect("AlarmActions" in props, "the alarm notifies the alarm topic")
+
+
+props = alarm("SmsFailedAlarm")
+expect(("MosaicSmsGateway", "SmsFailed", ("FunctionName",)) in metrics_of(props), "SmsFailedAlarm watches SmsFailed")
+fires_on(props, "GreaterThanOrEqualToThreshold", 1)
+
+props = alarm("ProviderMisconfiguredAlarm")
+expect(("MosaicSmsGateway", "ProviderMisconfigured", ("FunctionName",)) in metrics_of(props),
+       "ProviderMisconfiguredAlarm watches ProviderMisconfigured")
+fires_on(props, "GreaterThanOrEqualToThreshold", 1)
+
+props = alarm("SmsRejectedRateAlarm")
+watched = metrics_of(props)
+expect(("MosaicSmsGateway", "SmsRejected", ("FunctionName",)) in watched and
+       ("MosaicSmsGateway", "SmsSent", ("FunctionName",)) in watched, "SmsRejectedRateAlarm is a rate of SmsRejected over sends")
+expect(any("rejected" in q.get("Expression", "") for q in props.get("Metrics", [])), "SmsRejectedRateAlarm computes the rate")
+fires_on(props, "GreaterThanThreshold", {"Ref": "RejectedRateAlarmPercent"})
+
+props = alarm("SmsSpendAlarm")
+expect(("AWS/SNS", "SMSMonthToDateSpentUSD", ()) in metrics_of(props), "SmsSpendAlarm watches SNS's month-to-date spend")
+fires_on(props, "GreaterThanOrEqualToThreshold", {"Ref": "SmsSpendAlarmUsd"})
+expect(resources["SmsSpendAlarm"].get("Condition") == "HasSpendAlarm", "SmsSpendAlarm only when asked for")
+
+props = alarm("SmsDeliveryRateAlarm")
+expect(("AWS/SNS", "SMSSuccessRate", ()) in metrics_of(props), "SmsDeliveryRateAlarm watches SNS's delivery success rate")
+fires_on(props, "LessThanThreshold", {"Ref": "DeliveryRateAlarmPercent"})
+
+for name, metric in [("FunctionErrorsAlarm", "Errors"), ("FunctionThrottlesAlarm", "Throttles")]:
+    props = alarm(name)
+    expect(("AWS/Lambda", metric, ("FunctionName",)) in metrics_of(props), f"{name} watches Lambda's {metric}")
+    fires_on(props, "GreaterThanOrEqualToThreshold", 1)
+    # These watch the function whatever fronts it: no condition on the HTTP API.
+    expect("Condition" not in resources[name], f"{name} exists with EnableFunctionUrl=only too")
+
+# The function may read its secret and, with SNS, publish to phone numbers and read the sandbox status.
+policies = resources["GatewayFunction"]["Properties"]["Policies"]
+text = repr(policies)
+for action in ["secretsmanager:GetSecretValue", "sns:Publish", "sns:GetSMSSandboxAccountStatus"]:
+    expect(action in text, f"the function's policy grants {action}")
+
+
+def actions(node):
+    """Every Action named anywhere in the policies (under Fn::If too)."""
+    if isinstance(node, dict):
+        for key, value in node.items():
+            if key == "Action":
+                yield from (value if isinstance(value, list) else [value])
+            else:
+                yield from actions(value)
+    elif isinstance(node, list):
+        for item in node:
+            yield from actions(item)
+
+
+for action in actions(policies):
+    expect(action != "*" and not action.endswith(":*"), f"the function's policy grants the wildcard {action}")
+
+if failures:
+    for failure in failures:
+        print(f"template.yaml: {failure}")
+    sys.exit(1)
+print("template.yaml: alarms and permissions as promised")
