@@ -39,10 +39,29 @@ const SECRETS_OPERATION_TIMEOUT: Duration = Duration::from_millis(1000);
 const SECRETS_ATTEMPT_TIMEOUT: Duration = Duration::from_millis(500);
 /// How long any client waits for a TCP (and TLS) connection to open.
 pub const CONNECT_TIMEOUT: Duration = Duration::from_millis(700);
+/// Pooled connections idle this long are closed by us, before the server's own idle close (often
+/// 20 s or more) can leave a dead one in the pool. A Lambda instance is frozen between bursts; the
+/// monotonic clock keeps counting, so after a long gap the pool opens a fresh connection instead of
+/// writing a passcode into one the server already closed, where a lost answer would leave it
+/// maybe-sent. hyper retries by itself only a request that never left.
+pub const POOL_IDLE_TIMEOUT: Duration = Duration::from_secs(15);
+
+/// The AWS SDK's HTTP client (its own hyper + rustls), with [`POOL_IDLE_TIMEOUT`].
+pub fn aws_http_client(
+    idle_timeout: Duration,
+) -> aws_smithy_runtime_api::client::http::SharedHttpClient {
+    aws_smithy_http_client::Builder::new()
+        .pool_idle_timeout(idle_timeout)
+        .tls_provider(aws_smithy_http_client::tls::Provider::Rustls(
+            aws_smithy_http_client::tls::rustls_provider::CryptoMode::AwsLc,
+        ))
+        .build_https()
+}
 
 /// Loads the AWS configuration (region, credentials, `AWS_ENDPOINT_URL`) from the environment.
 pub async fn load_aws_config() -> Result<SdkConfig, StartupError> {
     let sdk = aws_config::defaults(BehaviorVersion::latest())
+        .http_client(aws_http_client(POOL_IDLE_TIMEOUT))
         .timeout_config(
             TimeoutConfig::builder()
                 .connect_timeout(CONNECT_TIMEOUT)

@@ -2,7 +2,7 @@
 //! `check`): the SDK's own hyper + rustls (aws-lc) connector, so the binary carries one HTTP and
 //! TLS stack, and connection failures are read by the same rule as the AWS clients'.
 
-use crate::app::CONNECT_TIMEOUT;
+use crate::app::{CONNECT_TIMEOUT, POOL_IDLE_TIMEOUT};
 use crate::providers::transport::never_connected;
 use aws_smithy_http_client::Connector;
 use aws_smithy_http_client::tls::{Provider, rustls_provider::CryptoMode};
@@ -13,10 +13,6 @@ use aws_smithy_types::body::SdkBody;
 use aws_smithy_types::byte_stream::ByteStream;
 use aws_smithy_types::error::display::DisplayErrorContext;
 use std::time::Duration;
-
-/// Idle pooled connections are dropped before servers usually close them, so a call after a quiet
-/// spell opens a fresh connection instead of writing into a dead one.
-const POOL_IDLE_TIMEOUT: Duration = Duration::from_secs(30);
 
 pub struct HttpClient {
     connector: Connector,
@@ -67,15 +63,20 @@ impl Default for HttpClient {
 }
 
 impl HttpClient {
-    /// Built once at start-up; it keeps a pool of open connections.
+    /// Built once at start-up; it keeps a pool of open connections for [`POOL_IDLE_TIMEOUT`].
     pub fn new() -> Self {
+        Self::with_idle_timeout(POOL_IDLE_TIMEOUT)
+    }
+
+    /// As [`HttpClient::new`], closing pooled connections idle for `idle_timeout`.
+    pub fn with_idle_timeout(idle_timeout: Duration) -> Self {
         let connector = Connector::builder()
             .connector_settings(
                 HttpConnectorSettings::builder()
                     .connect_timeout(CONNECT_TIMEOUT)
                     .build(),
             )
-            .pool_idle_timeout(POOL_IDLE_TIMEOUT)
+            .pool_idle_timeout(idle_timeout)
             .tls_provider(Provider::Rustls(CryptoMode::AwsLc))
             .build();
         Self { connector }

@@ -2,6 +2,7 @@
 
 mod binary;
 mod events;
+mod idle;
 mod key_cache;
 mod lambda_host;
 mod load;
