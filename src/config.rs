@@ -337,7 +337,7 @@ pub(crate) mod tests {
         assert!(
             err(&[("SMS_PROVIDER", "carrier-pigeon")])
                 .to_string()
-                .contains("known: sns, twilio, outbox")
+                .contains("known: sns, twilio, end-user-messaging, outbox")
         );
         assert_eq!(
             err(&[("SMS_PROVIDER", "sns,sns")]),

@@ -5,6 +5,7 @@
 //! A new provider is that file and one line in [`REGISTRY`].
 
 pub mod aws;
+pub mod end_user_messaging;
 pub mod outbox;
 pub mod sns;
 pub mod transport;
@@ -23,6 +24,7 @@ pub type Configure = fn(&Env) -> Result<Box<dyn ProviderSetup>, ConfigError>;
 pub const REGISTRY: &[(&str, Configure)] = &[
     ("sns", sns::configure),
     ("twilio", twilio::configure),
+    ("end-user-messaging", end_user_messaging::configure),
     ("outbox", outbox::configure),
 ];
 

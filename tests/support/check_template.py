@@ -80,7 +80,8 @@ for name, metric in [("FunctionErrorsAlarm", "Errors"), ("FunctionThrottlesAlarm
 # The function may read its secret and, with SNS, publish to phone numbers and read the sandbox status.
 policies = resources["GatewayFunction"]["Properties"]["Policies"]
 text = repr(policies)
-for action in ["secretsmanager:GetSecretValue", "sns:Publish", "sns:GetSMSSandboxAccountStatus"]:
+for action in ["secretsmanager:GetSecretValue", "sns:Publish", "sns:GetSMSSandboxAccountStatus",
+               "sms-voice:SendTextMessage", "sms-voice:DescribeAccountAttributes"]:
     expect(action in text, f"the function's policy grants {action}")
 
 
@@ -99,6 +100,25 @@ def actions(node):
 
 for action in actions(policies):
     expect(action != "*" and not action.endswith(":*"), f"the function's policy grants the wildcard {action}")
+
+
+
+def statements(node):
+    """Every policy statement (under Fn::If too)."""
+    if isinstance(node, dict):
+        if "Effect" in node and "Action" in node:
+            yield node
+        for value in node.values():
+            yield from statements(value)
+    elif isinstance(node, list):
+        for item in node:
+            yield from statements(item)
+
+
+for statement in statements(policies):
+    if statement["Action"] == "sms-voice:SendTextMessage":
+        expect("*" not in repr(statement["Resource"]) and "EumOriginationIdentityArn" in repr(statement["Resource"]),
+               "SendTextMessage is scoped to the configured origination identity")
 
 if failures:
     for failure in failures:

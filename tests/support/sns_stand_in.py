@@ -23,6 +23,14 @@ With good auth, `GET /2010-04-01/Accounts/{AccountSid}.json` answers the account
 and `auth_token`, as Twilio does), `GET .../Balance.json` the balance, and `GET .../Messages.json` the
 messages this run accepted.
 
+AWS End User Messaging SMS (`pinpoint-sms-voice-v2`, JSON protocol: `POST /` with `X-Amz-Target:
+PinpointSMSVoiceV2.<Operation>`): `SendTextMessage` needs a signed request with
+`DestinationPhoneNumber`, `OriginationIdentity` and `MessageBody`, and answers by the destination:
++4470099001x opted out (ConflictException DESTINATION_PHONE_NUMBER_OPTED_OUT), +4470099002x throttled
+(ThrottlingException), +4470099003x an internal error (HTTP 500), +4470099004x stalls for 10 s,
++4470099005x AccessDeniedException; otherwise a fresh `MessageId`. `DescribeAccountAttributes`
+answers a sandboxed account.
+
 Binds port 0 on 127.0.0.1 and prints the port on one line, then on a second line a port where nothing
 listens; stops when its stdin closes.
 """
@@ -98,6 +106,10 @@ class StandIn(http.server.BaseHTTPRequestHandler):
 
     def do_POST(self):
         path = urllib.parse.urlsplit(self.path).path
+        target = self.headers.get("X-Amz-Target", "")
+        if target.startswith("PinpointSMSVoiceV2."):
+            length = int(self.headers.get("Content-Length", 0))
+            return self.end_user_messaging(target.split(".", 1)[1], json.loads(self.rfile.read(length) or b"{}"))
         if path.startswith("/2010-04-01/"):
             match = TWILIO.match(path)
             form = self.read_form()
@@ -105,6 +117,41 @@ class StandIn(http.server.BaseHTTPRequestHandler):
                 return self.twilio_error(404, 20404, f"The requested resource {path} was not found")
             return self.twilio(match, form)
         self.sns(self.read_form())
+
+    # ---- End User Messaging ----------------------------------------------------------------------
+
+    def eum_answer(self, status, body):
+        self.answer(status, json.dumps(body), content_type="application/x-amz-json-1.0")
+
+    def eum_error(self, status, kind, message, reason=None):
+        body = {"__type": kind, "Message": message}
+        if reason:
+            body["Reason"] = reason
+        self.eum_answer(status, body)
+
+    def end_user_messaging(self, operation, body):
+        if not self.headers.get("Authorization", "").startswith("AWS4-HMAC-SHA256 "):
+            return self.eum_error(403, "AccessDeniedException", "Missing Authentication Token")
+        if operation == "DescribeAccountAttributes":
+            return self.eum_answer(200, {"AccountAttributes": [{"Name": "ACCOUNT_TIER", "Value": "SANDBOXED"}]})
+        if operation != "SendTextMessage":
+            return self.eum_error(400, "ValidationException", f"{operation} is not supported here", "UNKNOWN_OPERATION")
+        to = body.get("DestinationPhoneNumber", "")
+        if not to or not body.get("OriginationIdentity") or not body.get("MessageBody"):
+            return self.eum_error(400, "ValidationException", "DestinationPhoneNumber, OriginationIdentity and "
+                                  "MessageBody are required", "MISSING_PARAMETER")
+        if to.startswith("+4470099001"):
+            return self.eum_error(400, "ConflictException", f"Conflict: {to} has opted out",
+                                  "DESTINATION_PHONE_NUMBER_OPTED_OUT")
+        if to.startswith("+4470099002"):
+            return self.eum_error(400, "ThrottlingException", "Rate exceeded")
+        if to.startswith("+4470099003"):
+            return self.eum_error(500, "InternalServerException", "Internal failure")
+        if to.startswith("+4470099004"):
+            threading.Event().wait(10)
+        if to.startswith("+4470099005"):
+            return self.eum_error(400, "AccessDeniedException", "not authorized to perform sms-voice:SendTextMessage")
+        self.eum_answer(200, {"MessageId": str(uuid.uuid4())})
 
     # ---- SNS -------------------------------------------------------------------------------------
 

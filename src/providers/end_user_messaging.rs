@@ -1,0 +1,272 @@
+//! The `end-user-messaging` provider: AWS End User Messaging SMS (`pinpoint-sms-voice-v2`)
+//! `SendTextMessage`. What SNS cannot do: protect configurations (AWS's own per-country rules against
+//! SMS pumping), a `TimeToLive` after which carriers drop a passcode instead of delivering it late,
+//! configuration sets for delivery events, opt-outs refused at send time, and IAM scoped to the
+//! origination identity.
+
+use super::aws::ServiceErrors;
+use super::{BuildContext, MessageId, ProviderError, ProviderSetup, SmsProvider};
+use crate::app::{CONNECT_TIMEOUT, StartupError};
+use crate::config::{ConfigError, Env};
+use crate::sms::SmsRequest;
+use aws_config::retry::RetryConfig;
+use aws_config::timeout::TimeoutConfig;
+use aws_sdk_pinpointsmsvoicev2::error::{DisplayErrorContext, ProvideErrorMetadata};
+use aws_sdk_pinpointsmsvoicev2::operation::send_text_message::SendTextMessageError;
+use aws_sdk_pinpointsmsvoicev2::types::{
+    AccountAttributeName, ConflictExceptionReason, MessageType, ValidationExceptionReason,
+};
+use std::time::Duration;
+
+/// A send is cut short after this: Mosaic waits 3 s in all.
+const OPERATION_TIMEOUT: Duration = Duration::from_millis(1500);
+
+/// The provider's settings: `EUM_ORIGINATION_IDENTITY` (required), `EUM_CONFIGURATION_SET`,
+/// `EUM_PROTECT_CONFIGURATION_ID`, `EUM_MAX_PRICE`, and `MESSAGE_TTL_SECONDS` as `TimeToLive`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EumSettings {
+    /// A phone number, pool or sender id, by id or ARN.
+    pub origination_identity: String,
+    pub configuration_set: Option<String>,
+    pub protect_configuration_id: Option<String>,
+    /// The most one message part may cost, in US dollars (`"0.05"`).
+    pub max_price: Option<String>,
+    pub time_to_live: Duration,
+}
+
+/// Registered in [`super::REGISTRY`] as `end-user-messaging`.
+pub fn configure(env: &Env) -> Result<Box<dyn ProviderSetup>, ConfigError> {
+    Ok(Box::new(EumSettings::from_env(env)?))
+}
+
+impl EumSettings {
+    pub fn from_env(env: &Env) -> Result<Self, ConfigError> {
+        let origination_identity = env.optional("EUM_ORIGINATION_IDENTITY").ok_or_else(|| {
+            ConfigError::invalid(
+                "SMS_PROVIDER",
+                "includes end-user-messaging, which needs EUM_ORIGINATION_IDENTITY (a phone number, pool or sender id, by id or ARN)",
+            )
+        })?;
+        let max_price = match env.optional("EUM_MAX_PRICE") {
+            None => None,
+            Some(raw) => {
+                let (whole, fraction) = raw.split_once('.').unwrap_or((&raw, ""));
+                let decimal = !whole.is_empty()
+                    && whole.bytes().all(|b| b.is_ascii_digit())
+                    && fraction.bytes().all(|b| b.is_ascii_digit())
+                    && raw.len() <= 8;
+                if !decimal {
+                    return Err(ConfigError::invalid(
+                        "EUM_MAX_PRICE",
+                        format!("must be a price in US dollars such as 0.05, got {raw:?}"),
+                    ));
+                }
+                Some(raw)
+            }
+        };
+        let time_to_live = env.message_ttl()?;
+        // End User Messaging takes 5 s to 3 days.
+        if time_to_live < Duration::from_secs(5) {
+            return Err(ConfigError::invalid(
+                "MESSAGE_TTL_SECONDS",
+                "must be at least 5 with end-user-messaging",
+            ));
+        }
+        Ok(Self {
+            origination_identity,
+            configuration_set: env.optional("EUM_CONFIGURATION_SET"),
+            protect_configuration_id: env.optional("EUM_PROTECT_CONFIGURATION_ID"),
+            max_price,
+            time_to_live,
+        })
+    }
+}
+
+impl ProviderSetup for EumSettings {
+    fn name(&self) -> &'static str {
+        "end-user-messaging"
+    }
+
+    fn uses_aws(&self) -> bool {
+        true
+    }
+
+    fn build(&self, context: &BuildContext<'_>) -> Result<Box<dyn SmsProvider>, StartupError> {
+        let sdk = context.aws.ok_or(StartupError::NoRegion)?;
+        Ok(Box::new(EndUserMessaging::new(client(sdk), self.clone())))
+    }
+}
+
+/// The End User Messaging client, with no retries: `SendTextMessage` has no idempotency token, so a
+/// retry after a lost answer could send the passcode twice.
+pub fn client(sdk: &aws_config::SdkConfig) -> aws_sdk_pinpointsmsvoicev2::Client {
+    let config = aws_sdk_pinpointsmsvoicev2::config::Builder::from(sdk)
+        .timeout_config(
+            TimeoutConfig::builder()
+                .connect_timeout(CONNECT_TIMEOUT)
+                .operation_timeout(OPERATION_TIMEOUT)
+                .build(),
+        )
+        .retry_config(RetryConfig::disabled())
+        .build();
+    aws_sdk_pinpointsmsvoicev2::Client::from_conf(config)
+}
+
+pub struct EndUserMessaging {
+    client: aws_sdk_pinpointsmsvoicev2::Client,
+    settings: EumSettings,
+}
+
+impl EndUserMessaging {
+    pub fn new(client: aws_sdk_pinpointsmsvoicev2::Client, settings: EumSettings) -> Self {
+        Self { client, settings }
+    }
+}
+
+#[async_trait::async_trait]
+impl SmsProvider for EndUserMessaging {
+    fn name(&self) -> &'static str {
+        "end-user-messaging"
+    }
+
+    async fn send(&self, sms: &SmsRequest) -> Result<MessageId, ProviderError> {
+        let settings = &self.settings;
+        let ttl = i32::try_from(settings.time_to_live.as_secs()).unwrap_or(i32::MAX);
+        let output = self
+            .client
+            .send_text_message()
+            .destination_phone_number(sms.phone_number.as_str())
+            .origination_identity(&settings.origination_identity)
+            .message_body(sms.message.as_str())
+            .message_type(MessageType::Transactional)
+            .time_to_live(ttl)
+            // Shows in delivery events; never the message text.
+            .context("source", "mosaic-sms-gateway")
+            .set_configuration_set_name(settings.configuration_set.clone())
+            .set_protect_configuration_id(settings.protect_configuration_id.clone())
+            .set_max_price(settings.max_price.clone())
+            .send()
+            .await
+            .map_err(|e| ERRORS.classify(e))?;
+        output.message_id.ok_or_else(|| {
+            ProviderError::indeterminate("End User Messaging answered without a MessageId")
+        })
+    }
+
+    /// A cheap read at start-up: it opens the connection during Lambda init and warns when the
+    /// account is still in the SMS sandbox (only verified numbers receive SMS).
+    async fn start(&self) -> Result<(), String> {
+        match self.client.describe_account_attributes().send().await {
+            Ok(output) => {
+                let sandboxed = output.account_attributes().iter().any(|a| {
+                    *a.name() == AccountAttributeName::AccountTier
+                        && a.value().eq_ignore_ascii_case("SANDBOXED")
+                });
+                if sandboxed {
+                    tracing::warn!(
+                        "the AWS account is in the End User Messaging SMS sandbox: only verified \
+                         destination numbers receive SMS"
+                    );
+                }
+            }
+            Err(err) => tracing::warn!(
+                error = %DisplayErrorContext(&err),
+                "cannot read the End User Messaging account attributes (sms-voice:DescribeAccountAttributes)"
+            ),
+        }
+        Ok(())
+    }
+}
+
+/// A refusal of the destination itself: an opt-out, a block by the protect configuration or the
+/// account, a number that is not one, a price above `EUM_MAX_PRICE`.
+fn refused(e: &SendTextMessageError) -> bool {
+    match e {
+        SendTextMessageError::ConflictException(c) => matches!(
+            c.reason(),
+            Some(
+                ConflictExceptionReason::DestinationPhoneNumberOptedOut
+                    | ConflictExceptionReason::DestinationCountryBlockedByProtectConfiguration
+                    | ConflictExceptionReason::DestinationPhoneNumberBlockedByProtectNumberOverride
+            )
+        ),
+        SendTextMessageError::ValidationException(v) => {
+            matches!(
+                v.reason(),
+                Some(
+                    ValidationExceptionReason::DestinationCountryBlocked
+                        | ValidationExceptionReason::PriceOverThreshold
+                )
+            ) || v
+                .message()
+                .is_some_and(|m| m.contains("DestinationPhoneNumber"))
+        }
+        _ => false,
+    }
+}
+
+/// Our own set-up: permissions, a missing origination identity, configuration set or protect
+/// configuration, a sender not registered for the destination, a sandboxed account.
+fn misconfigured(e: &SendTextMessageError) -> bool {
+    !refused(e)
+        && (matches!(
+            e,
+            SendTextMessageError::AccessDeniedException(_)
+                | SendTextMessageError::ResourceNotFoundException(_)
+                | SendTextMessageError::ConflictException(_)
+                | SendTextMessageError::ValidationException(_)
+        ) || e.code() == Some("UnrecognizedClientException"))
+}
+
+const ERRORS: ServiceErrors<SendTextMessageError> = ServiceErrors {
+    service: "End User Messaging",
+    refused,
+    misconfigured,
+    server_fault: |e| matches!(e, SendTextMessageError::InternalServerException(_)),
+};
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::Host;
+    use std::collections::HashMap;
+
+    fn settings(vars: &[(&str, &str)]) -> Result<EumSettings, ConfigError> {
+        let vars: HashMap<String, String> = vars
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        let lookup = |name: &str| vars.get(name).cloned();
+        EumSettings::from_env(&Env::new(Host::Lambda, &lookup))
+    }
+
+    #[test]
+    fn settings_are_read_and_checked() {
+        let s = settings(&[
+            ("EUM_ORIGINATION_IDENTITY", "phone-0123456789abcdef"),
+            ("EUM_CONFIGURATION_SET", "otp"),
+            ("EUM_PROTECT_CONFIGURATION_ID", "protect-0123"),
+            ("EUM_MAX_PRICE", "0.05"),
+            ("MESSAGE_TTL_SECONDS", "120"),
+        ])
+        .unwrap();
+        assert_eq!(s.origination_identity, "phone-0123456789abcdef");
+        assert_eq!(s.configuration_set.as_deref(), Some("otp"));
+        assert_eq!(s.protect_configuration_id.as_deref(), Some("protect-0123"));
+        assert_eq!(s.max_price.as_deref(), Some("0.05"));
+        assert_eq!(s.time_to_live, Duration::from_secs(120));
+
+        let problem = |vars: &[(&str, &str)]| settings(vars).unwrap_err().to_string();
+        assert!(problem(&[]).contains("EUM_ORIGINATION_IDENTITY"));
+        let with = |extra: (&'static str, &'static str)| {
+            problem(&[("EUM_ORIGINATION_IDENTITY", "phone-1"), extra])
+        };
+        for price in ["five cents", "-1", ".5", "0.05$"] {
+            assert!(
+                with(("EUM_MAX_PRICE", price)).starts_with("EUM_MAX_PRICE"),
+                "{price}"
+            );
+        }
+        assert!(with(("MESSAGE_TTL_SECONDS", "4")).starts_with("MESSAGE_TTL_SECONDS"));
+    }
+}
