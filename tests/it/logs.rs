@@ -16,9 +16,8 @@ async fn logs_hold_no_passcode_key_or_phone_number_even_at_trace() {
     let old_key = "old-k3y-that-must-not-leak";
     let secret = format!(r#"{{"api_key":"{api_key}","previous_api_key":"{old_key}"}}"#);
     let secret_id = format!("mosaic/log-test-{}", std::process::id());
-    let sdk = aws_config(&moto().endpoint).await;
-    let secrets = mosaic_sms_gateway::app::secrets_client(&sdk);
-    secrets
+    secrets_admin()
+        .await
         .create_secret()
         .name(&secret_id)
         .secret_string(secret)

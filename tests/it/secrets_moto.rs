@@ -18,9 +18,11 @@ fn unique_name() -> String {
     )
 }
 
+/// A new secret holding `value`: the gateway's own client to read it, and its ARN.
 async fn create_secret(value: &str) -> (aws_sdk_secretsmanager::Client, String) {
     let client = secrets_client(&aws_config(&moto().endpoint).await);
-    let created = client
+    let created = secrets_admin()
+        .await
         .create_secret()
         .name(unique_name())
         .secret_string(value)
@@ -57,7 +59,8 @@ async fn the_key_is_read_from_the_secret() {
 async fn a_plain_secret_value_is_the_key_and_a_name_works_as_id() {
     let client = secrets_client(&aws_config(&moto().endpoint).await);
     let name = unique_name();
-    client
+    secrets_admin()
+        .await
         .create_secret()
         .name(&name)
         .secret_string("plain-key-value")
@@ -88,7 +91,8 @@ async fn a_rotation_is_picked_up_and_the_previous_key_still_works() {
         StatusCode::UNAUTHORIZED
     );
 
-    client
+    secrets_admin()
+        .await
         .put_secret_value()
         .secret_id(&arn)
         .secret_string(r#"{"api_key":"key-two","previous_api_key":"key-one"}"#)
@@ -172,7 +176,8 @@ async fn deleting_the_secret_stops_its_key_on_warm_instances() {
     };
     assert_eq!(call(&app, leaked()).await.0.status(), StatusCode::OK);
 
-    client
+    secrets_admin()
+        .await
         .delete_secret()
         .secret_id(&arn)
         .force_delete_without_recovery(true)

@@ -91,24 +91,32 @@ pub fn closed_endpoint() -> String {
     url.clone()
 }
 
+/// A Secrets Manager client for setting tests up (creating, changing, deleting secrets in moto):
+/// the SDK's patient defaults, not the gateway's 1 s client, so a loaded machine slows a test down
+/// instead of failing its set-up.
+pub async fn secrets_admin() -> aws_sdk_secretsmanager::Client {
+    aws_sdk_secretsmanager::Client::new(&aws_config(&moto().endpoint).await)
+}
+
 /// A gateway as deployed, against moto: the API key in a new Secrets Manager secret holding
 /// `secret_value`, read at start-up, and SNS as the provider.
 pub async fn sns_gateway_with_secret(secret_value: &str) -> axum::Router {
     static N: AtomicUsize = AtomicUsize::new(0);
     let sdk = aws_config(&moto().endpoint).await;
-    let secrets = mosaic_sms_gateway::app::secrets_client(&sdk);
     let name = format!(
         "mosaic/gateway-{}-{}",
         std::process::id(),
         N.fetch_add(1, Ordering::Relaxed)
     );
-    secrets
+    secrets_admin()
+        .await
         .create_secret()
         .name(&name)
         .secret_string(secret_value)
         .send()
         .await
         .unwrap();
+    let secrets = mosaic_sms_gateway::app::secrets_client(&sdk);
     let keys = ApiKeys::SecretsManager(SecretKeys::new(secrets, name, Duration::from_secs(300)));
     keys.warm_up().await;
     let sns = Sns::new(

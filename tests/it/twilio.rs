@@ -502,7 +502,7 @@ fn secret_with_token(token: &str) -> String {
 }
 
 async fn new_secret(name: &str, value: &str) -> aws_sdk_secretsmanager::Client {
-    let secrets = app::secrets_client(&aws_config(&moto().endpoint).await);
+    let secrets = secrets_admin().await;
     secrets
         .create_secret()
         .name(name)
