@@ -2,8 +2,30 @@
 
 use super::ProviderError;
 use super::transport::never_connected;
+use aws_config::retry::RetryConfig;
+use aws_config::timeout::TimeoutConfig;
 use aws_sdk_sns::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
 use aws_smithy_runtime_api::http::Response;
+use std::time::Duration;
+
+/// An AWS send is cut short after this: Mosaic waits 3 s in all.
+const SEND_OPERATION_TIMEOUT: Duration = Duration::from_millis(1500);
+
+/// Timeouts for a client that sends SMS: the shared connect timeout, and the whole call cut at
+/// 1.5 s (no read timeout, so a connector timeout is always the connect one).
+pub fn send_timeouts() -> TimeoutConfig {
+    TimeoutConfig::builder()
+        .connect_timeout(crate::app::CONNECT_TIMEOUT)
+        .operation_timeout(SEND_OPERATION_TIMEOUT)
+        .build()
+}
+
+/// No retries for a client that sends SMS: neither SNS's `Publish` nor `SendTextMessage` has an
+/// idempotency token, and the SDK's retry rules also retry failures that can come after the
+/// service took the message, so a retry could send the passcode twice.
+pub fn send_retries() -> RetryConfig {
+    RetryConfig::disabled()
+}
 
 /// How one AWS service's modelled errors read.
 pub struct ServiceErrors<E> {

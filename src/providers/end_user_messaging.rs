@@ -6,20 +6,15 @@
 
 use super::aws::ServiceErrors;
 use super::{BuildContext, MessageId, ProviderError, ProviderSetup, SmsProvider};
-use crate::app::{CONNECT_TIMEOUT, StartupError};
+use crate::app::StartupError;
 use crate::config::{ConfigError, Env};
 use crate::sms::SmsRequest;
-use aws_config::retry::RetryConfig;
-use aws_config::timeout::TimeoutConfig;
 use aws_sdk_pinpointsmsvoicev2::error::{DisplayErrorContext, ProvideErrorMetadata};
 use aws_sdk_pinpointsmsvoicev2::operation::send_text_message::SendTextMessageError;
 use aws_sdk_pinpointsmsvoicev2::types::{
     AccountAttributeName, ConflictExceptionReason, MessageType, ValidationExceptionReason,
 };
 use std::time::Duration;
-
-/// A send is cut short after this: Mosaic waits 3 s in all.
-const OPERATION_TIMEOUT: Duration = Duration::from_millis(1500);
 
 /// The provider's settings: `EUM_ORIGINATION_IDENTITY` (required), `EUM_CONFIGURATION_SET`,
 /// `EUM_PROTECT_CONFIGURATION_ID`, `EUM_MAX_PRICE`, and `MESSAGE_TTL_SECONDS` as `TimeToLive`.
@@ -101,13 +96,8 @@ impl ProviderSetup for EumSettings {
 /// retry after a lost answer could send the passcode twice.
 pub fn client(sdk: &aws_config::SdkConfig) -> aws_sdk_pinpointsmsvoicev2::Client {
     let config = aws_sdk_pinpointsmsvoicev2::config::Builder::from(sdk)
-        .timeout_config(
-            TimeoutConfig::builder()
-                .connect_timeout(CONNECT_TIMEOUT)
-                .operation_timeout(OPERATION_TIMEOUT)
-                .build(),
-        )
-        .retry_config(RetryConfig::disabled())
+        .timeout_config(super::aws::send_timeouts())
+        .retry_config(super::aws::send_retries())
         .build();
     aws_sdk_pinpointsmsvoicev2::Client::from_conf(config)
 }

@@ -2,18 +2,12 @@
 
 use super::aws::ServiceErrors;
 use super::{BuildContext, MessageId, ProviderError, ProviderSetup, SmsProvider};
-use crate::app::{CONNECT_TIMEOUT, StartupError};
+use crate::app::StartupError;
 use crate::config::{ConfigError, Env};
 use crate::sms::{PhoneNumber, SenderId, SmsRequest};
-use aws_config::retry::RetryConfig;
-use aws_config::timeout::TimeoutConfig;
 use aws_sdk_sns::error::ProvideErrorMetadata;
 use aws_sdk_sns::operation::publish::PublishError;
 use aws_sdk_sns::types::MessageAttributeValue;
-use std::time::Duration;
-
-/// A publish is cut short after this: Mosaic waits 3 s in all.
-const OPERATION_TIMEOUT: Duration = Duration::from_millis(1500);
 
 /// SNS's `AWS.SNS.SMS.SMSType`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -154,13 +148,8 @@ impl ProviderSetup for SnsSettings {
 /// retry could send the passcode twice. A failed send is answered 502, and Mosaic sends again.
 pub fn client(sdk: &aws_config::SdkConfig) -> aws_sdk_sns::Client {
     let config = aws_sdk_sns::config::Builder::from(sdk)
-        .timeout_config(
-            TimeoutConfig::builder()
-                .connect_timeout(CONNECT_TIMEOUT)
-                .operation_timeout(OPERATION_TIMEOUT)
-                .build(),
-        )
-        .retry_config(RetryConfig::disabled())
+        .timeout_config(super::aws::send_timeouts())
+        .retry_config(super::aws::send_retries())
         .build();
     aws_sdk_sns::Client::from_conf(config)
 }
