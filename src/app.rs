@@ -137,11 +137,14 @@ pub fn state_from(
 }
 
 /// What start-up does once the state exists, in Lambda during init: reads the secret (which also
-/// opens the TLS connection), then lets each provider check itself and open its connection, so the
-/// first passcode pays for neither. Fails only on what will not heal by itself.
+/// opens the TLS connection) and lets each provider check itself and open its connection, so the
+/// first passcode pays for neither. Providers that need nothing from the secret start during the
+/// secret read, the others after it. Fails only on what will not heal by itself.
 pub async fn start(state: &AppState) -> Result<(), StartupError> {
-    state.keys().warm_up().await;
-    state.dispatcher().start().await
+    let dispatcher = state.dispatcher();
+    let ((), independent) = tokio::join!(state.keys().warm_up(), dispatcher.start(false));
+    independent?;
+    dispatcher.start(true).await
 }
 
 /// Serves the gateway on `listener` until `shutdown` completes; requests under way finish first,

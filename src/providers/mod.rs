@@ -134,11 +134,18 @@ pub trait SmsProvider: Send + Sync {
     /// reached the provider.
     async fn send(&self, sms: &SmsRequest) -> Result<MessageId, ProviderError>;
 
-    /// Called once at start-up, after the gateway secret was read: checks what can only be
-    /// checked then (credentials in the secret), and opens the provider's connection so the first
-    /// passcode does not pay for it. `Err` stops start-up with that line.
+    /// Called once at start-up: checks what can only be checked then (credentials in the secret),
+    /// and opens the provider's connection so the first passcode does not pay for it. `Err` stops
+    /// start-up with that line.
     async fn start(&self) -> Result<(), String> {
         Ok(())
+    }
+
+    /// Whether [`start`](Self::start) needs the gateway secret read first (credentials in it).
+    /// The others start while the secret is being read: in Lambda init, the two round trips
+    /// overlap instead of adding up.
+    fn starts_after_secret(&self) -> bool {
+        false
     }
 }
 
@@ -162,9 +169,14 @@ impl Dispatcher {
         &self.providers
     }
 
-    /// Runs every provider's start-up check, in order; the first failure stops start-up.
-    pub async fn start(&self) -> Result<(), StartupError> {
-        for provider in &self.providers {
+    /// Runs the start-up check of every provider whose [`SmsProvider::starts_after_secret`] is
+    /// `after_secret`, in order; the first failure stops start-up.
+    pub async fn start(&self, after_secret: bool) -> Result<(), StartupError> {
+        let providers = self
+            .providers
+            .iter()
+            .filter(|p| p.starts_after_secret() == after_secret);
+        for provider in providers {
             provider
                 .start()
                 .await

@@ -415,6 +415,11 @@ impl SmsProvider for Twilio {
         Err(classify(status, &body))
     }
 
+    /// The credentials may be in the gateway secret.
+    fn starts_after_secret(&self) -> bool {
+        self.secret.secret_id().is_some()
+    }
+
     async fn start(&self) -> Result<(), String> {
         let credentials = match self.credentials()? {
             Some(credentials) => credentials,
