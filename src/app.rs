@@ -25,6 +25,9 @@ pub enum StartupError {
         path: String,
         source: std::io::Error,
     },
+    /// The idempotency table cannot work (it does not exist).
+    #[error("{0}")]
+    Idempotency(String),
     /// A provider's own start-up check failed (credentials missing from the secret, ...).
     #[error("{provider}: {message}")]
     Provider {
@@ -132,17 +135,30 @@ pub fn state_from(
         .iter()
         .map(|setup| setup.build(&context))
         .collect::<Result<Vec<_>, _>>()?;
-    let gateway = Gateway::new(Dispatcher::new(providers), config.send_deadline, metrics);
+    let idempotency = crate::idempotency::Idempotency::from_settings(&config.idempotency, sdk);
+    let gateway = Gateway::new(Dispatcher::new(providers), config.send_deadline, metrics)
+        .with_countries(config.countries.clone(), config.senders_by_country)
+        .with_idempotency(idempotency);
     Ok(AppState::from_parts(keys, gateway))
 }
 
 /// What start-up does once the state exists, in Lambda during init: reads the secret (which also
 /// opens the TLS connection) and lets each provider check itself and open its connection, so the
-/// first passcode pays for neither. Providers that need nothing from the secret start during the
-/// secret read, the others after it. Fails only on what will not heal by itself.
+/// first passcode pays for neither. The idempotency table's check and the providers that need
+/// nothing from the secret start during the secret read, the others after it. Fails only on what
+/// will not heal by itself.
 pub async fn start(state: &AppState) -> Result<(), StartupError> {
     let dispatcher = state.dispatcher();
-    let ((), independent) = tokio::join!(state.keys().warm_up(), dispatcher.start(false));
+    let gateway = async {
+        state
+            .gateway()
+            .start()
+            .await
+            .map_err(StartupError::Idempotency)
+    };
+    let ((), gateway, independent) =
+        tokio::join!(state.keys().warm_up(), gateway, dispatcher.start(false));
+    gateway?;
     independent?;
     dispatcher.start(true).await
 }

@@ -38,6 +38,12 @@ pub struct Config {
     pub providers: Vec<Box<dyn ProviderSetup>>,
     /// The whole send, failover included, ends this long after the request arrived.
     pub send_deadline: Duration,
+    /// `ALLOWED_COUNTRIES` / `BLOCKED_COUNTRIES`.
+    pub countries: crate::country::CountryPolicy,
+    /// Whether `SENDER_BY_COUNTRY` is set (each provider reads its own senders from it).
+    pub senders_by_country: bool,
+    /// `IDEMPOTENCY_TABLE`, `DEDUPE_WINDOW_SECONDS`, `MAX_SMS_PER_NUMBER_PER_HOUR`.
+    pub idempotency: crate::idempotency::Settings,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -235,12 +241,16 @@ impl Config {
             keys,
             providers: chosen,
             send_deadline,
+            countries: crate::country::CountryPolicy::from_env(&env)?,
+            senders_by_country: env.optional("SENDER_BY_COUNTRY").is_some(),
+            idempotency: crate::idempotency::Settings::from_env(&env)?,
         })
     }
 
     /// Whether any part needs AWS credentials and a region.
     pub fn uses_aws(&self) -> bool {
         matches!(self.keys, KeyConfig::SecretsManager { .. })
+            || self.idempotency.table.is_some()
             || self.providers.iter().any(|p| p.uses_aws())
     }
 

@@ -2,6 +2,8 @@
 //! request → policy → idempotency → dispatch), and the one deadline the whole send runs under.
 //! `http` only maps requests to it and its outcomes to the contract.
 
+use crate::country::{Country, CountryPolicy};
+use crate::idempotency::{self, Admission, Idempotency, MemoryStore};
 use crate::metrics::Metrics;
 use crate::providers::{Dispatcher, MessageId, ProviderError};
 use crate::sms::SmsRequest;
@@ -16,20 +18,115 @@ pub struct Dispatch {
     pub result: Result<MessageId, ProviderError>,
 }
 
+/// What became of one request to send.
+#[derive(Debug)]
+pub enum SendOutcome {
+    /// The providers were tried.
+    Dispatched(Dispatch),
+    /// An identical request was sent within the dedupe window; nothing was sent again.
+    Duplicate {
+        provider: String,
+        message_id: MessageId,
+    },
+    /// The number's country is not allowed (`None`: its country could not be told).
+    CountryNotAllowed { country: Option<Country> },
+    /// The number had its `limit` SMS this hour.
+    OverLimit { limit: u64 },
+    /// An identical request is still being sent elsewhere: sending again could deliver twice,
+    /// and its outcome did not come before the deadline.
+    StillInFlight,
+}
+
 pub struct Gateway {
     dispatcher: Dispatcher,
     deadline: Duration,
     metrics: Metrics,
+    countries: CountryPolicy,
+    /// Whether a request's country must be known (a country policy or per-country senders).
+    needs_country: bool,
+    idempotency: Idempotency,
 }
 
 impl Gateway {
     /// `deadline`: how long after a request arrives its send, failover included, must be over.
+    /// Any country, and re-sends deduplicated in process for the default window.
     pub fn new(dispatcher: Dispatcher, deadline: Duration, metrics: Metrics) -> Self {
+        let settings = idempotency::Settings {
+            table: None,
+            window: idempotency::DEFAULT_DEDUPE_WINDOW,
+            per_number_per_hour: None,
+        };
         Self {
             dispatcher,
             deadline,
             metrics,
+            countries: CountryPolicy::Any,
+            needs_country: false,
+            idempotency: Idempotency::new(Box::<MemoryStore>::default(), &settings),
         }
+    }
+
+    /// Applies `countries`; `senders_by_country`: a provider picks senders by country.
+    pub fn with_countries(mut self, countries: CountryPolicy, senders_by_country: bool) -> Self {
+        self.needs_country = senders_by_country || !countries.is_any();
+        self.countries = countries;
+        self
+    }
+
+    pub fn with_idempotency(mut self, idempotency: Idempotency) -> Self {
+        self.idempotency = idempotency;
+        self
+    }
+
+    /// Start-up: loads the numbering metadata if countries are used, and checks the idempotency
+    /// store (opening its connection).
+    pub async fn start(&self) -> Result<(), String> {
+        if self.needs_country {
+            crate::country::load_metadata();
+        }
+        self.idempotency.start().await
+    }
+
+    /// Sends a validated SMS, that the request with API key `key` asked for: the country policy,
+    /// then the claim against re-sends and the per-number limit, then the providers, all before
+    /// `arrived` plus the deadline.
+    pub async fn send(&self, sms: &SmsRequest, key: &[u8], arrived: Instant) -> SendOutcome {
+        let mut sms = sms.clone();
+        if self.needs_country {
+            sms.country = Country::of(&sms.phone_number);
+        }
+        if !self.countries.allows(sms.country) {
+            return SendOutcome::CountryNotAllowed {
+                country: sms.country,
+            };
+        }
+        let deadline = arrived + self.deadline;
+        let ticket = match self.idempotency.admit(key, &sms, deadline).await {
+            Admission::Send(ticket) => ticket,
+            Admission::Duplicate {
+                provider,
+                message_id,
+            } => {
+                return SendOutcome::Duplicate {
+                    provider,
+                    message_id,
+                };
+            }
+            Admission::OverLimit { limit } => return SendOutcome::OverLimit { limit },
+            Admission::StillInFlight => return SendOutcome::StillInFlight,
+        };
+        let dispatch = self.dispatch(&sms, arrived).await;
+        let outcome = match &dispatch.result {
+            Ok(message_id) => idempotency::Outcome::Sent {
+                provider: dispatch.provider,
+                message_id,
+            },
+            Err(e) if e.certainly_not_sent() => idempotency::Outcome::NotSent,
+            Err(ProviderError::Rejected { .. }) => idempotency::Outcome::NotSent,
+            Err(_) => idempotency::Outcome::MaybeSent,
+        };
+        self.idempotency.finish(ticket, outcome).await;
+        SendOutcome::Dispatched(dispatch)
     }
 
     pub fn dispatcher(&self) -> &Dispatcher {
@@ -45,7 +142,7 @@ impl Gateway {
     /// next: a rejected recipient would be refused again (or, worse, delivered against the first
     /// provider's judgement), and a message that may have gone out must not go out twice. A
     /// provider still sending when the deadline passes may have sent: nothing follows it.
-    pub async fn send(&self, sms: &SmsRequest, arrived: Instant) -> Dispatch {
+    pub async fn dispatch(&self, sms: &SmsRequest, arrived: Instant) -> Dispatch {
         let deadline = arrived + self.deadline;
         let budget_ms = self.deadline.as_millis();
         let mut last: Option<Dispatch> = None;
@@ -177,7 +274,7 @@ mod tests {
     async fn no_provider_starts_after_the_deadline() {
         let (gateway, counters) = gateway(vec![(Duration::ZERO, Ok("m".into()))]);
         let arrived = Instant::now() - Duration::from_millis(2500);
-        let dispatch = gateway.send(&sms(), arrived).await;
+        let dispatch = gateway.dispatch(&sms(), arrived).await;
         assert!(matches!(
             dispatch.result,
             Err(ProviderError::Unavailable { .. })
@@ -194,7 +291,7 @@ mod tests {
             ),
             (Duration::ZERO, Ok("m".into())),
         ]);
-        let dispatch = gateway.send(&sms(), Instant::now()).await;
+        let dispatch = gateway.dispatch(&sms(), Instant::now()).await;
         assert!(matches!(
             dispatch.result,
             Err(ProviderError::Indeterminate { .. })
@@ -209,13 +306,13 @@ mod tests {
             (Duration::from_millis(2000), unavailable()),
             (Duration::ZERO, Ok("m".into())),
         ]);
-        let dispatch = gateway.send(&sms(), Instant::now()).await;
+        let dispatch = gateway.dispatch(&sms(), Instant::now()).await;
         assert_eq!(dispatch.result, Ok("m".into()));
         assert_eq!(sends(&counters), [1, 1]);
 
         // The first provider used up the budget: the second never starts.
         let (gateway, counters) = gateway_at_limit();
-        let dispatch = gateway.send(&sms(), Instant::now()).await;
+        let dispatch = gateway.dispatch(&sms(), Instant::now()).await;
         assert_eq!(dispatch.provider, "counting");
         assert!(matches!(
             dispatch.result,

@@ -3,7 +3,7 @@
 //! ([`Gateway`]) and its outcomes to the contract.
 
 use crate::config::DEFAULT_SEND_DEADLINE;
-use crate::gateway::{Dispatch, Gateway};
+use crate::gateway::{Dispatch, Gateway, SendOutcome};
 use crate::metrics::Metrics;
 use crate::providers::{Dispatcher, ProviderError};
 use crate::secrets::ApiKeys;
@@ -108,6 +108,14 @@ pub enum ApiError {
     ProviderFailed(String),
     #[error("the provider may have sent the message before it failed: {0}")]
     DeliveryUnknown(String),
+    #[error("{0}")]
+    CountryNotAllowed(String),
+    #[error("this number has had its {0} SMS this hour (MAX_SMS_PER_NUMBER_PER_HOUR)")]
+    OverLimit(u64),
+    #[error(
+        "an identical request is still being sent by another instance of the gateway, and its outcome is not known yet"
+    )]
+    StillInFlight,
 }
 
 impl ApiError {
@@ -123,8 +131,11 @@ impl ApiError {
             Self::NotJson => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             Self::TooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             Self::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
-            Self::Rejected(_) => StatusCode::UNPROCESSABLE_ENTITY,
-            Self::ProviderFailed(_) | Self::DeliveryUnknown(_) => StatusCode::BAD_GATEWAY,
+            Self::Rejected(_) | Self::CountryNotAllowed(_) => StatusCode::UNPROCESSABLE_ENTITY,
+            Self::OverLimit(_) => StatusCode::TOO_MANY_REQUESTS,
+            Self::ProviderFailed(_) | Self::DeliveryUnknown(_) | Self::StillInFlight => {
+                StatusCode::BAD_GATEWAY
+            }
         }
     }
 
@@ -145,7 +156,9 @@ impl ApiError {
             Self::MethodNotAllowed => "method_not_allowed",
             Self::Rejected(_) => "recipient_rejected",
             Self::ProviderFailed(_) => "provider_failed",
-            Self::DeliveryUnknown(_) => "delivery_unknown",
+            Self::DeliveryUnknown(_) | Self::StillInFlight => "delivery_unknown",
+            Self::CountryNotAllowed(_) => "country_not_allowed",
+            Self::OverLimit(_) => "rate_limited",
         }
     }
 }
@@ -177,6 +190,8 @@ struct LogFields {
     message_id: Option<String>,
     phone: Option<PhoneNumber>,
     reason: Option<String>,
+    /// The answer repeats an identical earlier send.
+    duplicate: bool,
 }
 
 async fn handle(State(state): State<AppState>, request: Request) -> Response {
@@ -201,17 +216,18 @@ async fn handle(State(state): State<AppState>, request: Request) -> Response {
     let (response, outcome) = match result {
         Ok(response) => (
             response,
-            if method == Method::GET {
-                "challenge_answered"
-            } else {
-                "sent"
+            match (method == Method::GET, fields.duplicate) {
+                (true, _) => "challenge_answered",
+                (false, true) => "duplicate",
+                (false, false) => "sent",
             },
         ),
         Err(err) => {
             let outcome = err.code();
             if let ApiError::Rejected(reason)
             | ApiError::ProviderFailed(reason)
-            | ApiError::DeliveryUnknown(reason) = &err
+            | ApiError::DeliveryUnknown(reason)
+            | ApiError::CountryNotAllowed(reason) = &err
             {
                 fields.reason = Some(match &fields.phone {
                     Some(phone) => phone.mask_in(reason),
@@ -288,6 +304,13 @@ async fn send(
     log: &mut LogFields,
 ) -> Result<Response, ApiError> {
     authorize(state, request.headers()).await?;
+    // The key the request was sent with: re-sends of one request bring the same one, and it keys
+    // their fingerprints (see idempotency).
+    let presented_key = request
+        .headers()
+        .get("x-api-key")
+        .cloned()
+        .ok_or(ApiError::MissingApiKey)?;
     if !is_json(request.headers()) {
         return Err(ApiError::NotJson);
     }
@@ -300,14 +323,45 @@ async fn send(
     // The send runs in a task of its own: a client that hangs up (dropping this handler) must not
     // cut a send in half, its request perhaps already with the provider.
     let (task_state, task_sms) = (state.clone(), sms.clone());
-    let dispatch = tokio::spawn(async move { task_state.gateway().send(&task_sms, arrived).await })
-        .await
-        .unwrap_or_else(|_| Dispatch {
+    let outcome = tokio::spawn(async move {
+        task_state
+            .gateway()
+            .send(&task_sms, presented_key.as_bytes(), arrived)
+            .await
+    })
+    .await
+    .unwrap_or_else(|_| {
+        SendOutcome::Dispatched(Dispatch {
             provider: state.dispatcher().provider_names()[0],
             result: Err(ProviderError::indeterminate(
                 "the send stopped unexpectedly",
             )),
-        });
+        })
+    });
+    let dispatch = match outcome {
+        SendOutcome::Dispatched(dispatch) => dispatch,
+        SendOutcome::Duplicate {
+            provider,
+            message_id,
+        } => {
+            log.duplicate = true;
+            log.message_id = Some(message_id.clone());
+            let body =
+                json!({"status": "duplicate", "provider": provider, "message_id": message_id});
+            return Ok(axum::Json(body).into_response());
+        }
+        SendOutcome::CountryNotAllowed { country } => {
+            return Err(ApiError::CountryNotAllowed(match country {
+                Some(country) => format!("SMS to numbers in {country} are not allowed"),
+                None => {
+                    "the number's country cannot be told, and only listed countries are allowed"
+                        .into()
+                }
+            }));
+        }
+        SendOutcome::OverLimit { limit } => return Err(ApiError::OverLimit(limit)),
+        SendOutcome::StillInFlight => return Err(ApiError::StillInFlight),
+    };
     log.provider = Some(dispatch.provider);
     match dispatch.result {
         Ok(message_id) => {

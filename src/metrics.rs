@@ -26,8 +26,8 @@ pub enum Metrics {
 impl Metrics {
     /// The EMF line for one POST, or `None` for requests that are not send attempts (challenges,
     /// bad requests, wrong keys: the request log counts those). Counted by status, not by error
-    /// code, so renaming a code can never silence the alarm: 200 is sent, 422 rejected, any 5xx
-    /// failed.
+    /// code, so renaming a code can never silence the alarm: 200 is sent (a duplicate is not),
+    /// 422 and 429 rejected, any 5xx failed.
     pub fn send_line(
         &self,
         method: &Method,
@@ -43,8 +43,12 @@ impl Metrics {
             return None;
         }
         let (sent, rejected, failed) = match status {
+            // A duplicate re-send was answered, not sent.
+            StatusCode::OK if outcome == "duplicate" => (0, 0, 0),
             StatusCode::OK => (1, 0, 0),
-            StatusCode::UNPROCESSABLE_ENTITY => (0, 1, 0),
+            // Refused by the provider, the country policy or the per-number limit: a spike is
+            // worth a look (SMS pumping tries many numbers and countries).
+            StatusCode::UNPROCESSABLE_ENTITY | StatusCode::TOO_MANY_REQUESTS => (0, 1, 0),
             s if s.is_server_error() => (0, 0, 1),
             _ => return None,
         };

@@ -162,6 +162,9 @@ pub struct SmsRequest {
     /// The request's `sender_id` when it is a usable alphanumeric sender id.
     pub sender_id: Option<SenderId>,
     pub message: Message,
+    /// The number's country, when the gateway needed to know it (a country policy or
+    /// `SENDER_BY_COUNTRY` is set); providers pick a local sender by it.
+    pub country: Option<crate::country::Country>,
 }
 
 /// Why a request body is not a valid SMS request. Each names the field at fault.
@@ -217,6 +220,7 @@ impl SmsRequest {
             phone_number,
             sender_id,
             message,
+            country: None,
         })
     }
 }

@@ -27,6 +27,8 @@ pub struct EumSettings {
     /// The most one message part may cost, in US dollars (`"0.05"`).
     pub max_price: Option<String>,
     pub time_to_live: Duration,
+    /// `SENDER_BY_COUNTRY`: the origination identity for numbers in these countries.
+    pub by_country: std::collections::HashMap<crate::country::Country, String>,
 }
 
 /// Registered in [`super::REGISTRY`] as `end-user-messaging`.
@@ -73,6 +75,9 @@ impl EumSettings {
             protect_configuration_id: env.optional("EUM_PROTECT_CONFIGURATION_ID"),
             max_price,
             time_to_live,
+            // Any phone number, pool or sender id (by id or ARN): AWS checks it at send time, and
+            // one it refuses is our set-up (502, one error line).
+            by_country: crate::country::senders_for("end-user-messaging", env)?,
         })
     }
 }
@@ -126,7 +131,11 @@ impl SmsProvider for EndUserMessaging {
             .client
             .send_text_message()
             .destination_phone_number(sms.phone_number.as_str())
-            .origination_identity(&settings.origination_identity)
+            .origination_identity(
+                sms.country
+                    .and_then(|c| settings.by_country.get(&c))
+                    .unwrap_or(&settings.origination_identity),
+            )
             .message_body(sms.message.as_str())
             .message_type(MessageType::Transactional)
             .time_to_live(ttl)

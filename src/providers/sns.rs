@@ -4,10 +4,12 @@ use super::aws::ServiceErrors;
 use super::{BuildContext, MessageId, ProviderError, ProviderSetup, SmsProvider};
 use crate::app::StartupError;
 use crate::config::{ConfigError, Env};
+use crate::country::Country;
 use crate::sms::{PhoneNumber, SenderId, SmsRequest};
 use aws_sdk_sns::error::ProvideErrorMetadata;
 use aws_sdk_sns::operation::publish::PublishError;
 use aws_sdk_sns::types::MessageAttributeValue;
+use std::collections::HashMap;
 
 /// SNS's `AWS.SNS.SMS.SMSType`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -54,6 +56,15 @@ pub struct SnsSettings {
     pub default_sender_id: Option<SenderId>,
     pub origination_number: Option<String>,
     pub sender_id_source: SenderIdSource,
+    /// `SENDER_BY_COUNTRY`: the sender for numbers in these countries, instead of the default one.
+    pub by_country: HashMap<Country, LocalSender>,
+}
+
+/// A country's own SNS sender: an origination number (`+...`) or a sender id.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LocalSender {
+    Number(String),
+    Id(SenderId),
 }
 
 impl Default for SnsSettings {
@@ -63,6 +74,7 @@ impl Default for SnsSettings {
             default_sender_id: None,
             origination_number: None,
             sender_id_source: SenderIdSource::Config,
+            by_country: HashMap::new(),
         }
     }
 }
@@ -114,11 +126,31 @@ impl SnsSettings {
                 ));
             }
         };
+        let mut by_country = HashMap::new();
+        for (country, sender) in crate::country::senders_for("sns", env)? {
+            let local = if sender.starts_with('+') {
+                PhoneNumber::parse(&sender)
+                    .map(|n| LocalSender::Number(n.as_str().to_owned()))
+                    .ok()
+            } else {
+                SenderId::parse(&sender).map(LocalSender::Id)
+            };
+            let local = local.ok_or_else(|| {
+                ConfigError::invalid(
+                    "SENDER_BY_COUNTRY",
+                    format!(
+                        "{country}: {sender:?} is neither an E.164 origination number nor a sender id (3 to 11 letters and digits)"
+                    ),
+                )
+            })?;
+            by_country.insert(country, local);
+        }
         Ok(Self {
             sms_type,
             default_sender_id,
             origination_number,
             sender_id_source,
+            by_country,
         })
     }
 }
@@ -189,10 +221,17 @@ impl SmsProvider for Sns {
                 "AWS.SNS.SMS.SMSType",
                 attribute(self.settings.sms_type.as_str()),
             );
-        let (requested, configured) = (
-            sms.sender_id.as_ref(),
-            self.settings.default_sender_id.as_ref(),
-        );
+        // A country's own sender replaces the default sender (id and number) for its numbers.
+        let local = sms.country.and_then(|c| self.settings.by_country.get(&c));
+        let (configured, origination_number) = match local {
+            Some(LocalSender::Id(id)) => (Some(id), None),
+            Some(LocalSender::Number(number)) => (None, Some(number)),
+            None => (
+                self.settings.default_sender_id.as_ref(),
+                self.settings.origination_number.as_ref(),
+            ),
+        };
+        let requested = sms.sender_id.as_ref();
         let sender = match self.settings.sender_id_source {
             SenderIdSource::Request => requested.or(configured),
             SenderIdSource::Config => configured.or(requested),
@@ -201,7 +240,7 @@ impl SmsProvider for Sns {
             publish =
                 publish.message_attributes("AWS.SNS.SMS.SenderID", attribute(sender.as_str()));
         }
-        if let Some(number) = &self.settings.origination_number {
+        if let Some(number) = origination_number {
             publish = publish.message_attributes("AWS.MM.SMS.OriginationNumber", attribute(number));
         }
         let output = publish.send().await.map_err(classify)?;
@@ -302,6 +341,7 @@ mod tests {
                 default_sender_id: SenderId::parse("Acme"),
                 origination_number: Some("+18005550100".into()),
                 sender_id_source: SenderIdSource::Config,
+                by_country: HashMap::new(),
             }
         );
         let problem = |vars: &[(&str, &str)]| settings(vars).unwrap_err().to_string();

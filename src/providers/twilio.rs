@@ -10,11 +10,13 @@
 use super::{BuildContext, MessageId, ProviderError, ProviderSetup, SmsProvider};
 use crate::app::StartupError;
 use crate::config::{ConfigError, Env};
+use crate::country::Country;
 use crate::outbound::HttpClient;
 use crate::secrets::ApiKeys;
 use crate::sms::{PhoneNumber, SenderId, SmsRequest};
 use aws_smithy_types::body::SdkBody;
 use http::header;
+use std::collections::HashMap;
 use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
@@ -48,6 +50,20 @@ pub enum Sender {
     MessagingService(String),
     /// `TWILIO_FROM`: a Twilio number (E.164), short code or alphanumeric sender id.
     From(String),
+}
+
+impl Sender {
+    /// `MG...` is a Messaging Service; an E.164 number, a short code or an alphanumeric sender id
+    /// is a `From`; anything else `None`.
+    fn parse(raw: &str) -> Option<Self> {
+        if raw.starts_with("MG") {
+            return is_sid(raw, "MG").then(|| Self::MessagingService(raw.to_owned()));
+        }
+        let short_code = (5..=6).contains(&raw.len()) && raw.bytes().all(|b| b.is_ascii_digit());
+        let usable =
+            PhoneNumber::parse(raw).is_ok() || SenderId::parse(raw).is_some() || short_code;
+        usable.then(|| Self::From(raw.to_owned()))
+    }
 }
 
 /// Twilio credentials: the Account SID (it is in every URL), and what authenticates, either the
@@ -161,6 +177,8 @@ impl Credentials {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TwilioSettings {
     pub sender: Sender,
+    /// `SENDER_BY_COUNTRY`: the sender for numbers in these countries, instead of `sender`.
+    pub by_country: HashMap<Country, Sender>,
     /// Send a valid request `sender_id` as an alphanumeric `From` (`TWILIO_USE_SENDER_ID`).
     pub use_sender_id: bool,
     /// Twilio's `ValidityPeriod` (`MESSAGE_TTL_SECONDS`).
@@ -194,30 +212,37 @@ impl TwilioSettings {
                     "includes twilio, which needs a sender: set TWILIO_MESSAGING_SERVICE_SID or TWILIO_FROM",
                 ));
             }
-            (Some(sid), None) if is_sid(&sid, "MG") => Sender::MessagingService(sid),
-            (Some(sid), None) => {
-                return Err(ConfigError::invalid(
-                    "TWILIO_MESSAGING_SERVICE_SID",
-                    format!("must be MG followed by 32 hex digits, got {sid:?}"),
-                ));
-            }
-            (None, Some(from)) => {
-                let short_code =
-                    (5..=6).contains(&from.len()) && from.bytes().all(|b| b.is_ascii_digit());
-                if PhoneNumber::parse(&from).is_err()
-                    && SenderId::parse(&from).is_none()
-                    && !short_code
-                {
-                    return Err(ConfigError::invalid(
+            (Some(sid), None) => Sender::parse(&sid)
+                .filter(|s| matches!(s, Sender::MessagingService(_)))
+                .ok_or_else(|| {
+                    ConfigError::invalid(
+                        "TWILIO_MESSAGING_SERVICE_SID",
+                        format!("must be MG followed by 32 hex digits, got {sid:?}"),
+                    )
+                })?,
+            (None, Some(from)) => Sender::parse(&from)
+                .filter(|s| matches!(s, Sender::From(_)))
+                .ok_or_else(|| {
+                    ConfigError::invalid(
                         "TWILIO_FROM",
                         format!(
                             "must be an E.164 number, a short code or an alphanumeric sender id, got {from:?}"
                         ),
-                    ));
-                }
-                Sender::From(from)
-            }
+                    )
+                })?,
         };
+        let mut by_country = HashMap::new();
+        for (country, raw) in crate::country::senders_for("twilio", env)? {
+            let sender = Sender::parse(&raw).ok_or_else(|| {
+                ConfigError::invalid(
+                    "SENDER_BY_COUNTRY",
+                    format!(
+                        "{country}: {raw:?} is neither a Messaging Service SID (MG...) nor a Twilio From (E.164 number, short code or sender id)"
+                    ),
+                )
+            })?;
+            by_country.insert(country, sender);
+        }
         let api_base = env
             .optional("TWILIO_API_BASE")
             .unwrap_or_else(|| DEFAULT_API_BASE.to_owned())
@@ -250,6 +275,7 @@ impl TwilioSettings {
         }
         Ok(Self {
             sender,
+            by_country,
             use_sender_id: env.flag("TWILIO_USE_SENDER_ID", false)?,
             validity: env.message_ttl()?,
             api_base,
@@ -330,7 +356,12 @@ impl Twilio {
             .sender_id
             .as_ref()
             .filter(|_| self.settings.use_sender_id);
-        match (&self.settings.sender, request_sender) {
+        // A country's own sender replaces the default one for its numbers.
+        let sender = sms
+            .country
+            .and_then(|c| self.settings.by_country.get(&c))
+            .unwrap_or(&self.settings.sender);
+        match (sender, request_sender) {
             // With a Messaging Service, a `From` picks that sender from the service's pool.
             (Sender::MessagingService(sid), Some(sender_id)) => {
                 form.append_pair("MessagingServiceSid", sid);

@@ -17,6 +17,7 @@ use aws_sdk_pinpointsmsvoicev2::types::{
     ConflictExceptionReason, MessageType, ValidationExceptionReason,
 };
 use aws_smithy_mocks::{RuleMode, mock, mock_client};
+use mosaic_sms_gateway::country::Country;
 use mosaic_sms_gateway::providers::end_user_messaging::{EndUserMessaging, EumSettings};
 use mosaic_sms_gateway::providers::{ProviderError, SmsProvider};
 use mosaic_sms_gateway::sms::SmsRequest;
@@ -39,11 +40,12 @@ fn every_setting() -> EumSettings {
         protect_configuration_id: Some("protect-0123456789".into()),
         max_price: Some("0.05".into()),
         time_to_live: Duration::from_secs(300),
+        by_country: [(Country::parse("DE").unwrap(), "pool-de".to_owned())].into(),
     }
 }
 
-#[tokio::test]
-async fn sends_the_request_aws_documents_with_every_setting() {
+/// Sends `sms` with `settings`: the provider's message id, and the request AWS got.
+async fn sent(settings: EumSettings, sms: SmsRequest) -> (String, SendTextMessageInput) {
     let seen: Arc<Mutex<Vec<SendTextMessageInput>>> = Arc::default();
     let record = seen.clone();
     let rule = mock!(Client::send_text_message)
@@ -53,12 +55,42 @@ async fn sends_the_request_aws_documents_with_every_setting() {
         })
         .then_output(|| SendTextMessageOutput::builder().message_id("mid-7").build());
     let client: Client = mock_client!(aws_sdk_pinpointsmsvoicev2, [&rule]);
-    let id = EndUserMessaging::new(client, every_setting())
-        .send(&sms())
+    let id = EndUserMessaging::new(client, settings)
+        .send(&sms)
         .await
         .unwrap();
-    assert_eq!(id, "mid-7");
     let input = seen.lock().unwrap().pop().unwrap();
+    (id, input)
+}
+
+async fn origination_identity(settings: EumSettings, sms: SmsRequest) -> String {
+    let (_, input) = sent(settings, sms).await;
+    input.origination_identity().unwrap().to_owned()
+}
+
+#[tokio::test]
+async fn a_countrys_own_origination_identity_replaces_the_default_one() {
+    let mut german = SmsRequest::from_json(&json!({
+        "phone_number": "+4915112345678", "message": "Your code is 424242"
+    }))
+    .unwrap();
+    german.country = Country::of(&german.phone_number);
+    assert_eq!(
+        origination_identity(every_setting(), german).await,
+        "pool-de"
+    );
+    let mut british = sms();
+    british.country = Country::of(&british.phone_number);
+    assert_eq!(
+        origination_identity(every_setting(), british).await,
+        "arn:aws:sms-voice:eu-west-2:111122223333:phone-number/phone-0123"
+    );
+}
+
+#[tokio::test]
+async fn sends_the_request_aws_documents_with_every_setting() {
+    let (id, input) = sent(every_setting(), sms()).await;
+    assert_eq!(id, "mid-7", "the MessageId is the message_id");
     assert_eq!(input.destination_phone_number(), Some("+447700900123"));
     assert_eq!(input.message_body(), Some("Your code is 424242"));
     assert_eq!(input.message_type(), Some(&MessageType::Transactional));
@@ -78,26 +110,13 @@ async fn sends_the_request_aws_documents_with_every_setting() {
     assert_eq!(input.dry_run(), None);
 
     // Unset optional settings are left out, not sent empty.
-    let seen: Arc<Mutex<Vec<SendTextMessageInput>>> = Arc::default();
-    let record = seen.clone();
-    let rule = mock!(Client::send_text_message)
-        .match_requests(move |input| {
-            record.lock().unwrap().push(input.clone());
-            true
-        })
-        .then_output(|| SendTextMessageOutput::builder().message_id("mid-8").build());
-    let client: Client = mock_client!(aws_sdk_pinpointsmsvoicev2, [&rule]);
     let minimal = EumSettings {
         configuration_set: None,
         protect_configuration_id: None,
         max_price: None,
         ..every_setting()
     };
-    EndUserMessaging::new(client, minimal)
-        .send(&sms())
-        .await
-        .unwrap();
-    let input = seen.lock().unwrap().pop().unwrap();
+    let (_, input) = sent(minimal, sms()).await;
     assert_eq!(input.configuration_set_name(), None);
     assert_eq!(input.protect_configuration_id(), None);
     assert_eq!(input.max_price(), None);

@@ -195,9 +195,10 @@ async fn twilio_credentials_never_reach_the_log_even_at_trace() {
     let phone = unique_phone();
     assert_eq!(post(&phone).await.unwrap().status(), 200);
     assert_eq!(post("+15005550001").await.unwrap().status(), 422);
-    // Twilio stops accepting the token: our set-up is wrong, the outbox sends.
+    // Twilio stops accepting the token: our set-up is wrong, the outbox sends (another number: the
+    // same request again would be answered as a duplicate).
     *accepted.lock().unwrap() = "another-token".into();
-    let failed_over: serde_json::Value = post(&phone).await.unwrap().json().await.unwrap();
+    let failed_over: serde_json::Value = post(&unique_phone()).await.unwrap().json().await.unwrap();
     assert_eq!(failed_over["provider"], "outbox");
     let log = gateway.stop();
 

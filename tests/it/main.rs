@@ -3,6 +3,7 @@
 mod binary;
 mod end_user_messaging;
 mod events;
+mod idempotency;
 mod idle;
 mod key_cache;
 mod lambda_host;

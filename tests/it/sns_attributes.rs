@@ -8,6 +8,8 @@ use aws_sdk_sns::types::error::{InternalErrorException, InvalidParameterExceptio
 use aws_smithy_mocks::{RuleMode, mock, mock_client};
 use aws_smithy_runtime_api::http::StatusCode;
 use aws_smithy_types::body::SdkBody;
+use mosaic_sms_gateway::config::{Env, Host};
+use mosaic_sms_gateway::country::Country;
 use mosaic_sms_gateway::providers::sns::{SenderIdSource, SmsType, Sns, SnsSettings};
 use mosaic_sms_gateway::providers::{ProviderError, SmsProvider};
 use mosaic_sms_gateway::sms::{SenderId, SmsRequest};
@@ -84,6 +86,7 @@ async fn the_requests_sender_id_wins_over_the_configured_one() {
         default_sender_id: SenderId::parse("Fallback"),
         origination_number: Some("+18005550100".into()),
         sender_id_source: SenderIdSource::Request,
+        by_country: Default::default(),
     };
     let input = published(configured.clone(), sms("Acme")).await;
     assert_eq!(attribute(&input, "AWS.SNS.SMS.SenderID"), Some("Acme"));
@@ -197,4 +200,54 @@ async fn server_errors_may_have_sent_and_throttling_has_not() {
         panic!("expected a retryable failure, got {err:?}");
     };
     assert!(reason.contains("Throttling"), "{reason}");
+}
+
+#[tokio::test]
+async fn a_countrys_own_sender_replaces_the_default_one() {
+    let lookup = |name: &str| match name {
+        "SNS_SENDER_ID" => Some("Fallback".to_owned()),
+        "SNS_ORIGINATION_NUMBER" => Some("+18005550100".to_owned()),
+        "SENDER_BY_COUNTRY" => {
+            Some(r#"{"GB": "AcmeUK", "CA": {"sns": "+14165550199", "twilio": "MG1"}}"#.to_owned())
+        }
+        _ => None,
+    };
+    let env = Env::new(Host::Lambda, &lookup);
+    let settings = SnsSettings::from_env(&env).unwrap();
+    let in_country = |phone: &str| {
+        let mut sms =
+            SmsRequest::from_json(&json!({"phone_number": phone, "message": "code 1"})).unwrap();
+        sms.country = Country::of(&sms.phone_number);
+        sms
+    };
+
+    let uk = published(settings.clone(), in_country("+447400123456")).await;
+    assert_eq!(attribute(&uk, "AWS.SNS.SMS.SenderID"), Some("AcmeUK"));
+    assert_eq!(attribute(&uk, "AWS.MM.SMS.OriginationNumber"), None);
+
+    // +1 416 is Canada, not the US: its own number, and no sender id.
+    let canada = published(settings.clone(), in_country("+14165550100")).await;
+    assert_eq!(
+        attribute(&canada, "AWS.MM.SMS.OriginationNumber"),
+        Some("+14165550199")
+    );
+    assert_eq!(attribute(&canada, "AWS.SNS.SMS.SenderID"), None);
+
+    let us = published(settings, in_country("+14155550100")).await;
+    assert_eq!(attribute(&us, "AWS.SNS.SMS.SenderID"), Some("Fallback"));
+    assert_eq!(
+        attribute(&us, "AWS.MM.SMS.OriginationNumber"),
+        Some("+18005550100")
+    );
+}
+
+#[test]
+fn a_country_sender_sns_cannot_use_stops_start_up() {
+    let lookup =
+        |name: &str| (name == "SENDER_BY_COUNTRY").then(|| r#"{"GB": "Acme Bank Ltd"}"#.to_owned());
+    let err = SnsSettings::from_env(&Env::new(Host::Lambda, &lookup)).unwrap_err();
+    assert!(
+        err.to_string().starts_with("SENDER_BY_COUNTRY GB:"),
+        "{err}"
+    );
 }

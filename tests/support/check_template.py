@@ -1,6 +1,7 @@
 """Checks what template.yaml promises operators, beyond what cfn-lint can know: each alarm watches the
 metric that sees its failure, with the condition that fires on it; the function's permissions are
-the ones its code uses, and no more. Run by scripts/test with the .venv's Python (cfn-lint's YAML
+the ones its code uses, and no more; the idempotency table has the schema the code writes, and the
+function's environment carries the settings. Run by scripts/test with the .venv's Python (cfn-lint's YAML
 reader understands CloudFormation's short tags). Prints one line per failure and exits 1, or says ok.
 """
 import sys
@@ -120,8 +121,65 @@ for statement in statements(policies):
         expect("*" not in repr(statement["Resource"]) and "EumOriginationIdentityArn" in repr(statement["Resource"]),
                "SendTextMessage is scoped to the configured origination identity")
 
+# The idempotency table: the schema src/idempotency.rs writes (pk, a string, no sort key; expires_at in
+# epoch seconds), on demand, and only when EnableIdempotencyTable asks for it.
+table = resources.get("IdempotencyTable") or {}
+expect(table.get("Type") == "AWS::DynamoDB::Table", "IdempotencyTable: no such DynamoDB table")
+table_condition = table.get("Condition")
+expect(table_condition is not None
+       and "EnableIdempotencyTable" in repr(template.get("Conditions", {}).get(table_condition)),
+       "IdempotencyTable exists only when EnableIdempotencyTable turns it on")
+table_props = table.get("Properties", {})
+expect(table_props.get("KeySchema") == [{"AttributeName": "pk", "KeyType": "HASH"}],
+       "the idempotency table's key is pk alone, no sort key")
+expect(table_props.get("AttributeDefinitions") == [{"AttributeName": "pk", "AttributeType": "S"}],
+       "the idempotency table's pk is a string (S)")
+expect(table_props.get("TimeToLiveSpecification") == {"AttributeName": "expires_at", "Enabled": True},
+       "the idempotency table expires items by TTL on expires_at")
+expect(table_props.get("BillingMode") == "PAY_PER_REQUEST", "the idempotency table is on demand (PAY_PER_REQUEST)")
+
+# The function may read and write single items of exactly that table, and only when it exists.
+TABLE_ACTIONS = ["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem"]
+
+
+def action_list(statement):
+    value = statement["Action"]
+    return list(value) if isinstance(value, list) else [value]
+
+
+dynamodb_statements = [s for s in statements(policies) if any(a.startswith("dynamodb:") for a in action_list(s))]
+expect(len(dynamodb_statements) == 1, f"{len(dynamodb_statements)} policy statements grant DynamoDB actions, not one")
+for statement in dynamodb_statements:
+    expect(statement.get("Effect") == "Allow" and sorted(action_list(statement)) == sorted(TABLE_ACTIONS),
+           f"the DynamoDB statement allows exactly {', '.join(TABLE_ACTIONS)}, not {action_list(statement)}")
+    expect(statement.get("Resource") == {"Fn::GetAtt": ["IdempotencyTable", "Arn"]},
+           f"the DynamoDB statement is scoped to the table's ARN (!GetAtt IdempotencyTable.Arn), not {statement.get('Resource')}")
+guarded = [p for p in policies
+           if isinstance(p, dict) and "Fn::If" in p and p["Fn::If"][0] == table_condition
+           and any(s in dynamodb_statements for s in statements(p["Fn::If"][1]))
+           and not any(s in dynamodb_statements for s in statements(p["Fn::If"][2]))]
+expect(len(guarded) == 1, "the DynamoDB statement is granted only under the table's condition")
+
+# The function's environment: the table's name (empty without it) and the settings, from their parameters.
+variables = resources["GatewayFunction"]["Properties"]["Environment"]["Variables"]
+expect(variables.get("IDEMPOTENCY_TABLE") == {"Fn::If": [table_condition, {"Ref": "IdempotencyTable"}, ""]},
+       "IDEMPOTENCY_TABLE names the table when it exists and is empty otherwise")
+for variable, parameter in [("DEDUPE_WINDOW_SECONDS", "DedupeWindowSeconds"),
+                            ("MAX_SMS_PER_NUMBER_PER_HOUR", "MaxSmsPerNumberPerHour"),
+                            ("ALLOWED_COUNTRIES", "AllowedCountries"),
+                            ("BLOCKED_COUNTRIES", "BlockedCountries"),
+                            ("SENDER_BY_COUNTRY", "SenderByCountry")]:
+    expect(variables.get(variable) == {"Ref": parameter} and parameter in template["Parameters"],
+           f"{variable} comes from the {parameter} parameter")
+expect(any("AllowedCountries" in repr(a.get("Assert")) and "BlockedCountries" in repr(a.get("Assert"))
+           for rule in template.get("Rules", {}).values() for a in rule.get("Assertions", [])),
+       "a rule refuses AllowedCountries and BlockedCountries together")
+expect(any(o.get("Value") == {"Ref": "IdempotencyTable"} and o.get("Condition") == table_condition
+           for o in template.get("Outputs", {}).values()),
+       "an output names the idempotency table when it exists")
+
 if failures:
     for failure in failures:
         print(f"template.yaml: {failure}")
     sys.exit(1)
-print("template.yaml: alarms and permissions as promised")
+print("template.yaml: alarms, permissions, idempotency table and settings as promised")

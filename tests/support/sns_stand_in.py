@@ -29,7 +29,8 @@ PinpointSMSVoiceV2.<Operation>`): `SendTextMessage` needs a signed request with
 +4470099001x opted out (ConflictException DESTINATION_PHONE_NUMBER_OPTED_OUT), +4470099002x throttled
 (ThrottlingException), +4470099003x an internal error (HTTP 500), +4470099004x stalls for 10 s,
 +4470099005x AccessDeniedException; otherwise a fresh `MessageId`. `DescribeAccountAttributes`
-answers a sandboxed account.
+answers a sandboxed account. `GET /end-user-messaging/sent` lists what it accepted (destination,
+origination identity, message id; never the text).
 
 Binds port 0 on 127.0.0.1 and prints the port on one line, then on a second line a port where nothing
 listens; stops when its stdin closes.
@@ -75,6 +76,8 @@ REFUSED_FROM = {
 
 messages = []
 messages_lock = threading.Lock()
+# What End User Messaging accepted (no message text): GET /end-user-messaging/sent lists it.
+eum_sent = []
 
 
 class StandIn(http.server.BaseHTTPRequestHandler):
@@ -97,6 +100,9 @@ class StandIn(http.server.BaseHTTPRequestHandler):
 
     def do_GET(self):
         path = urllib.parse.urlsplit(self.path).path
+        if path == "/end-user-messaging/sent":
+            with messages_lock:
+                return self.answer(200, json.dumps(eum_sent), content_type="application/json")
         if not path.startswith("/2010-04-01/"):
             return self.send_error(501, "Unsupported method ('GET')")  # as before: SNS has no GET
         match = TWILIO.match(path)
@@ -151,7 +157,11 @@ class StandIn(http.server.BaseHTTPRequestHandler):
             threading.Event().wait(10)
         if to.startswith("+4470099005"):
             return self.eum_error(400, "AccessDeniedException", "not authorized to perform sms-voice:SendTextMessage")
-        self.eum_answer(200, {"MessageId": str(uuid.uuid4())})
+        message_id = str(uuid.uuid4())
+        with messages_lock:
+            eum_sent.append({"DestinationPhoneNumber": to, "MessageId": message_id,
+                             "OriginationIdentity": body["OriginationIdentity"]})
+        self.eum_answer(200, {"MessageId": message_id})
 
     # ---- SNS -------------------------------------------------------------------------------------
 

@@ -1,0 +1,270 @@
+//! Where a phone number is, and what follows from it: the country policy (`ALLOWED_COUNTRIES`,
+//! `BLOCKED_COUNTRIES`) and local senders (`SENDER_BY_COUNTRY`).
+//!
+//! The country comes from Google's libphonenumber metadata (the `phonenumber` crate), not from a
+//! prefix table: +1 is the US, Canada or one of twenty other countries, +7 is Russia or
+//! Kazakhstan, and only the number's national pattern tells which.
+
+use crate::config::{ConfigError, Env};
+use crate::sms::PhoneNumber;
+use std::collections::{HashMap, HashSet};
+use std::fmt;
+use std::str::FromStr;
+
+/// An ISO 3166 alpha-2 code that libphonenumber knows (`US`, `GB`, `KZ`, ...).
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Country([u8; 2]);
+
+impl Country {
+    /// `None` unless `code` (any case) is a region libphonenumber has metadata for.
+    pub fn parse(code: &str) -> Option<Self> {
+        let upper = code.trim().to_ascii_uppercase();
+        phonenumber::country::Id::from_str(&upper).ok()?;
+        let bytes = upper.as_bytes();
+        (bytes.len() == 2).then(|| Self([bytes[0], bytes[1]]))
+    }
+
+    /// The country of `phone` by its number plan; `None` for numbers no country owns (the
+    /// international +800, +881 satellite and +882/+883 network numbers) or that match no
+    /// country's plan.
+    pub fn of(phone: &PhoneNumber) -> Option<Self> {
+        let number = phonenumber::parse(None, phone.as_str()).ok()?;
+        Self::parse(number.country().id()?.as_ref())
+    }
+
+    pub fn as_str(&self) -> &str {
+        // Built only from ASCII letters.
+        std::str::from_utf8(&self.0).unwrap_or("??")
+    }
+}
+
+impl fmt::Display for Country {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl fmt::Debug for Country {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Country({self})")
+    }
+}
+
+/// Loads libphonenumber's metadata (parsed on first use; about 1 ms, see the README): called
+/// during start-up when a country is needed, so the first passcode does not pay for it.
+pub fn load_metadata() {
+    if let Ok(phone) = PhoneNumber::parse("+14155550100") {
+        let _ = Country::of(&phone);
+    }
+}
+
+/// Which countries may receive SMS.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub enum CountryPolicy {
+    #[default]
+    Any,
+    /// Only these; a number whose country cannot be told is refused too.
+    Allowed(HashSet<Country>),
+    /// All but these; a number whose country cannot be told is sent.
+    Blocked(HashSet<Country>),
+}
+
+impl CountryPolicy {
+    /// `ALLOWED_COUNTRIES` or `BLOCKED_COUNTRIES` (comma lists of ISO 3166 alpha-2 codes), not both.
+    pub fn from_env(env: &Env) -> Result<Self, ConfigError> {
+        let allowed = env.optional("ALLOWED_COUNTRIES");
+        let blocked = env.optional("BLOCKED_COUNTRIES");
+        match (allowed, blocked) {
+            (Some(_), Some(_)) => Err(ConfigError::invalid(
+                "ALLOWED_COUNTRIES",
+                "and BLOCKED_COUNTRIES are both set: set one of them",
+            )),
+            (Some(list), None) => Ok(Self::Allowed(country_list("ALLOWED_COUNTRIES", &list)?)),
+            (None, Some(list)) => Ok(Self::Blocked(country_list("BLOCKED_COUNTRIES", &list)?)),
+            (None, None) => Ok(Self::Any),
+        }
+    }
+
+    /// Whether an SMS to a number in `country` (`None`: not known) may go.
+    pub fn allows(&self, country: Option<Country>) -> bool {
+        match (self, country) {
+            (Self::Any, _) => true,
+            (Self::Allowed(list), Some(c)) => list.contains(&c),
+            (Self::Allowed(_), None) => false,
+            (Self::Blocked(list), Some(c)) => !list.contains(&c),
+            (Self::Blocked(_), None) => true,
+        }
+    }
+
+    pub fn is_any(&self) -> bool {
+        matches!(self, Self::Any)
+    }
+}
+
+fn country_list(variable: &'static str, list: &str) -> Result<HashSet<Country>, ConfigError> {
+    let codes: HashSet<Country> = list
+        .split(',')
+        .map(str::trim)
+        .filter(|c| !c.is_empty())
+        .map(|code| {
+            Country::parse(code).ok_or_else(|| {
+                ConfigError::invalid(
+                    variable,
+                    format!("holds {code:?}, which is not an ISO 3166 alpha-2 country code"),
+                )
+            })
+        })
+        .collect::<Result<_, _>>()?;
+    if codes.is_empty() {
+        return Err(ConfigError::invalid(variable, "lists no country"));
+    }
+    Ok(codes)
+}
+
+/// `SENDER_BY_COUNTRY` as one provider reads it: the sender to use for numbers in each country.
+///
+/// The variable is a JSON object from country code to either one sender for every provider
+/// (`{"DE": "+4915112345678"}`) or an object by provider name
+/// (`{"US": {"sns": "+12065550100", "twilio": "MG0123..."}}`). Each provider checks that its
+/// values are senders it can use.
+pub fn senders_for(provider: &str, env: &Env) -> Result<HashMap<Country, String>, ConfigError> {
+    const VARIABLE: &str = "SENDER_BY_COUNTRY";
+    let Some(raw) = env.optional(VARIABLE) else {
+        return Ok(HashMap::new());
+    };
+    let invalid = |problem: String| ConfigError::invalid(VARIABLE, problem);
+    let value: serde_json::Value =
+        serde_json::from_str(&raw).map_err(|e| invalid(format!("is not valid JSON: {e}")))?;
+    let serde_json::Value::Object(by_country) = value else {
+        return Err(invalid(
+            "must be a JSON object from country code to sender".into(),
+        ));
+    };
+    let mut senders = HashMap::new();
+    for (code, sender) in by_country {
+        let country = Country::parse(&code).ok_or_else(|| {
+            invalid(format!(
+                "holds {code:?}, which is not an ISO 3166 alpha-2 country code"
+            ))
+        })?;
+        let sender = match sender {
+            serde_json::Value::String(s) => Some(s),
+            serde_json::Value::Object(by_provider) => match by_provider.get(provider) {
+                None => None,
+                Some(serde_json::Value::String(s)) => Some(s.clone()),
+                Some(_) => {
+                    return Err(invalid(format!(
+                        "{code}.{provider} must be a string (a sender)"
+                    )));
+                }
+            },
+            _ => {
+                return Err(invalid(format!(
+                    "{code} must be a sender (a string) or an object of senders by provider"
+                )));
+            }
+        };
+        if let Some(sender) = sender.map(|s| s.trim().to_owned()) {
+            if sender.is_empty() {
+                return Err(invalid(format!("{code} has an empty sender")));
+            }
+            senders.insert(country, sender);
+        }
+    }
+    Ok(senders)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::Host;
+
+    fn country(phone: &str) -> Option<String> {
+        Country::of(&PhoneNumber::parse(phone).unwrap()).map(|c| c.to_string())
+    }
+
+    #[test]
+    fn the_country_comes_from_the_number_plan_not_the_prefix() {
+        assert_eq!(country("+14155550100").as_deref(), Some("US"));
+        // +1 416 is Toronto, +1 876 Jamaica: the same country code.
+        assert_eq!(country("+14165550100").as_deref(), Some("CA"));
+        assert_eq!(country("+18765550100").as_deref(), Some("JM"));
+        // +7 7xx is Kazakhstan, +7 9xx Russia.
+        assert_eq!(country("+77012345678").as_deref(), Some("KZ"));
+        assert_eq!(country("+79123456789").as_deref(), Some("RU"));
+        assert_eq!(country("+447400123456").as_deref(), Some("GB"));
+        // Ofcom's range for drama is in no plan: no country.
+        assert_eq!(country("+447700900123"), None);
+        // +44 7911 is Guernsey's, though +44 is "the UK".
+        assert_eq!(country("+447911123456").as_deref(), Some("GG"));
+        assert_eq!(country("+6834001").as_deref(), Some("NU"));
+        // Satellite numbers belong to no country.
+        assert_eq!(country("+881612345678"), None);
+    }
+
+    fn env_with<'a>(vars: &'a [(&'a str, &'a str)]) -> impl Fn(&str) -> Option<String> + 'a {
+        move |name| {
+            vars.iter()
+                .find(|(k, _)| *k == name)
+                .map(|(_, v)| v.to_string())
+        }
+    }
+
+    fn policy(vars: &[(&str, &str)]) -> Result<CountryPolicy, ConfigError> {
+        let lookup = env_with(vars);
+        CountryPolicy::from_env(&Env::new(Host::Lambda, &lookup))
+    }
+
+    #[test]
+    fn allowed_and_blocked_lists() {
+        let us = Country::parse("us");
+        let kz = Country::parse("KZ");
+        let allowed = policy(&[("ALLOWED_COUNTRIES", "US, ca")]).unwrap();
+        assert!(allowed.allows(us));
+        assert!(!allowed.allows(kz));
+        assert!(!allowed.allows(None));
+        let blocked = policy(&[("BLOCKED_COUNTRIES", "KZ")]).unwrap();
+        assert!(blocked.allows(us));
+        assert!(!blocked.allows(kz));
+        assert!(blocked.allows(None));
+        assert!(policy(&[]).unwrap().is_any());
+        assert!(policy(&[("ALLOWED_COUNTRIES", "")]).unwrap().is_any());
+    }
+
+    #[test]
+    fn bad_policies_are_refused_at_start_up() {
+        let both = policy(&[("ALLOWED_COUNTRIES", "US"), ("BLOCKED_COUNTRIES", "RU")]);
+        assert!(both.unwrap_err().to_string().contains("both set"));
+        let bad = policy(&[("ALLOWED_COUNTRIES", "US,USA")]).unwrap_err();
+        assert!(bad.to_string().contains("\"USA\""), "{bad}");
+        assert!(policy(&[("BLOCKED_COUNTRIES", "XX")]).is_err());
+        assert!(policy(&[("BLOCKED_COUNTRIES", " , ")]).is_err());
+    }
+
+    #[test]
+    fn senders_by_country_for_one_provider() {
+        let json = r#"{"DE": "+4915112345678", "us": {"sns": "+12065550100", "twilio": "MG1"}}"#;
+        let vars = [("SENDER_BY_COUNTRY", json)];
+        let lookup = env_with(&vars);
+        let env = Env::new(Host::Lambda, &lookup);
+        let de = Country::parse("DE").unwrap();
+        let us = Country::parse("US").unwrap();
+        let sns = senders_for("sns", &env).unwrap();
+        assert_eq!(sns[&de], "+4915112345678");
+        assert_eq!(sns[&us], "+12065550100");
+        let eum = senders_for("end-user-messaging", &env).unwrap();
+        assert_eq!(eum.len(), 1, "US has no end-user-messaging sender");
+        for bad in [
+            "[1]",
+            "{\"XX\": \"a\"}",
+            "{\"DE\": 5}",
+            "{\"DE\": \"\"}",
+            "not json",
+        ] {
+            let vars = [("SENDER_BY_COUNTRY", bad)];
+            let lookup = env_with(&vars);
+            let err = senders_for("sns", &Env::new(Host::Lambda, &lookup)).unwrap_err();
+            assert!(err.to_string().starts_with("SENDER_BY_COUNTRY"), "{err}");
+        }
+    }
+}

@@ -1,0 +1,233 @@
+//! The DynamoDB store (`IDEMPOTENCY_TABLE`), shared by every instance.
+
+use super::{
+    Claimed, Fingerprint, Record, STORE_ATTEMPT_TIMEOUT, STORE_OPERATION_TIMEOUT, State, Store,
+    StoreError,
+};
+use aws_sdk_dynamodb::error::ProvideErrorMetadata;
+use aws_sdk_dynamodb::types::AttributeValue;
+use std::collections::HashMap;
+
+/// The table shared by every instance (`IDEMPOTENCY_TABLE`): partition key `pk` (a string),
+/// TTL on `expires_at`. Conditional writes decide who sends; nothing is read then written.
+pub struct DynamoStore {
+    client: aws_sdk_dynamodb::Client,
+    table: String,
+}
+
+impl DynamoStore {
+    pub fn new(sdk: &aws_config::SdkConfig, table: String) -> Self {
+        let config = aws_sdk_dynamodb::config::Builder::from(sdk)
+            .timeout_config(
+                aws_config::timeout::TimeoutConfig::builder()
+                    .connect_timeout(crate::app::CONNECT_TIMEOUT)
+                    .operation_timeout(STORE_OPERATION_TIMEOUT)
+                    .operation_attempt_timeout(STORE_ATTEMPT_TIMEOUT)
+                    .build(),
+            )
+            // A claim retried after a lost answer finds its own token; the count may count one
+            // send twice after a lost answer, which errs on the side of the limit.
+            .retry_config(aws_config::retry::RetryConfig::standard().with_max_attempts(2))
+            .build();
+        Self {
+            client: aws_sdk_dynamodb::Client::from_conf(config),
+            table,
+        }
+    }
+
+    fn pk(key: &Fingerprint) -> AttributeValue {
+        AttributeValue::S(format!("s#{}", key.hex()))
+    }
+
+    fn error(&self, action: &str, err: impl ProvideErrorMetadata + std::fmt::Debug) -> StoreError {
+        let code = err.code().unwrap_or("no error code");
+        let message = err.message().unwrap_or_default();
+        StoreError(format!(
+            "DynamoDB {action} on table {}: {code} {message}",
+            self.table
+        ))
+    }
+}
+
+fn number(n: u64) -> AttributeValue {
+    AttributeValue::N(n.to_string())
+}
+
+fn record_from(item: &HashMap<String, AttributeValue>) -> Option<Record> {
+    let s = |name: &str| item.get(name).and_then(|v| v.as_s().ok()).cloned();
+    let n = |name: &str| {
+        item.get(name)
+            .and_then(|v| v.as_n().ok())
+            .and_then(|v| v.parse::<u64>().ok())
+    };
+    Some(Record {
+        state: State::parse(&s("state")?)?,
+        token: s("token").unwrap_or_default(),
+        lease_until_ms: n("lease_until").unwrap_or(0),
+        expires_at: n("expires_at").unwrap_or(0),
+        provider: s("provider"),
+        message_id: s("message_id"),
+    })
+}
+
+#[async_trait::async_trait]
+impl Store for DynamoStore {
+    async fn claim(
+        &self,
+        key: &Fingerprint,
+        claim: &Record,
+        now_ms: u64,
+    ) -> Result<Claimed, StoreError> {
+        let result = self
+            .client
+            .put_item()
+            .table_name(&self.table)
+            .item("pk", Self::pk(key))
+            .item("state", AttributeValue::S(claim.state.as_str().into()))
+            .item("token", AttributeValue::S(claim.token.clone()))
+            .item("lease_until", number(claim.lease_until_ms))
+            .item("expires_at", number(claim.expires_at))
+            // The same rule as Record::replaceable. TTL deletes late, so expiry is checked here.
+            .condition_expression(
+                "attribute_not_exists(pk) OR #e <= :now_s OR #s IN (:failed, :unknown) \
+                 OR (#s = :in_flight AND #l <= :now_ms)",
+            )
+            .expression_attribute_names("#e", "expires_at")
+            .expression_attribute_names("#s", "state")
+            .expression_attribute_names("#l", "lease_until")
+            .expression_attribute_values(":now_s", number(now_ms / 1000))
+            .expression_attribute_values(":now_ms", number(now_ms))
+            .expression_attribute_values(":failed", AttributeValue::S("failed".into()))
+            .expression_attribute_values(":unknown", AttributeValue::S("unknown".into()))
+            .expression_attribute_values(":in_flight", AttributeValue::S("in_flight".into()))
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(Claimed::Ours),
+            Err(err)
+                if err
+                    .as_service_error()
+                    .is_some_and(|e| e.is_conditional_check_failed_exception()) =>
+            {
+                match self.look(key).await? {
+                    // Our own write, whose answer was lost and whose retry then failed its condition.
+                    Some(record) if record.token == claim.token => Ok(Claimed::Ours),
+                    Some(record) => Ok(Claimed::Taken(record)),
+                    // Deleted in between (by TTL): try again.
+                    None => Err(StoreError("the claim vanished while it was read".into())),
+                }
+            }
+            Err(err) => Err(self.error("PutItem", err)),
+        }
+    }
+
+    async fn look(&self, key: &Fingerprint) -> Result<Option<Record>, StoreError> {
+        let answer = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .key("pk", Self::pk(key))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(|e| self.error("GetItem", e))?;
+        Ok(answer.item().and_then(record_from))
+    }
+
+    async fn finish(
+        &self,
+        key: &Fingerprint,
+        token: &str,
+        done: &Record,
+    ) -> Result<(), StoreError> {
+        let mut update = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .key("pk", Self::pk(key))
+            .condition_expression("#t = :token")
+            .expression_attribute_names("#t", "token")
+            .expression_attribute_names("#s", "state")
+            .expression_attribute_values(":token", AttributeValue::S(token.into()))
+            .expression_attribute_values(":state", AttributeValue::S(done.state.as_str().into()));
+        update = match (&done.provider, &done.message_id) {
+            (Some(provider), Some(message_id)) => update
+                .update_expression("SET #s = :state, provider = :provider, message_id = :message_id REMOVE lease_until")
+                .expression_attribute_values(":provider", AttributeValue::S(provider.clone()))
+                .expression_attribute_values(":message_id", AttributeValue::S(message_id.clone())),
+            _ => update.update_expression("SET #s = :state REMOVE lease_until"),
+        };
+        match update.send().await {
+            Ok(_) => Ok(()),
+            Err(err)
+                if err
+                    .as_service_error()
+                    .is_some_and(|e| e.is_conditional_check_failed_exception()) =>
+            {
+                // Our lease ran out and another request claimed the send: its outcome counts.
+                tracing::warn!("the send's claim was taken over before its outcome was recorded");
+                Ok(())
+            }
+            Err(err) => Err(self.error("UpdateItem", err)),
+        }
+    }
+
+    async fn count(&self, bucket: &str, limit: u64, expires_at: u64) -> Result<bool, StoreError> {
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .key("pk", AttributeValue::S(bucket.to_owned()))
+            .update_expression("ADD sends :one SET #e = if_not_exists(#e, :expires_at)")
+            .condition_expression("attribute_not_exists(sends) OR sends < :limit")
+            .expression_attribute_names("#e", "expires_at")
+            .expression_attribute_values(":one", number(1))
+            .expression_attribute_values(":limit", number(limit))
+            .expression_attribute_values(":expires_at", number(expires_at))
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(true),
+            Err(err)
+                if err
+                    .as_service_error()
+                    .is_some_and(|e| e.is_conditional_check_failed_exception()) =>
+            {
+                Ok(false)
+            }
+            Err(err) => Err(self.error("UpdateItem", err)),
+        }
+    }
+
+    /// Reads a key that never exists: checks that the table is there and readable, and opens
+    /// the connection during init.
+    async fn start(&self) -> Result<(), String> {
+        let read = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .key("pk", AttributeValue::S("start-up check".into()))
+            .send()
+            .await;
+        match read {
+            Ok(_) => Ok(()),
+            Err(err)
+                if err
+                    .as_service_error()
+                    .is_some_and(|e| e.is_resource_not_found_exception()) =>
+            {
+                Err(format!(
+                    "IDEMPOTENCY_TABLE: the DynamoDB table {} does not exist (in this account and region)",
+                    self.table
+                ))
+            }
+            Err(err) => {
+                tracing::warn!(
+                    error = %self.error("GetItem", err),
+                    "cannot read the idempotency table at start-up (dynamodb:GetItem); sends go ahead without the duplicate check until it can be used"
+                );
+                Ok(())
+            }
+        }
+    }
+}

@@ -1,0 +1,69 @@
+//! The in-process store: covers re-sends that reach the same process (no `IDEMPOTENCY_TABLE`).
+
+use super::{Claimed, Fingerprint, Record, Store, StoreError, now_ms};
+use std::collections::HashMap;
+use std::sync::Mutex;
+
+/// The store of one process: covers re-sends that reach the same instance.
+#[derive(Default)]
+pub struct MemoryStore {
+    sends: Mutex<HashMap<Fingerprint, Record>>,
+    counts: Mutex<HashMap<String, (u64, u64)>>,
+}
+
+/// Above this many records, expired ones are dropped (bounds the memory of a busy `serve`).
+const MEMORY_PRUNE_ABOVE: usize = 4096;
+
+#[async_trait::async_trait]
+impl Store for MemoryStore {
+    async fn claim(
+        &self,
+        key: &Fingerprint,
+        claim: &Record,
+        now_ms: u64,
+    ) -> Result<Claimed, StoreError> {
+        let mut sends = self.sends.lock().unwrap_or_else(|p| p.into_inner());
+        if sends.len() > MEMORY_PRUNE_ABOVE {
+            sends.retain(|_, r| r.expires_at * 1000 > now_ms);
+        }
+        match sends.get(key) {
+            Some(existing) if !existing.replaceable(now_ms) => Ok(Claimed::Taken(existing.clone())),
+            _ => {
+                sends.insert(key.clone(), claim.clone());
+                Ok(Claimed::Ours)
+            }
+        }
+    }
+
+    async fn look(&self, key: &Fingerprint) -> Result<Option<Record>, StoreError> {
+        let sends = self.sends.lock().unwrap_or_else(|p| p.into_inner());
+        Ok(sends.get(key).cloned())
+    }
+
+    async fn finish(
+        &self,
+        key: &Fingerprint,
+        token: &str,
+        done: &Record,
+    ) -> Result<(), StoreError> {
+        let mut sends = self.sends.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(record) = sends.get_mut(key).filter(|r| r.token == token) {
+            *record = done.clone();
+        }
+        Ok(())
+    }
+
+    async fn count(&self, bucket: &str, limit: u64, expires_at: u64) -> Result<bool, StoreError> {
+        let mut counts = self.counts.lock().unwrap_or_else(|p| p.into_inner());
+        if counts.len() > MEMORY_PRUNE_ABOVE {
+            let now_s = now_ms() / 1000;
+            counts.retain(|_, (_, expires)| *expires > now_s);
+        }
+        let (sent, _) = counts.entry(bucket.to_owned()).or_insert((0, expires_at));
+        if *sent >= limit {
+            return Ok(false);
+        }
+        *sent += 1;
+        Ok(true)
+    }
+}

@@ -1,0 +1,641 @@
+//! At most one SMS per Mosaic re-send, and the per-number limit.
+//!
+//! Mosaic waits about 3 s, then sends the same request again (up to twice); on Lambda the re-send
+//! usually reaches another instance, because the first is still busy. Every send is therefore
+//! claimed first in a store shared by all instances (a DynamoDB table, `IDEMPOTENCY_TABLE`), keyed
+//! by an HMAC of the number and the message: an identical request within the window
+//! (`DEDUPE_WINDOW_SECONDS`) gets the first one's message id instead of a second SMS, or waits for
+//! the first one's outcome while it is still in flight. A first send that failed, or whose outcome
+//! is unknown, lets the re-send go: two copies of one passcode beat none.
+//!
+//! Without a table the store lives in the process, which covers re-sends that reach the same
+//! instance only.
+//!
+//! The HMAC key is the API key the request presented (Mosaic's re-sends present the same one), so
+//! the store holds neither a number nor a message, and nothing in it can be turned back into one
+//! without the key.
+
+mod dynamo;
+mod memory;
+
+pub use dynamo::DynamoStore;
+pub use memory::MemoryStore;
+
+use crate::sms::SmsRequest;
+use hmac::{KeyInit, Mac};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use tokio::time::Instant;
+
+/// Mosaic re-sends after about 3 s, twice at most: 30 s covers both with room for a slow cold
+/// start, and stays under the 60 s most login pages make a user wait before "resend code" (a
+/// deliberate resend of the same code must go out).
+pub const DEFAULT_DEDUPE_WINDOW: Duration = Duration::from_secs(30);
+
+/// How often a request waiting for another instance's send looks at its outcome.
+const POLL_INTERVAL: Duration = Duration::from_millis(100);
+
+/// An in-flight claim outlives its sender's deadline by this much, to cover clock skew between
+/// instances; after that a crashed instance's claim no longer blocks the number.
+const LEASE_GRACE: Duration = Duration::from_millis(500);
+
+/// The DynamoDB calls run inside the send deadline; a store that does not answer in time is
+/// treated as unavailable (the send goes ahead without the check).
+pub(crate) const STORE_OPERATION_TIMEOUT: Duration = Duration::from_millis(600);
+pub(crate) const STORE_ATTEMPT_TIMEOUT: Duration = Duration::from_millis(300);
+
+/// HMAC-SHA256 of a send (number and message) or of a number, under the presented API key.
+#[derive(Clone, PartialEq, Eq, Hash)]
+pub struct Fingerprint([u8; 32]);
+
+impl Fingerprint {
+    fn of(key: &[u8], purpose: &str, parts: &[&str]) -> Self {
+        let mut mac = hmac::Hmac::<sha2::Sha256>::new_from_slice(key)
+            .expect("HMAC takes a key of any length");
+        mac.update(purpose.as_bytes());
+        for part in parts {
+            // Length-prefixed, so ("ab", "c") and ("a", "bc") differ.
+            mac.update(&(part.len() as u64).to_be_bytes());
+            mac.update(part.as_bytes());
+        }
+        Self(mac.finalize().into_bytes().into())
+    }
+
+    pub(crate) fn hex(&self) -> String {
+        self.0.iter().map(|b| format!("{b:02x}")).collect()
+    }
+}
+
+impl std::fmt::Debug for Fingerprint {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Fingerprint({}…)", &self.hex()[..12])
+    }
+}
+
+/// Where a send stands in the store.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum State {
+    InFlight,
+    Sent,
+    /// Certainly not sent (or refused): a re-send may go.
+    Failed,
+    /// Maybe sent: a re-send may go too (two copies beat none).
+    Unknown,
+}
+
+impl State {
+    pub(crate) fn as_str(self) -> &'static str {
+        match self {
+            Self::InFlight => "in_flight",
+            Self::Sent => "sent",
+            Self::Failed => "failed",
+            Self::Unknown => "unknown",
+        }
+    }
+
+    pub(crate) fn parse(raw: &str) -> Option<Self> {
+        [Self::InFlight, Self::Sent, Self::Failed, Self::Unknown]
+            .into_iter()
+            .find(|s| s.as_str() == raw)
+    }
+}
+
+/// A send's record, as the store holds it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Record {
+    pub state: State,
+    /// Who claimed it: a request recognises its own claim after a retried write.
+    pub token: String,
+    /// An in-flight claim stops blocking after this (milliseconds since the epoch).
+    pub lease_until_ms: u64,
+    /// The record means nothing after this (seconds since the epoch; DynamoDB's TTL attribute).
+    pub expires_at: u64,
+    pub provider: Option<String>,
+    pub message_id: Option<String>,
+}
+
+impl Record {
+    /// Whether a new claim may replace it at `now_ms`.
+    pub(crate) fn replaceable(&self, now_ms: u64) -> bool {
+        self.expires_at * 1000 <= now_ms
+            || match self.state {
+                State::Failed | State::Unknown => true,
+                State::InFlight => self.lease_until_ms <= now_ms,
+                State::Sent => false,
+            }
+    }
+}
+
+/// What a claim attempt found.
+#[derive(Debug)]
+pub enum Claimed {
+    Ours,
+    Taken(Record),
+}
+
+/// Why the store could not answer; the send then goes ahead unchecked.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct StoreError(pub(crate) String);
+
+/// The shared state behind dedupe and limits.
+#[async_trait::async_trait]
+pub trait Store: Send + Sync {
+    /// Writes `claim` unless a record that may not be replaced is there.
+    async fn claim(
+        &self,
+        key: &Fingerprint,
+        claim: &Record,
+        now_ms: u64,
+    ) -> Result<Claimed, StoreError>;
+    /// The record, if any (strongly consistent).
+    async fn look(&self, key: &Fingerprint) -> Result<Option<Record>, StoreError>;
+    /// Records a claim's outcome, if the claim is still `token`'s.
+    async fn finish(&self, key: &Fingerprint, token: &str, done: &Record)
+    -> Result<(), StoreError>;
+    /// Counts one send in `bucket` unless it already holds `limit`; `false` when over.
+    async fn count(&self, bucket: &str, limit: u64, expires_at: u64) -> Result<bool, StoreError>;
+    /// A cheap read during start-up: checks the store and opens its connection.
+    async fn start(&self) -> Result<(), String> {
+        Ok(())
+    }
+}
+
+/// Settings: `IDEMPOTENCY_TABLE`, `DEDUPE_WINDOW_SECONDS`, `MAX_SMS_PER_NUMBER_PER_HOUR`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Settings {
+    pub table: Option<String>,
+    pub window: Duration,
+    /// `None`: no limit.
+    pub per_number_per_hour: Option<u64>,
+}
+
+impl Settings {
+    pub fn from_env(env: &crate::config::Env) -> Result<Self, crate::config::ConfigError> {
+        let window = env.number(
+            "DEDUPE_WINDOW_SECONDS",
+            0..=86_400,
+            DEFAULT_DEDUPE_WINDOW.as_secs(),
+        )?;
+        let limit = env.number("MAX_SMS_PER_NUMBER_PER_HOUR", 0..=1_000_000, 0)?;
+        Ok(Self {
+            table: env.optional("IDEMPOTENCY_TABLE"),
+            window: Duration::from_secs(window),
+            per_number_per_hour: (limit > 0).then_some(limit),
+        })
+    }
+}
+
+/// What the gateway may do with a request.
+#[derive(Debug)]
+pub enum Admission {
+    /// Send it, then report the outcome with [`Idempotency::finish`].
+    Send(Ticket),
+    /// An identical request was sent within the window.
+    Duplicate {
+        provider: String,
+        message_id: String,
+    },
+    /// The number had its SMS for this hour.
+    OverLimit { limit: u64 },
+    /// An identical request is being sent by another instance and had no outcome by the deadline.
+    StillInFlight,
+}
+
+/// A claimed send (or, when the store failed, an unclaimed one).
+#[derive(Debug)]
+pub struct Ticket {
+    key: Fingerprint,
+    token: Option<String>,
+    expires_at: u64,
+}
+
+/// What became of a ticket's send.
+pub enum Outcome<'a> {
+    Sent {
+        provider: &'a str,
+        message_id: &'a str,
+    },
+    NotSent,
+    MaybeSent,
+}
+
+pub struct Idempotency {
+    store: Box<dyn Store>,
+    window: Duration,
+    per_number_per_hour: Option<u64>,
+}
+
+impl Idempotency {
+    pub fn new(store: Box<dyn Store>, settings: &Settings) -> Self {
+        Self {
+            store,
+            window: settings.window,
+            per_number_per_hour: settings.per_number_per_hour,
+        }
+    }
+
+    /// The store from the settings: the table when there is one, else in process.
+    pub fn from_settings(settings: &Settings, sdk: Option<&aws_config::SdkConfig>) -> Self {
+        let store: Box<dyn Store> = match (&settings.table, sdk) {
+            (Some(table), Some(sdk)) => Box::new(DynamoStore::new(sdk, table.clone())),
+            _ => Box::new(MemoryStore::default()),
+        };
+        Self::new(store, settings)
+    }
+
+    pub async fn start(&self) -> Result<(), String> {
+        self.store.start().await
+    }
+
+    /// Claims `sms` (sent with API key `key`) for this request, waiting up to `deadline` for an
+    /// identical request's outcome. A store that fails lets the send go unchecked: losing a
+    /// passcode is worse than sending it twice.
+    pub async fn admit(&self, key: &[u8], sms: &SmsRequest, deadline: Instant) -> Admission {
+        let phone = sms.phone_number.as_str();
+        let send_key = Fingerprint::of(key, "send", &[phone, sms.message.as_str()]);
+        let mut token = [0u8; 16];
+        if getrandom::fill(&mut token).is_err() {
+            // Still unique enough to tell our claim from another's within one window.
+            token[..8].copy_from_slice(&now_ms().to_be_bytes());
+        }
+        let token: String = token.iter().map(|b| format!("{b:02x}")).collect();
+        if self.window.is_zero() {
+            // DEDUPE_WINDOW_SECONDS=0: no duplicate check, only the limit.
+            let ticket = Ticket {
+                key: send_key,
+                token: None,
+                expires_at: 0,
+            };
+            return self.limit(key, sms, ticket, deadline).await;
+        }
+        loop {
+            let now = now_ms();
+            let lease = deadline.saturating_duration_since(Instant::now()) + LEASE_GRACE;
+            let claim = Record {
+                state: State::InFlight,
+                token: token.clone(),
+                lease_until_ms: now + lease.as_millis() as u64,
+                expires_at: (now + self.window.as_millis() as u64).div_ceil(1000),
+                provider: None,
+                message_id: None,
+            };
+            let claimed = self.within(deadline, self.store.claim(&send_key, &claim, now));
+            let existing = match claimed.await {
+                Ok(Claimed::Ours) => {
+                    let ticket = Ticket {
+                        key: send_key,
+                        token: Some(token),
+                        expires_at: claim.expires_at,
+                    };
+                    return self.limit(key, sms, ticket, deadline).await;
+                }
+                Ok(Claimed::Taken(record)) => record,
+                Err(err) => {
+                    tracing::error!(
+                        error = %err,
+                        "the idempotency store cannot be used: sending without the duplicate check"
+                    );
+                    let ticket = Ticket {
+                        key: send_key,
+                        token: None,
+                        expires_at: claim.expires_at,
+                    };
+                    return self.limit(key, sms, ticket, deadline).await;
+                }
+            };
+            match self.wait(&send_key, existing, deadline).await {
+                Some(admission) => return admission,
+                None => continue, // the other send failed or lapsed: claim again
+            }
+        }
+    }
+
+    /// Follows another request's claim until it ends: `None` when it failed or lapsed (this one
+    /// may send).
+    async fn wait(
+        &self,
+        key: &Fingerprint,
+        mut record: Record,
+        deadline: Instant,
+    ) -> Option<Admission> {
+        loop {
+            match record.state {
+                State::Sent => {
+                    return Some(Admission::Duplicate {
+                        provider: record.provider.unwrap_or_default(),
+                        message_id: record.message_id.unwrap_or_default(),
+                    });
+                }
+                _ if record.replaceable(now_ms()) => return None,
+                _ => {}
+            }
+            let lease_left = Duration::from_millis(record.lease_until_ms.saturating_sub(now_ms()));
+            let next = Instant::now() + POLL_INTERVAL.min(lease_left);
+            if next >= deadline {
+                return Some(Admission::StillInFlight);
+            }
+            tokio::time::sleep_until(next).await;
+            match self.within(deadline, self.store.look(key)).await {
+                Ok(Some(latest)) => record = latest,
+                Ok(None) => return None,
+                Err(err) => {
+                    tracing::error!(error = %err, "the idempotency store cannot be read");
+                    return Some(Admission::StillInFlight);
+                }
+            }
+        }
+    }
+
+    /// Counts the send against its number's hour, once it is ours to send.
+    async fn limit(
+        &self,
+        key: &[u8],
+        sms: &SmsRequest,
+        ticket: Ticket,
+        deadline: Instant,
+    ) -> Admission {
+        let Some(limit) = self.per_number_per_hour else {
+            return Admission::Send(ticket);
+        };
+        let hour = now_ms() / 3_600_000;
+        let number = Fingerprint::of(key, "number", &[sms.phone_number.as_str()]);
+        let bucket = format!("n#{}#{hour}", number.hex());
+        // Kept an hour past its own, for a look during an investigation; DynamoDB's TTL deletes it.
+        let expires_at = (hour + 2) * 3600;
+        match self
+            .within(deadline, self.store.count(&bucket, limit, expires_at))
+            .await
+        {
+            Ok(true) => Admission::Send(ticket),
+            Ok(false) => {
+                self.finish(ticket, Outcome::NotSent).await;
+                Admission::OverLimit { limit }
+            }
+            Err(err) => {
+                tracing::error!(error = %err, "the idempotency store cannot count: sending without the per-number limit");
+                Admission::Send(ticket)
+            }
+        }
+    }
+
+    /// Records what became of a ticket's send, so a re-send answers `duplicate` or may go.
+    pub async fn finish(&self, ticket: Ticket, outcome: Outcome<'_>) {
+        let Some(token) = ticket.token else { return };
+        let (state, provider, message_id) = match outcome {
+            Outcome::Sent {
+                provider,
+                message_id,
+            } => (
+                State::Sent,
+                Some(provider.to_owned()),
+                Some(message_id.to_owned()),
+            ),
+            Outcome::NotSent => (State::Failed, None, None),
+            Outcome::MaybeSent => (State::Unknown, None, None),
+        };
+        let done = Record {
+            state,
+            token: token.clone(),
+            lease_until_ms: 0,
+            expires_at: ticket.expires_at,
+            provider,
+            message_id,
+        };
+        // Its own short budget: the send is over, and the answer waits for this write only so
+        // that a re-send arriving next finds it.
+        let write = self.store.finish(&ticket.key, &token, &done);
+        match tokio::time::timeout(STORE_OPERATION_TIMEOUT, write).await {
+            Ok(Ok(())) => {}
+            Ok(Err(err)) => {
+                tracing::error!(error = %err, "cannot record the send's outcome in the idempotency store")
+            }
+            Err(_) => {
+                tracing::error!("recording the send's outcome in the idempotency store timed out")
+            }
+        }
+    }
+
+    async fn within<T>(
+        &self,
+        deadline: Instant,
+        call: impl std::future::Future<Output = Result<T, StoreError>>,
+    ) -> Result<T, StoreError> {
+        tokio::time::timeout_at(deadline, call)
+            .await
+            .unwrap_or_else(|_| Err(StoreError("no answer before the send deadline".into())))
+    }
+}
+
+pub(crate) fn now_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sms(phone: &str, message: &str) -> SmsRequest {
+        SmsRequest::from_json(&serde_json::json!({"phone_number": phone, "message": message}))
+            .unwrap()
+    }
+
+    fn memory(window_s: u64, limit: Option<u64>) -> Idempotency {
+        Idempotency::new(
+            Box::<MemoryStore>::default(),
+            &Settings {
+                table: None,
+                window: Duration::from_secs(window_s),
+                per_number_per_hour: limit,
+            },
+        )
+    }
+
+    async fn sent(idem: &Idempotency, ticket: Ticket, message_id: &str) {
+        let outcome = Outcome::Sent {
+            provider: "sns",
+            message_id,
+        };
+        idem.finish(ticket, outcome).await;
+    }
+
+    fn deadline() -> Instant {
+        Instant::now() + Duration::from_millis(2500)
+    }
+
+    #[test]
+    fn fingerprints_depend_on_key_number_and_message() {
+        let a = Fingerprint::of(b"k", "send", &["+14155550100", "code 1"]);
+        assert_eq!(
+            a,
+            Fingerprint::of(b"k", "send", &["+14155550100", "code 1"])
+        );
+        assert_ne!(
+            a,
+            Fingerprint::of(b"k2", "send", &["+14155550100", "code 1"])
+        );
+        assert_ne!(
+            a,
+            Fingerprint::of(b"k", "send", &["+14155550100", "code 2"])
+        );
+        assert_ne!(
+            a,
+            Fingerprint::of(b"k", "send", &["+14155550101", "code 1"])
+        );
+        assert_ne!(
+            Fingerprint::of(b"k", "send", &["ab", "c"]),
+            Fingerprint::of(b"k", "send", &["a", "bc"])
+        );
+        assert!(!format!("{a:?}").contains("4155550100"));
+    }
+
+    #[tokio::test]
+    async fn a_sent_message_is_a_duplicate_within_the_window() {
+        let idem = memory(30, None);
+        let first = sms("+14155550100", "code 1");
+        let Admission::Send(ticket) = idem.admit(b"k", &first, deadline()).await else {
+            panic!("the first one sends")
+        };
+        sent(&idem, ticket, "m-1").await;
+        match idem.admit(b"k", &first, deadline()).await {
+            Admission::Duplicate {
+                provider,
+                message_id,
+            } => {
+                assert_eq!((provider.as_str(), message_id.as_str()), ("sns", "m-1"))
+            }
+            other => panic!("expected a duplicate, got {other:?}"),
+        }
+        // Another message to the same number, or the same one under another key, is new.
+        assert!(matches!(
+            idem.admit(b"k", &sms("+14155550100", "code 2"), deadline())
+                .await,
+            Admission::Send(_)
+        ));
+    }
+
+    #[tokio::test]
+    async fn failed_or_unknown_sends_let_the_re_send_go() {
+        let idem = memory(30, None);
+        let request = sms("+14155550100", "code 1");
+        for outcome in [Outcome::NotSent, Outcome::MaybeSent] {
+            let Admission::Send(ticket) = idem.admit(b"k", &request, deadline()).await else {
+                panic!("sends")
+            };
+            idem.finish(ticket, outcome).await;
+        }
+        assert!(matches!(
+            idem.admit(b"k", &request, deadline()).await,
+            Admission::Send(_)
+        ));
+    }
+
+    #[tokio::test]
+    async fn a_window_of_zero_never_dedupes() {
+        let idem = memory(0, None);
+        let request = sms("+14155550100", "code 1");
+        for _ in 0..2 {
+            let Admission::Send(ticket) = idem.admit(b"k", &request, deadline()).await else {
+                panic!("sends")
+            };
+            sent(&idem, ticket, "m").await;
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_re_send_waits_for_the_first_outcome() {
+        let idem = std::sync::Arc::new(memory(30, None));
+        let request = sms("+14155550100", "code 1");
+        let Admission::Send(ticket) = idem.admit(b"k", &request, deadline()).await else {
+            panic!("sends")
+        };
+        let waiting = {
+            let (idem, request) = (idem.clone(), request.clone());
+            tokio::spawn(async move { idem.admit(b"k", &request, deadline()).await })
+        };
+        tokio::time::sleep(Duration::from_millis(350)).await;
+        assert!(
+            !waiting.is_finished(),
+            "the re-send waits while the first is in flight"
+        );
+        sent(&idem, ticket, "m-1").await;
+        assert!(matches!(
+            waiting.await.unwrap(),
+            Admission::Duplicate { .. }
+        ));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_re_send_still_in_flight_at_the_deadline_sends_nothing() {
+        let idem = memory(30, None);
+        let request = sms("+14155550100", "code 1");
+        let _first = idem.admit(b"k", &request, deadline()).await;
+        let soon = Instant::now() + Duration::from_millis(300);
+        assert!(matches!(
+            idem.admit(b"k", &request, soon).await,
+            Admission::StillInFlight
+        ));
+    }
+
+    #[tokio::test]
+    async fn an_expired_in_flight_claim_does_not_block() {
+        let store = MemoryStore::default();
+        let key = Fingerprint::of(b"k", "send", &["+1", "m"]);
+        let now = now_ms();
+        let crashed = Record {
+            state: State::InFlight,
+            token: "crashed".into(),
+            lease_until_ms: now - 1,
+            expires_at: now / 1000 + 30,
+            provider: None,
+            message_id: None,
+        };
+        assert!(matches!(
+            store.claim(&key, &crashed, now - 5000).await.unwrap(),
+            Claimed::Ours
+        ));
+        let mine = Record {
+            token: "mine".into(),
+            lease_until_ms: now + 3000,
+            ..crashed.clone()
+        };
+        assert!(matches!(
+            store.claim(&key, &mine, now).await.unwrap(),
+            Claimed::Ours
+        ));
+        let late = Record {
+            token: "late".into(),
+            ..mine.clone()
+        };
+        assert!(
+            matches!(store.claim(&key, &late, now).await.unwrap(), Claimed::Taken(r) if r.token == "mine")
+        );
+    }
+
+    #[tokio::test]
+    async fn the_per_number_limit_counts_sends_per_hour() {
+        let idem = memory(30, Some(2));
+        let mut sends = 0;
+        for i in 0..4 {
+            match idem
+                .admit(b"k", &sms("+14155550100", &format!("code {i}")), deadline())
+                .await
+            {
+                Admission::Send(ticket) => {
+                    sends += 1;
+                    sent(&idem, ticket, "m").await;
+                }
+                Admission::OverLimit { limit } => assert_eq!(limit, 2),
+                other => panic!("{other:?}"),
+            }
+        }
+        assert_eq!(sends, 2);
+        // Another number has its own count.
+        assert!(matches!(
+            idem.admit(b"k", &sms("+14155550101", "code 9"), deadline())
+                .await,
+            Admission::Send(_)
+        ));
+    }
+}

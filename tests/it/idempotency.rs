@@ -1,0 +1,436 @@
+//! Re-sends across instances, the country policy and the per-number limit: separate gateway
+//! processes sharing one DynamoDB table (moto), sending through SNS (moto), Twilio and End User
+//! Messaging (the stand-in) and the outbox.
+
+use crate::process::{Running, gateway_command, start};
+use crate::support::{KEY, aws_config, moto, sms_sent_to, sns_stand_in, unique_phone};
+use aws_sdk_dynamodb::types::{
+    AttributeDefinition, BillingMode, KeySchemaElement, KeyType, ScalarAttributeType,
+};
+use serde_json::{Value, json};
+use std::process::Command;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+const TWILIO_ACCOUNT: &str = "AC0123456789abcdef0123456789abcdef";
+const TWILIO_TOKEN: &str = "7e577e577e577e577e577e577e577e57";
+
+async fn dynamodb() -> aws_sdk_dynamodb::Client {
+    aws_sdk_dynamodb::Client::new(&aws_config(&moto().endpoint).await)
+}
+
+/// A new table as the SAM template makes it: partition key `pk` (a string), on demand.
+async fn table() -> String {
+    static N: AtomicUsize = AtomicUsize::new(0);
+    let name = format!(
+        "idempotency-{}-{}",
+        std::process::id(),
+        N.fetch_add(1, Ordering::Relaxed)
+    );
+    dynamodb()
+        .await
+        .create_table()
+        .table_name(&name)
+        .key_schema(
+            KeySchemaElement::builder()
+                .attribute_name("pk")
+                .key_type(KeyType::Hash)
+                .build()
+                .unwrap(),
+        )
+        .attribute_definitions(
+            AttributeDefinition::builder()
+                .attribute_name("pk")
+                .attribute_type(ScalarAttributeType::S)
+                .build()
+                .unwrap(),
+        )
+        .billing_mode(BillingMode::PayPerRequest)
+        .send()
+        .await
+        .unwrap();
+    name
+}
+
+/// Every item of `table`, each as its debug text.
+async fn scan(table: &str) -> Vec<String> {
+    let items = dynamodb()
+        .await
+        .scan()
+        .table_name(table)
+        .send()
+        .await
+        .unwrap();
+    items.items().iter().map(|i| format!("{i:?}")).collect()
+}
+
+/// A running gateway process and the directory with its log.
+struct Gateway {
+    running: Running,
+    _dir: tempfile::TempDir,
+}
+
+impl std::ops::Deref for Gateway {
+    type Target = Running;
+    fn deref(&self) -> &Running {
+        &self.running
+    }
+}
+
+/// A gateway process on moto's AWS (SNS unless `vars` says otherwise), with the idempotency table.
+fn gateway(table: &str, vars: &[(&str, &str)]) -> Gateway {
+    let dir = tempfile::tempdir().unwrap();
+    let mut command: Command = gateway_command(dir.path());
+    command
+        .env("GATEWAY_API_KEY", KEY)
+        .env("SMS_PROVIDER", "sns")
+        .env("IDEMPOTENCY_TABLE", table)
+        .env("AWS_ENDPOINT_URL", &moto().endpoint)
+        .env("AWS_REGION", "us-east-1")
+        .env("AWS_ACCESS_KEY_ID", "testing")
+        .env("AWS_SECRET_ACCESS_KEY", "testing");
+    for (name, value) in vars {
+        command.env(name, value);
+    }
+    Gateway {
+        running: start(command, dir.path()),
+        _dir: dir,
+    }
+}
+
+async fn post(gateway: &Running, phone: &str, message: &str) -> (u16, Value) {
+    let response = reqwest::Client::new()
+        .post(&gateway.url)
+        .header("x-api-key", KEY)
+        .json(&json!({"phone_number": phone, "sender_id": "Acme", "message": message}))
+        .send()
+        .await
+        .unwrap();
+    let status = response.status().as_u16();
+    (status, response.json().await.unwrap())
+}
+
+/// The same POST to three processes at once: one SMS, three 200s with its message id. Returns the
+/// message id.
+async fn one_sms_from_three_processes(
+    gateways: &[Gateway; 3],
+    phone: &str,
+    message: &str,
+) -> String {
+    let (a, b, c) = tokio::join!(
+        post(&gateways[0], phone, message),
+        post(&gateways[1], phone, message),
+        post(&gateways[2], phone, message)
+    );
+    let answers = [a, b, c];
+    for (status, body) in &answers {
+        assert_eq!(*status, 200, "{body}");
+    }
+    let mut statuses: Vec<&str> = answers
+        .iter()
+        .map(|(_, b)| b["status"].as_str().unwrap())
+        .collect();
+    statuses.sort();
+    assert_eq!(statuses, ["duplicate", "duplicate", "sent"], "{answers:?}");
+    let id = answers[0].1["message_id"].as_str().unwrap().to_owned();
+    assert!(
+        answers.iter().all(|(_, b)| b["message_id"] == id.as_str()),
+        "{answers:?}"
+    );
+    id
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn three_processes_sharing_the_table_send_one_sms_through_sns() {
+    let table = table().await;
+    let gateways = [
+        gateway(&table, &[]),
+        gateway(&table, &[]),
+        gateway(&table, &[]),
+    ];
+    let phone = unique_phone();
+    let message = "Your Acme code is 583920";
+
+    let id = one_sms_from_three_processes(&gateways, &phone, message).await;
+    let sent = sms_sent_to(&phone).await;
+    assert_eq!(sent, [(message.to_owned(), id.clone())], "moto got one SMS");
+
+    // Mosaic's re-send a little later, to another instance: the first message id, nothing sent.
+    let (status, again) = post(&gateways[1], &phone, message).await;
+    assert_eq!(status, 200);
+    assert_eq!(again["status"], "duplicate");
+    assert_eq!(again["message_id"], id.as_str());
+    assert_eq!(again["provider"], "sns");
+    assert_eq!(sms_sent_to(&phone).await.len(), 1);
+
+    // A new passcode for the same number is a new send.
+    let (status, other) = post(&gateways[2], &phone, "Your Acme code is 110002").await;
+    assert_eq!((status, other["status"].as_str()), (200, Some("sent")));
+    assert_eq!(sms_sent_to(&phone).await.len(), 2);
+
+    // Nothing in the table can be read back as a number, a message or a passcode.
+    let digits = phone.trim_start_matches('+');
+    let items = scan(&table).await;
+    assert!(!items.is_empty());
+    for item in &items {
+        for secret in [
+            digits,
+            "583920",
+            "110002",
+            "Acme code",
+            &digits[digits.len() - 7..],
+        ] {
+            assert!(!item.contains(secret), "{secret:?} in clear in {item}");
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn three_processes_send_one_sms_through_twilio() {
+    let stand_in = sns_stand_in();
+    let table = table().await;
+    let twilio = [
+        ("SMS_PROVIDER", "twilio"),
+        ("TWILIO_API_BASE", stand_in.url.as_str()),
+        ("TWILIO_ACCOUNT_SID", TWILIO_ACCOUNT),
+        ("TWILIO_AUTH_TOKEN", TWILIO_TOKEN),
+        ("TWILIO_FROM", "+15005550006"),
+    ];
+    let gateways = [
+        gateway(&table, &twilio),
+        gateway(&table, &twilio),
+        gateway(&table, &twilio),
+    ];
+    let phone = unique_phone();
+    let id = one_sms_from_three_processes(&gateways, &phone, "Your code is 661100").await;
+
+    let listed: Value = reqwest::Client::new()
+        .get(format!(
+            "{}/2010-04-01/Accounts/{TWILIO_ACCOUNT}/Messages.json",
+            stand_in.url
+        ))
+        .basic_auth(TWILIO_ACCOUNT, Some(TWILIO_TOKEN))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let to_phone: Vec<&Value> = listed["messages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|m| m["to"] == phone.as_str())
+        .collect();
+    assert_eq!(to_phone.len(), 1, "Twilio got one message: {to_phone:?}");
+    assert_eq!(to_phone[0]["sid"], id.as_str());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn three_processes_send_one_sms_through_end_user_messaging_and_the_outbox() {
+    let stand_in = sns_stand_in();
+    let table = table().await;
+    let eum = [
+        ("SMS_PROVIDER", "end-user-messaging"),
+        ("EUM_ORIGINATION_IDENTITY", "phone-0123456789"),
+        (
+            "AWS_ENDPOINT_URL_PINPOINT_SMS_VOICE_V2",
+            stand_in.url.as_str(),
+        ),
+    ];
+    let gateways = [
+        gateway(&table, &eum),
+        gateway(&table, &eum),
+        gateway(&table, &eum),
+    ];
+    let phone = unique_phone();
+    let id = one_sms_from_three_processes(&gateways, &phone, "Your code is 771100").await;
+    let sent: Vec<Value> = reqwest::get(format!("{}/end-user-messaging/sent", stand_in.url))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let to_phone: Vec<&Value> = sent
+        .iter()
+        .filter(|m| m["DestinationPhoneNumber"] == phone.as_str())
+        .collect();
+    assert_eq!(to_phone.len(), 1, "{to_phone:?}");
+    assert_eq!(to_phone[0]["MessageId"], id.as_str());
+
+    // The outbox: each process writes its own file; one line in all three.
+    let dir = tempfile::tempdir().unwrap();
+    let outboxes: Vec<String> = (0..3)
+        .map(|i| {
+            dir.path()
+                .join(format!("outbox-{i}.jsonl"))
+                .display()
+                .to_string()
+        })
+        .collect();
+    let gateways = [0, 1, 2].map(|i| {
+        gateway(
+            &table,
+            &[("SMS_PROVIDER", "outbox"), ("OUTBOX_PATH", &outboxes[i])],
+        )
+    });
+    let phone = unique_phone();
+    one_sms_from_three_processes(&gateways, &phone, "Your code is 881100").await;
+    let lines: usize = outboxes
+        .iter()
+        .map(|path| {
+            std::fs::read_to_string(path)
+                .unwrap_or_default()
+                .lines()
+                .count()
+        })
+        .sum();
+    assert_eq!(lines, 1);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_first_send_that_failed_lets_the_re_send_go() {
+    let table = table().await;
+    // The first instance cannot reach SNS: certainly not sent, 502.
+    let closed = crate::support::closed_endpoint();
+    let broken = gateway(&table, &[("AWS_ENDPOINT_URL_SNS", &closed)]);
+    let healthy = gateway(&table, &[]);
+    let phone = unique_phone();
+    let message = "Your code is 202020";
+    let (status, failed) = post(&broken, &phone, message).await;
+    assert_eq!(status, 502, "{failed}");
+    assert_eq!(failed["error"], "provider_failed");
+    let (status, sent) = post(&healthy, &phone, message).await;
+    assert_eq!(
+        (status, sent["status"].as_str()),
+        (200, Some("sent")),
+        "{sent}"
+    );
+    assert_eq!(sms_sent_to(&phone).await.len(), 1);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_crashed_instances_claim_expires_and_does_not_block() {
+    let stand_in = sns_stand_in();
+    let table = table().await;
+    // End User Messaging stalls for this number: the first instance is still sending when it is
+    // killed, leaving its in-flight claim behind.
+    let phone = "+447009900412";
+    let message = "Your code is 303030";
+    let crashing = gateway(
+        &table,
+        &[
+            ("SMS_PROVIDER", "end-user-messaging"),
+            ("EUM_ORIGINATION_IDENTITY", "phone-0123456789"),
+            (
+                "AWS_ENDPOINT_URL_PINPOINT_SMS_VOICE_V2",
+                stand_in.url.as_str(),
+            ),
+            ("SEND_DEADLINE_MS", "1000"),
+        ],
+    );
+    let url = crashing.url.clone();
+    let first = tokio::spawn(async move {
+        let _ = reqwest::Client::new()
+            .post(url)
+            .header("x-api-key", KEY)
+            .json(&json!({"phone_number": phone, "message": message}))
+            .send()
+            .await;
+    });
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while !scan(&table).await.iter().any(|i| i.contains("in_flight")) {
+        assert!(std::time::Instant::now() < deadline, "no claim appeared");
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    drop(crashing); // killed mid-send
+    first.abort();
+
+    // Another instance (SNS) waits out the claim's lease, then sends.
+    let next = gateway(&table, &[("SEND_DEADLINE_MS", "8000")]);
+    let (status, sent) = post(&next, phone, message).await;
+    assert_eq!(
+        (status, sent["status"].as_str()),
+        (200, Some("sent")),
+        "{sent}"
+    );
+    assert_eq!(sms_sent_to(phone).await.len(), 1);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_blocked_country_and_an_over_limit_number_send_nothing() {
+    let table = table().await;
+    let policy = [
+        ("BLOCKED_COUNTRIES", "KZ"),
+        ("MAX_SMS_PER_NUMBER_PER_HOUR", "2"),
+    ];
+    let one = gateway(&table, &policy);
+    let two = gateway(&table, &policy);
+
+    // +7 701 is Kazakhstan (+7 alone would also be Russia).
+    let kazakh = "+77012345678";
+    let (status, refused) = post(&one, kazakh, "Your code is 404040").await;
+    assert_eq!(status, 422, "{refused}");
+    assert_eq!(refused["error"], "country_not_allowed");
+    assert!(refused["message"].as_str().unwrap().contains("KZ"));
+    assert!(sms_sent_to(kazakh).await.is_empty());
+    // Russia shares +7 and is not blocked.
+    let russian = "+79123456789";
+    assert_eq!(post(&one, russian, "Your code is 404041").await.0, 200);
+
+    // Two SMS an hour for a number, counted across instances; the third is refused.
+    let phone = unique_phone();
+    assert_eq!(post(&one, &phone, "Your code is 500001").await.0, 200);
+    assert_eq!(post(&two, &phone, "Your code is 500002").await.0, 200);
+    for gateway in [&one, &two] {
+        let (status, limited) = post(gateway, &phone, "Your code is 500003").await;
+        assert_eq!(status, 429, "{limited}");
+        assert_eq!(limited["error"], "rate_limited");
+    }
+    assert_eq!(sms_sent_to(&phone).await.len(), 2);
+    // A re-send of an SMS that went out is still answered (not counted again).
+    let (status, again) = post(&two, &phone, "Your code is 500001").await;
+    assert_eq!((status, again["status"].as_str()), (200, Some("duplicate")));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn without_a_table_re_sends_to_one_process_are_answered_from_memory() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut command = gateway_command(dir.path());
+    command
+        .env("GATEWAY_API_KEY", KEY)
+        .env("OUTBOX_PATH", dir.path().join("outbox.jsonl"));
+    let gateway = start(command, dir.path());
+    let phone = unique_phone();
+    let (a, b) = tokio::join!(
+        post(&gateway, &phone, "Your code is 909090"),
+        post(&gateway, &phone, "Your code is 909090")
+    );
+    let mut statuses = [a.1["status"].clone(), b.1["status"].clone()];
+    statuses.sort_by_key(|s| s.to_string());
+    assert_eq!(statuses, [json!("duplicate"), json!("sent")]);
+    assert_eq!(a.1["message_id"], b.1["message_id"]);
+    let outbox = std::fs::read_to_string(dir.path().join("outbox.jsonl")).unwrap();
+    assert_eq!(outbox.lines().count(), 1);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_table_that_does_not_exist_stops_start_up() {
+    let dir = tempfile::tempdir().unwrap();
+    let output = gateway_command(dir.path())
+        .env("GATEWAY_API_KEY", KEY)
+        .env("SMS_PROVIDER", "sns")
+        .env("IDEMPOTENCY_TABLE", "no-such-table")
+        .env("AWS_ENDPOINT_URL", &moto().endpoint)
+        .env("AWS_REGION", "us-east-1")
+        .env("AWS_ACCESS_KEY_ID", "testing")
+        .env("AWS_SECRET_ACCESS_KEY", "testing")
+        .args(["serve", "--addr", "127.0.0.1:0"])
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("IDEMPOTENCY_TABLE: the DynamoDB table no-such-table does not exist"),
+        "{stderr}"
+    );
+}
