@@ -78,13 +78,17 @@ impl Gateway {
         self
     }
 
-    /// Start-up: loads the numbering metadata if countries are used, and checks the idempotency
-    /// store (opening its connection).
+    /// Start-up: loads the numbering metadata if countries are used (CPU work, on a thread of its
+    /// own, so it overlaps the network round trips of start-up instead of adding to them), and
+    /// checks the idempotency store (opening its connection).
     pub async fn start(&self) -> Result<(), String> {
-        if self.needs_country {
-            crate::country::load_metadata();
-        }
-        self.idempotency.start().await
+        let metadata = async {
+            if self.needs_country {
+                let _ = tokio::task::spawn_blocking(crate::country::load_metadata).await;
+            }
+        };
+        let ((), store) = tokio::join!(metadata, self.idempotency.start());
+        store
     }
 
     /// Sends a validated SMS, that the request with API key `key` asked for: the country policy,

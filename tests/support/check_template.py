@@ -1,9 +1,12 @@
 """Checks what template.yaml promises operators, beyond what cfn-lint can know: each alarm watches the
 metric that sees its failure, with the condition that fires on it; the function's permissions are
-the ones its code uses, and no more; the idempotency table has the schema the code writes, and the
-function's environment carries the settings. Run by scripts/test with the .venv's Python (cfn-lint's YAML
-reader understands CloudFormation's short tags). Prints one line per failure and exits 1, or says ok.
+the ones its code uses, and no more; the idempotency table has the schema the code writes, the
+function's environment carries the settings, and the rules refuse what cannot work (a public Function
+URL without a concurrency cap, among others). Run by scripts/test with the .venv's Python (cfn-lint's
+YAML reader understands CloudFormation's short tags). Prints one line per failure and exits 1, or says
+ok.
 """
+import re
 import sys
 
 from cfnlint.decode import cfn_yaml
@@ -38,6 +41,63 @@ def metrics_of(props):
     return found
 
 
+def parameter_values(**overrides):
+    """Every parameter's value as CloudFormation sees it (a CommaDelimitedList as a list, so the empty
+    default is [""]), defaults unless overridden."""
+    values = {}
+    for name, parameter in template["Parameters"].items():
+        value = overrides.get(name, parameter.get("Default", ""))
+        if parameter["Type"] == "CommaDelimitedList" and isinstance(value, str):
+            value = [member.strip() for member in value.split(",")]
+        values[name] = value
+    return values
+
+
+def evaluate(node, values):
+    """A condition or rule expression under these parameter values: Ref, Condition, Fn::Equals, Fn::Not,
+    Fn::And, Fn::Or, Fn::Contains, Fn::EachMemberEquals, Fn::Join."""
+    if isinstance(node, dict) and len(node) == 1:
+        (function, argument), = node.items()
+        if function == "Ref":
+            return values[argument]
+        if function == "Condition":
+            return evaluate(template["Conditions"][argument], values)
+        if function == "Fn::Equals":
+            left, right = (evaluate(a, values) for a in argument)
+            return left == right if isinstance(left, list) or isinstance(right, list) else str(left) == str(right)
+        if function == "Fn::Not":
+            return not evaluate(argument[0], values)
+        if function == "Fn::And":
+            return all(evaluate(a, values) for a in argument)
+        if function == "Fn::Or":
+            return any(evaluate(a, values) for a in argument)
+        if function == "Fn::Contains":
+            return str(evaluate(argument[1], values)) in [str(m) for m in evaluate(argument[0], values)]
+        if function == "Fn::EachMemberEquals":
+            return all(str(m) == str(evaluate(argument[1], values)) for m in evaluate(argument[0], values))
+        if function == "Fn::Join":
+            return argument[0].join(str(m) for m in evaluate(argument[1], values))
+        raise ValueError(f"cannot evaluate {function}")
+    if isinstance(node, list):
+        return [evaluate(item, values) for item in node]
+    return node
+
+
+def condition_holds(name, **overrides):
+    return bool(evaluate(template["Conditions"][name], parameter_values(**overrides)))
+
+
+def rules_accept(**overrides):
+    """Whether every rule accepts these parameter values (the others at their defaults)."""
+    values = parameter_values(**overrides)
+    for rule in template.get("Rules", {}).values():
+        if "RuleCondition" in rule and not evaluate(rule["RuleCondition"], values):
+            continue
+        if not all(evaluate(a["Assert"], values) for a in rule.get("Assertions", [])):
+            return False
+    return True
+
+
 def fires_on(props, operator, threshold=None):
     expect(props.get("ComparisonOperator") == operator, f"alarm compares with {props.get('ComparisonOperator')}, not {operator}")
     if threshold is not None:
@@ -66,6 +126,25 @@ props = alarm("SmsSpendAlarm")
 expect(("AWS/SNS", "SMSMonthToDateSpentUSD", ()) in metrics_of(props), "SmsSpendAlarm watches SNS's month-to-date spend")
 fires_on(props, "GreaterThanOrEqualToThreshold", {"Ref": "SmsSpendAlarmUsd"})
 expect(resources["SmsSpendAlarm"].get("Condition") == "HasSpendAlarm", "SmsSpendAlarm only when asked for")
+
+# End User Messaging's month-to-date text spend (a gauge: Maximum, never Sum), as a share of the limit
+# the operator gives; only with end-user-messaging and a limit.
+props = alarm("EumSpendAlarm")
+expect(("AWS/SMSVoice", "TextMessageMonthlySpend", ()) in metrics_of(props),
+       "EumSpendAlarm watches End User Messaging's month-to-date text message spend")
+expect(all(q["MetricStat"].get("Stat") == "Maximum" for q in props.get("Metrics", []) if "MetricStat" in q),
+       "EumSpendAlarm reads the month-to-date spend with Maximum")
+expect(any("spend" in repr(q.get("Expression")) and "${EumSpendLimitUsd}" in repr(q.get("Expression"))
+           and q.get("ReturnData") for q in props.get("Metrics", [])),
+       "EumSpendAlarm computes the spend as a share of EumSpendLimitUsd")
+fires_on(props, "GreaterThanOrEqualToThreshold", 80)
+eum_spend_condition = (resources.get("EumSpendAlarm") or {}).get("Condition")
+expect(eum_spend_condition in template.get("Conditions", {})
+       and condition_holds(eum_spend_condition, SmsProvider="end-user-messaging", EumSpendLimitUsd="100")
+       and condition_holds(eum_spend_condition, SmsProvider="sns,end-user-messaging", EumSpendLimitUsd="100")
+       and not condition_holds(eum_spend_condition, SmsProvider="end-user-messaging", EumSpendLimitUsd="0")
+       and not condition_holds(eum_spend_condition, SmsProvider="sns", EumSpendLimitUsd="100"),
+       "EumSpendAlarm exists only with end-user-messaging in SmsProvider and EumSpendLimitUsd above 0")
 
 props = alarm("SmsDeliveryRateAlarm")
 expect(("AWS/SNS", "SMSSuccessRate", ()) in metrics_of(props), "SmsDeliveryRateAlarm watches SNS's delivery success rate")
@@ -116,10 +195,49 @@ def statements(node):
             yield from statements(item)
 
 
-for statement in statements(policies):
-    if statement["Action"] == "sms-voice:SendTextMessage":
-        expect("*" not in repr(statement["Resource"]) and "EumOriginationIdentityArn" in repr(statement["Resource"]),
-               "SendTextMessage is scoped to the configured origination identity")
+def paths_to(node, target, conditions=()):
+    """The Fn::If conditions whose true branch leads to target, once per place target appears."""
+    if node is target:
+        yield conditions
+    elif isinstance(node, dict):
+        if "Fn::If" in node:
+            condition, when_true, when_false = node["Fn::If"]
+            yield from paths_to(when_true, target, conditions + (condition,))
+            yield from paths_to(when_false, target, conditions)
+        else:
+            for value in node.values():
+                yield from paths_to(value, target, conditions)
+    elif isinstance(node, list):
+        for item in node:
+            yield from paths_to(item, target, conditions)
+
+
+send_statements = [s for s in statements(policies) if s["Action"] == "sms-voice:SendTextMessage"]
+for statement in send_statements:
+    expect("*" not in repr(statement["Resource"]), "SendTextMessage is scoped to ARNs, never *")
+expect(any({"Ref": "EumOriginationIdentityArn"} in (s["Resource"] if isinstance(s["Resource"], list) else [s["Resource"]])
+           for s in send_statements),
+       "SendTextMessage is scoped to the configured origination identity")
+# SenderByCountry's identities: granted from their parameter, and only when it names any (its empty
+# default is [""], which IAM refuses as a Resource).
+country_arns = template["Parameters"].get("EumCountryOriginationIdentityArns", {})
+expect(country_arns.get("Type") == "CommaDelimitedList" and country_arns.get("Default") == "",
+       "EumCountryOriginationIdentityArns is a CommaDelimitedList, empty by default")
+country_statements = [s for s in send_statements if "EumCountryOriginationIdentityArns" in repr(s["Resource"])]
+expect(len(country_statements) >= 1, "SendTextMessage is granted on EumCountryOriginationIdentityArns")
+ARN = "arn:aws:sms-voice:us-east-1:123456789012:phone-number/phone-0123456789abcdef"
+for statement in country_statements:
+    paths = list(paths_to(policies, statement))
+    expect(paths and all(any(c in template.get("Conditions", {})
+                             and not condition_holds(c, SmsProvider="end-user-messaging")
+                             and condition_holds(c, SmsProvider="end-user-messaging",
+                                                 EumCountryOriginationIdentityArns=ARN)
+                             for c in path) for path in paths),
+           "the EumCountryOriginationIdentityArns statement exists only when the list names an ARN")
+expect(rules_accept(EumCountryOriginationIdentityArns="") and rules_accept(EumCountryOriginationIdentityArns=f"{ARN},{ARN}")
+       and not rules_accept(EumCountryOriginationIdentityArns=f"{ARN},,{ARN}")
+       and not rules_accept(EumCountryOriginationIdentityArns=f"{ARN},"),
+       "a rule refuses an empty member in EumCountryOriginationIdentityArns")
 
 # The idempotency table: the schema src/idempotency.rs writes (pk, a string, no sort key; expires_at in
 # epoch seconds), on demand, and only when EnableIdempotencyTable asks for it.
@@ -174,6 +292,21 @@ for variable, parameter in [("DEDUPE_WINDOW_SECONDS", "DedupeWindowSeconds"),
 expect(any("AllowedCountries" in repr(a.get("Assert")) and "BlockedCountries" in repr(a.get("Assert"))
            for rule in template.get("Rules", {}).values() for a in rule.get("Assertions", [])),
        "a rule refuses AllowedCountries and BlockedCountries together")
+# A public Function URL has no throttling: a rule makes it come with reserved concurrency. Evaluated, not
+# matched by shape: the rules accept exactly the combinations below.
+for url in ["none", "also", "only"]:
+    for reserved in ["0", "10"]:
+        expect(rules_accept(EnableFunctionUrl=url, ReservedConcurrency=reserved) == (url == "none" or reserved != "0"),
+               f"the rules {'refuse' if url != 'none' and reserved == '0' else 'accept'} "
+               f"EnableFunctionUrl={url} with ReservedConcurrency={reserved}")
+# Rules and conditions can only test for "0": these parameters must have no other way to say zero.
+for name in ["ReservedConcurrency", "EumSpendLimitUsd"]:
+    parameter = template["Parameters"].get(name, {})
+    pattern = parameter.get("AllowedPattern", "")
+    expect(parameter.get("Type") == "String" and parameter.get("Default") == "0" and pattern
+           and re.fullmatch(pattern, "0") and re.fullmatch(pattern, "50")
+           and not any(re.fullmatch(pattern, v) for v in ["00", "0.0", "-1", "010", ""]),
+           f"{name} is a String, 0 by default, whose only zero is \"0\"")
 expect(any(o.get("Value") == {"Ref": "IdempotencyTable"} and o.get("Condition") == table_condition
            for o in template.get("Outputs", {}).values()),
        "an output names the idempotency table when it exists")

@@ -1,0 +1,49 @@
+//! What the `phonenumber` crate costs at run time: loading libphonenumber's metadata (on first use,
+//! which the gateway does during start-up when a country setting is set) and one country lookup.
+//!
+//!     cargo run --release --example country
+//!
+//! Prints figures; asserts nothing.
+
+use mosaic_sms_gateway::country::{Country, load_metadata};
+use mosaic_sms_gateway::sms::PhoneNumber;
+use std::hint::black_box;
+use std::time::Instant;
+
+const LOOKUPS: usize = 20_000;
+
+fn main() {
+    let started = Instant::now();
+    load_metadata();
+    let load = started.elapsed();
+
+    let phones: Vec<PhoneNumber> = [
+        "+14155550100",
+        "+14165550100",
+        "+447400123456",
+        "+77012345678",
+        "+79123456789",
+        "+4915112345678",
+        "+33612345678",
+        "+5511987654321",
+        "+919812345678",
+        "+881612345678",
+    ]
+    .iter()
+    .map(|p| PhoneNumber::parse(p).expect("valid E.164"))
+    .collect();
+    let started = Instant::now();
+    for i in 0..LOOKUPS {
+        black_box(Country::of(black_box(&phones[i % phones.len()])));
+    }
+    let per_lookup = started.elapsed() / LOOKUPS as u32;
+    println!(
+        "metadata load (first lookup): {:.2} ms",
+        load.as_secs_f64() * 1000.0
+    );
+    println!(
+        "country lookup, {LOOKUPS} lookups over {} numbers: {:.1} µs each",
+        phones.len(),
+        per_lookup.as_secs_f64() * 1e6
+    );
+}
