@@ -135,7 +135,11 @@ pub fn state_from(
         .iter()
         .map(|setup| setup.build(&context))
         .collect::<Result<Vec<_>, _>>()?;
-    let idempotency = crate::idempotency::Idempotency::from_settings(&config.idempotency, sdk);
+    let idempotency = crate::idempotency::Idempotency::from_settings(
+        &config.idempotency,
+        sdk,
+        config.send_deadline,
+    );
     let gateway = Gateway::new(Dispatcher::new(providers), config.send_deadline, metrics)
         .with_countries(config.countries.clone(), config.senders_by_country)
         .with_idempotency(idempotency);

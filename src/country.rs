@@ -32,6 +32,20 @@ impl Country {
         Self::parse(number.country().id()?.as_ref())
     }
 
+    /// Every country that shares `phone`'s calling code (`+7`: Russia and Kazakhstan).
+    pub fn sharing_code_with(phone: &PhoneNumber) -> Vec<Self> {
+        // Calling codes are prefix-free: the first of 1 to 3 digits the metadata knows is it.
+        // (Read from the digits: the library refuses to parse some numbers in no plan.)
+        let digits = &phone.as_str()[1..];
+        (1..=3)
+            .filter_map(|len| digits.get(..len)?.parse::<u16>().ok())
+            .find_map(|code| phonenumber::metadata::DATABASE.region(&code))
+            .unwrap_or_default()
+            .into_iter()
+            .filter_map(Self::parse)
+            .collect()
+    }
+
     pub fn as_str(&self) -> &str {
         // Built only from ASCII letters.
         std::str::from_utf8(&self.0).unwrap_or("??")
@@ -65,7 +79,8 @@ pub enum CountryPolicy {
     Any,
     /// Only these; a number whose country cannot be told is refused too.
     Allowed(HashSet<Country>),
-    /// All but these; a number whose country cannot be told is sent.
+    /// All but these; a number whose country cannot be told is refused when a blocked country
+    /// shares its calling code (an unlisted `+7` range may be Russia's), and sent otherwise.
     Blocked(HashSet<Country>),
 }
 
@@ -85,14 +100,16 @@ impl CountryPolicy {
         }
     }
 
-    /// Whether an SMS to a number in `country` (`None`: not known) may go.
-    pub fn allows(&self, country: Option<Country>) -> bool {
+    /// Whether an SMS to `phone`, in `country` (`None`: not known), may go.
+    pub fn allows(&self, phone: &PhoneNumber, country: Option<Country>) -> bool {
         match (self, country) {
             (Self::Any, _) => true,
             (Self::Allowed(list), Some(c)) => list.contains(&c),
             (Self::Allowed(_), None) => false,
             (Self::Blocked(list), Some(c)) => !list.contains(&c),
-            (Self::Blocked(_), None) => true,
+            (Self::Blocked(list), None) => !Country::sharing_code_with(phone)
+                .iter()
+                .any(|c| list.contains(c)),
         }
     }
 
@@ -217,16 +234,23 @@ mod tests {
 
     #[test]
     fn allowed_and_blocked_lists() {
+        let phone = PhoneNumber::parse("+14155550100").unwrap();
         let us = Country::parse("us");
         let kz = Country::parse("KZ");
         let allowed = policy(&[("ALLOWED_COUNTRIES", "US, ca")]).unwrap();
-        assert!(allowed.allows(us));
-        assert!(!allowed.allows(kz));
-        assert!(!allowed.allows(None));
+        assert!(allowed.allows(&phone, us));
+        assert!(!allowed.allows(&phone, kz));
+        assert!(!allowed.allows(&phone, None));
         let blocked = policy(&[("BLOCKED_COUNTRIES", "KZ")]).unwrap();
-        assert!(blocked.allows(us));
-        assert!(!blocked.allows(kz));
-        assert!(blocked.allows(None));
+        assert!(blocked.allows(&phone, us));
+        assert!(!blocked.allows(&phone, kz));
+        assert!(blocked.allows(&phone, None));
+        // A +7 number in no plan may be Kazakhstan's: refused while KZ is blocked.
+        let unplanned = PhoneNumber::parse("+70000000000").unwrap();
+        assert_eq!(Country::of(&unplanned), None);
+        assert!(!blocked.allows(&unplanned, None));
+        let satellite = PhoneNumber::parse("+881612345678").unwrap();
+        assert!(blocked.allows(&satellite, None));
         assert!(policy(&[]).unwrap().is_any());
         assert!(policy(&[("ALLOWED_COUNTRIES", "")]).unwrap().is_any());
     }

@@ -32,6 +32,8 @@ pub enum SendOutcome {
     CountryNotAllowed { country: Option<Country> },
     /// The number had its `limit` SMS this hour.
     OverLimit { limit: u64 },
+    /// An identical request failed moments ago and too little time is left to try again.
+    TooLate,
     /// An identical request is still being sent elsewhere: sending again could deliver twice,
     /// and its outcome did not come before the deadline.
     StillInFlight,
@@ -56,13 +58,14 @@ impl Gateway {
             window: idempotency::DEFAULT_DEDUPE_WINDOW,
             per_number_per_hour: None,
         };
+        let budget = idempotency::Budget::of(deadline);
         Self {
             dispatcher,
             deadline,
             metrics,
             countries: CountryPolicy::Any,
             needs_country: false,
-            idempotency: Idempotency::new(Box::<MemoryStore>::default(), &settings),
+            idempotency: Idempotency::new(Box::<MemoryStore>::default(), &settings, budget),
         }
     }
 
@@ -99,7 +102,7 @@ impl Gateway {
         if self.needs_country {
             sms.country = Country::of(&sms.phone_number);
         }
-        if !self.countries.allows(sms.country) {
+        if !self.countries.allows(&sms.phone_number, sms.country) {
             return SendOutcome::CountryNotAllowed {
                 country: sms.country,
             };
@@ -118,8 +121,11 @@ impl Gateway {
             }
             Admission::OverLimit { limit } => return SendOutcome::OverLimit { limit },
             Admission::StillInFlight => return SendOutcome::StillInFlight,
+            Admission::TooLate => return SendOutcome::TooLate,
         };
-        let dispatch = self.dispatch(&sms, arrived).await;
+        let dispatch = self
+            .dispatch_until(&sms, self.idempotency.send_until(deadline))
+            .await;
         let outcome = match &dispatch.result {
             Ok(message_id) => idempotency::Outcome::Sent {
                 provider: dispatch.provider,
@@ -129,7 +135,7 @@ impl Gateway {
             Err(ProviderError::Rejected { .. }) => idempotency::Outcome::NotSent,
             Err(_) => idempotency::Outcome::MaybeSent,
         };
-        self.idempotency.finish(ticket, outcome).await;
+        self.idempotency.finish(ticket, outcome, deadline).await;
         SendOutcome::Dispatched(dispatch)
     }
 
@@ -147,7 +153,11 @@ impl Gateway {
     /// provider's judgement), and a message that may have gone out must not go out twice. A
     /// provider still sending when the deadline passes may have sent: nothing follows it.
     pub async fn dispatch(&self, sms: &SmsRequest, arrived: Instant) -> Dispatch {
-        let deadline = arrived + self.deadline;
+        self.dispatch_until(sms, arrived + self.deadline).await
+    }
+
+    /// [`dispatch`](Self::dispatch), with every provider done by `deadline`.
+    async fn dispatch_until(&self, sms: &SmsRequest, deadline: Instant) -> Dispatch {
         let budget_ms = self.deadline.as_millis();
         let mut last: Option<Dispatch> = None;
         for provider in self.dispatcher.providers() {

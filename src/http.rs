@@ -361,6 +361,11 @@ async fn send(
         }
         SendOutcome::OverLimit { limit } => return Err(ApiError::OverLimit(limit)),
         SendOutcome::StillInFlight => return Err(ApiError::StillInFlight),
+        SendOutcome::TooLate => {
+            return Err(ApiError::ProviderFailed(
+                "an identical request failed moments ago, and too little of the send deadline is left to try again".into(),
+            ));
+        }
     };
     log.provider = Some(dispatch.provider);
     match dispatch.result {

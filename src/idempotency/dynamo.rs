@@ -1,12 +1,10 @@
 //! The DynamoDB store (`IDEMPOTENCY_TABLE`), shared by every instance.
 
-use super::{
-    Claimed, Fingerprint, Record, STORE_ATTEMPT_TIMEOUT, STORE_OPERATION_TIMEOUT, State, Store,
-    StoreError,
-};
+use super::{Claimed, Fingerprint, Record, State, Store, StoreError};
 use aws_sdk_dynamodb::error::ProvideErrorMetadata;
 use aws_sdk_dynamodb::types::AttributeValue;
 use std::collections::HashMap;
+use std::time::Duration;
 
 /// The table shared by every instance (`IDEMPOTENCY_TABLE`): partition key `pk` (a string),
 /// TTL on `expires_at`. Conditional writes decide who sends; nothing is read then written.
@@ -16,18 +14,24 @@ pub struct DynamoStore {
 }
 
 impl DynamoStore {
-    pub fn new(sdk: &aws_config::SdkConfig, table: String) -> Self {
+    /// `budget`: how long one call may take, retry included (the gateway also cuts it).
+    pub fn new(sdk: &aws_config::SdkConfig, table: String, budget: Duration) -> Self {
         let config = aws_sdk_dynamodb::config::Builder::from(sdk)
             .timeout_config(
                 aws_config::timeout::TimeoutConfig::builder()
                     .connect_timeout(crate::app::CONNECT_TIMEOUT)
-                    .operation_timeout(STORE_OPERATION_TIMEOUT)
-                    .operation_attempt_timeout(STORE_ATTEMPT_TIMEOUT)
+                    .operation_timeout(budget)
+                    .operation_attempt_timeout(budget * 2 / 5)
                     .build(),
             )
-            // A claim retried after a lost answer finds its own token; the count may count one
-            // send twice after a lost answer, which errs on the side of the limit.
-            .retry_config(aws_config::retry::RetryConfig::standard().with_max_attempts(2))
+            // One quick retry (the standard 1 s first backoff would never fit the budget). A claim
+            // retried after a lost answer finds its own token; the count may count one send twice
+            // after a lost answer, which errs on the side of the limit.
+            .retry_config(
+                aws_config::retry::RetryConfig::standard()
+                    .with_max_attempts(2)
+                    .with_initial_backoff(Duration::from_millis(25)),
+            )
             .build();
         Self {
             client: aws_sdk_dynamodb::Client::from_conf(config),
@@ -113,8 +117,15 @@ impl Store for DynamoStore {
                     // Our own write, whose answer was lost and whose retry then failed its condition.
                     Some(record) if record.token == claim.token => Ok(Claimed::Ours),
                     Some(record) => Ok(Claimed::Taken(record)),
-                    // Deleted in between (by TTL): try again.
-                    None => Err(StoreError("the claim vanished while it was read".into())),
+                    // Deleted in between (by TTL): as good as no record; the caller claims again.
+                    None => Ok(Claimed::Taken(Record {
+                        state: State::Failed,
+                        token: String::new(),
+                        lease_until_ms: 0,
+                        expires_at: 0,
+                        provider: None,
+                        message_id: None,
+                    })),
                 }
             }
             Err(err) => Err(self.error("PutItem", err)),
@@ -164,8 +175,11 @@ impl Store for DynamoStore {
                     .as_service_error()
                     .is_some_and(|e| e.is_conditional_check_failed_exception()) =>
             {
-                // Our lease ran out and another request claimed the send: its outcome counts.
-                tracing::warn!("the send's claim was taken over before its outcome was recorded");
+                // Our claim never landed (its write failed), or our lease ran out and another
+                // request claimed the send: that one's outcome counts.
+                tracing::debug!(
+                    "the send's claim is not ours (any more); its outcome is not recorded"
+                );
                 Ok(())
             }
             Err(err) => Err(self.error("UpdateItem", err)),

@@ -38,10 +38,8 @@ const POLL_INTERVAL: Duration = Duration::from_millis(100);
 /// instances; after that a crashed instance's claim no longer blocks the number.
 const LEASE_GRACE: Duration = Duration::from_millis(500);
 
-/// The DynamoDB calls run inside the send deadline; a store that does not answer in time is
-/// treated as unavailable (the send goes ahead without the check).
-pub(crate) const STORE_OPERATION_TIMEOUT: Duration = Duration::from_millis(600);
-pub(crate) const STORE_ATTEMPT_TIMEOUT: Duration = Duration::from_millis(300);
+/// Recording an outcome gets at least this long, even when the send used up its deadline.
+const MIN_FINISH: Duration = Duration::from_millis(50);
 
 /// HMAC-SHA256 of a send (number and message) or of a number, under the presented API key.
 #[derive(Clone, PartialEq, Eq, Hash)]
@@ -199,12 +197,16 @@ pub enum Admission {
     OverLimit { limit: u64 },
     /// An identical request is being sent by another instance and had no outcome by the deadline.
     StillInFlight,
+    /// An identical request failed moments ago, and too little of the deadline is left to try
+    /// again without risking a send cut in half (maybe sent).
+    TooLate,
 }
 
-/// A claimed send (or, when the store failed, an unclaimed one).
+/// A claimed send (or, when the store failed, one that may or may not be claimed).
 #[derive(Debug)]
 pub struct Ticket {
     key: Fingerprint,
+    /// `None` when nothing was claimed (no dedupe window).
     token: Option<String>,
     expires_at: u64,
 }
@@ -219,32 +221,80 @@ pub enum Outcome<'a> {
     MaybeSent,
 }
 
+/// How the store's calls share the send deadline (`SEND_DEADLINE_MS`).
+#[derive(Debug, Clone, Copy)]
+pub struct Budget {
+    /// The claim and the count, together, before the send: a slow store must not eat the
+    /// provider's time (then the send goes ahead unchecked).
+    pub before_send: Duration,
+    /// Kept back from the providers at the end of the deadline for recording the outcome, so the
+    /// answer still leaves in time and the record is there before the claim's lease ends.
+    pub after_send: Duration,
+    /// The least time a re-claimed send needs; with less, the request answers 502 instead.
+    pub to_send: Duration,
+}
+
+impl Budget {
+    /// A fifth of the deadline before the send, a tenth after it (500 ms and 250 ms of 2.5 s).
+    pub fn of(deadline: Duration) -> Self {
+        Self {
+            before_send: deadline / 5,
+            after_send: deadline / 10,
+            to_send: deadline / 5,
+        }
+    }
+}
+
 pub struct Idempotency {
     store: Box<dyn Store>,
     window: Duration,
     per_number_per_hour: Option<u64>,
+    budget: Budget,
+    /// Whether the store is shared (a table): only then does recording an outcome take time.
+    shared: bool,
 }
 
 impl Idempotency {
-    pub fn new(store: Box<dyn Store>, settings: &Settings) -> Self {
+    pub fn new(store: Box<dyn Store>, settings: &Settings, budget: Budget) -> Self {
         Self {
             store,
             window: settings.window,
             per_number_per_hour: settings.per_number_per_hour,
+            budget,
+            shared: false,
         }
     }
 
     /// The store from the settings: the table when there is one, else in process.
-    pub fn from_settings(settings: &Settings, sdk: Option<&aws_config::SdkConfig>) -> Self {
-        let store: Box<dyn Store> = match (&settings.table, sdk) {
-            (Some(table), Some(sdk)) => Box::new(DynamoStore::new(sdk, table.clone())),
-            _ => Box::new(MemoryStore::default()),
-        };
-        Self::new(store, settings)
+    pub fn from_settings(
+        settings: &Settings,
+        sdk: Option<&aws_config::SdkConfig>,
+        send_deadline: Duration,
+    ) -> Self {
+        let budget = Budget::of(send_deadline);
+        match (&settings.table, sdk) {
+            (Some(table), Some(sdk)) => {
+                let store = DynamoStore::new(sdk, table.clone(), budget.before_send);
+                Self {
+                    shared: true,
+                    ..Self::new(Box::new(store), settings, budget)
+                }
+            }
+            _ => Self::new(Box::<MemoryStore>::default(), settings, budget),
+        }
     }
 
     pub async fn start(&self) -> Result<(), String> {
         self.store.start().await
+    }
+
+    /// When the providers must be done for the outcome to be recorded by `deadline`.
+    pub fn send_until(&self, deadline: Instant) -> Instant {
+        if self.shared && self.window > Duration::ZERO {
+            deadline - self.budget.after_send
+        } else {
+            deadline
+        }
     }
 
     /// Claims `sms` (sent with API key `key`) for this request, waiting up to `deadline` for an
@@ -253,12 +303,7 @@ impl Idempotency {
     pub async fn admit(&self, key: &[u8], sms: &SmsRequest, deadline: Instant) -> Admission {
         let phone = sms.phone_number.as_str();
         let send_key = Fingerprint::of(key, "send", &[phone, sms.message.as_str()]);
-        let mut token = [0u8; 16];
-        if getrandom::fill(&mut token).is_err() {
-            // Still unique enough to tell our claim from another's within one window.
-            token[..8].copy_from_slice(&now_ms().to_be_bytes());
-        }
-        let token: String = token.iter().map(|b| format!("{b:02x}")).collect();
+        let store_until = deadline.min(Instant::now() + self.budget.before_send);
         if self.window.is_zero() {
             // DEDUPE_WINDOW_SECONDS=0: no duplicate check, only the limit.
             let ticket = Ticket {
@@ -266,46 +311,60 @@ impl Idempotency {
                 token: None,
                 expires_at: 0,
             };
-            return self.limit(key, sms, ticket, deadline).await;
+            return self.limit(key, sms, ticket, store_until).await;
         }
+        let mut token = [0u8; 16];
+        if getrandom::fill(&mut token).is_err() {
+            // Still unique enough to tell our claim from another's within one window.
+            token[..8].copy_from_slice(&now_ms().to_be_bytes());
+        }
+        let token: String = token.iter().map(|b| format!("{b:02x}")).collect();
+        let mut waited = false;
         loop {
+            if waited && deadline.saturating_duration_since(Instant::now()) < self.budget.to_send {
+                return Admission::TooLate;
+            }
             let now = now_ms();
             let lease = deadline.saturating_duration_since(Instant::now()) + LEASE_GRACE;
+            let lease_until_ms = now + lease.as_millis() as u64;
             let claim = Record {
                 state: State::InFlight,
                 token: token.clone(),
-                lease_until_ms: now + lease.as_millis() as u64,
-                expires_at: (now + self.window.as_millis() as u64).div_ceil(1000),
+                lease_until_ms,
+                // Never before the lease: an expired record may be replaced even in flight.
+                expires_at: (now + self.window.as_millis() as u64)
+                    .max(lease_until_ms)
+                    .div_ceil(1000),
                 provider: None,
                 message_id: None,
             };
-            let claimed = self.within(deadline, self.store.claim(&send_key, &claim, now));
+            let until = if waited {
+                deadline.min(Instant::now() + self.budget.before_send)
+            } else {
+                store_until
+            };
+            let claimed = self.within(until, self.store.claim(&send_key, &claim, now));
+            let ticket = Ticket {
+                key: send_key.clone(),
+                // Kept even when the claim failed: it may have been written all the same, and
+                // then the outcome is recorded on it (finish checks the token).
+                token: Some(token.clone()),
+                expires_at: claim.expires_at,
+            };
             let existing = match claimed.await {
-                Ok(Claimed::Ours) => {
-                    let ticket = Ticket {
-                        key: send_key,
-                        token: Some(token),
-                        expires_at: claim.expires_at,
-                    };
-                    return self.limit(key, sms, ticket, deadline).await;
-                }
+                Ok(Claimed::Ours) => return self.limit(key, sms, ticket, until).await,
                 Ok(Claimed::Taken(record)) => record,
                 Err(err) => {
                     tracing::error!(
                         error = %err,
-                        "the idempotency store cannot be used: sending without the duplicate check"
+                        "the idempotency store cannot be used: sending without the duplicate check or the per-number limit"
                     );
-                    let ticket = Ticket {
-                        key: send_key,
-                        token: None,
-                        expires_at: claim.expires_at,
-                    };
-                    return self.limit(key, sms, ticket, deadline).await;
+                    return Admission::Send(ticket);
                 }
             };
             match self.wait(&send_key, existing, deadline).await {
                 Some(admission) => return admission,
-                None => continue, // the other send failed or lapsed: claim again
+                None => waited = true, // the other send failed or lapsed: claim again
             }
         }
     }
@@ -352,23 +411,28 @@ impl Idempotency {
         key: &[u8],
         sms: &SmsRequest,
         ticket: Ticket,
-        deadline: Instant,
+        until: Instant,
     ) -> Admission {
         let Some(limit) = self.per_number_per_hour else {
             return Admission::Send(ticket);
         };
         let hour = now_ms() / 3_600_000;
-        let number = Fingerprint::of(key, "number", &[sms.phone_number.as_str()]);
-        let bucket = format!("n#{}#{hour}", number.hex());
+        // The hour is in the hash too: the table cannot link one number's counters across hours.
+        let number = Fingerprint::of(
+            key,
+            "number",
+            &[sms.phone_number.as_str(), &hour.to_string()],
+        );
+        let bucket = format!("n#{}", number.hex());
         // Kept an hour past its own, for a look during an investigation; DynamoDB's TTL deletes it.
         let expires_at = (hour + 2) * 3600;
         match self
-            .within(deadline, self.store.count(&bucket, limit, expires_at))
+            .within(until, self.store.count(&bucket, limit, expires_at))
             .await
         {
             Ok(true) => Admission::Send(ticket),
             Ok(false) => {
-                self.finish(ticket, Outcome::NotSent).await;
+                self.finish(ticket, Outcome::NotSent, until).await;
                 Admission::OverLimit { limit }
             }
             Err(err) => {
@@ -378,8 +442,9 @@ impl Idempotency {
         }
     }
 
-    /// Records what became of a ticket's send, so a re-send answers `duplicate` or may go.
-    pub async fn finish(&self, ticket: Ticket, outcome: Outcome<'_>) {
+    /// Records what became of a ticket's send, so a re-send answers `duplicate` or may go; gives
+    /// up at `until` (the send deadline), however little time is left then.
+    pub async fn finish(&self, ticket: Ticket, outcome: Outcome<'_>, until: Instant) {
         let Some(token) = ticket.token else { return };
         let (state, provider, message_id) = match outcome {
             Outcome::Sent {
@@ -401,28 +466,29 @@ impl Idempotency {
             provider,
             message_id,
         };
-        // Its own short budget: the send is over, and the answer waits for this write only so
-        // that a re-send arriving next finds it.
+        // Not past the deadline: Mosaic is waiting for the answer, and the claim's lease ends
+        // soon after it.
+        let until = until.max(Instant::now() + MIN_FINISH);
         let write = self.store.finish(&ticket.key, &token, &done);
-        match tokio::time::timeout(STORE_OPERATION_TIMEOUT, write).await {
+        match tokio::time::timeout_at(until, write).await {
             Ok(Ok(())) => {}
             Ok(Err(err)) => {
                 tracing::error!(error = %err, "cannot record the send's outcome in the idempotency store")
             }
-            Err(_) => {
-                tracing::error!("recording the send's outcome in the idempotency store timed out")
-            }
+            Err(_) => tracing::error!(
+                "recording the send's outcome in the idempotency store did not finish by the deadline"
+            ),
         }
     }
 
     async fn within<T>(
         &self,
-        deadline: Instant,
+        until: Instant,
         call: impl std::future::Future<Output = Result<T, StoreError>>,
     ) -> Result<T, StoreError> {
-        tokio::time::timeout_at(deadline, call)
+        tokio::time::timeout_at(until, call)
             .await
-            .unwrap_or_else(|_| Err(StoreError("no answer before the send deadline".into())))
+            .unwrap_or_else(|_| Err(StoreError("no answer in the time it was given".into())))
     }
 }
 
@@ -449,6 +515,7 @@ mod tests {
                 window: Duration::from_secs(window_s),
                 per_number_per_hour: limit,
             },
+            Budget::of(Duration::from_millis(2500)),
         )
     }
 
@@ -457,7 +524,7 @@ mod tests {
             provider: "sns",
             message_id,
         };
-        idem.finish(ticket, outcome).await;
+        idem.finish(ticket, outcome, deadline()).await;
     }
 
     fn deadline() -> Instant {
@@ -523,7 +590,7 @@ mod tests {
             let Admission::Send(ticket) = idem.admit(b"k", &request, deadline()).await else {
                 panic!("sends")
             };
-            idem.finish(ticket, outcome).await;
+            idem.finish(ticket, outcome, deadline()).await;
         }
         assert!(matches!(
             idem.admit(b"k", &request, deadline()).await,
@@ -576,6 +643,63 @@ mod tests {
             idem.admit(b"k", &request, soon).await,
             Admission::StillInFlight
         ));
+    }
+
+    /// A store that cannot be reached.
+    struct Down;
+
+    #[async_trait::async_trait]
+    impl Store for Down {
+        async fn claim(&self, _: &Fingerprint, _: &Record, _: u64) -> Result<Claimed, StoreError> {
+            Err(StoreError("down".into()))
+        }
+        async fn look(&self, _: &Fingerprint) -> Result<Option<Record>, StoreError> {
+            Err(StoreError("down".into()))
+        }
+        async fn finish(&self, _: &Fingerprint, _: &str, _: &Record) -> Result<(), StoreError> {
+            Err(StoreError("down".into()))
+        }
+        async fn count(&self, _: &str, _: u64, _: u64) -> Result<bool, StoreError> {
+            panic!("no count after the store failed the claim")
+        }
+    }
+
+    #[tokio::test]
+    async fn a_store_that_is_down_lets_the_send_go() {
+        let settings = Settings {
+            table: None,
+            window: DEFAULT_DEDUPE_WINDOW,
+            per_number_per_hour: Some(1),
+        };
+        let idem = Idempotency::new(
+            Box::new(Down),
+            &settings,
+            Budget::of(Duration::from_millis(2500)),
+        );
+        let request = sms("+14155550100", "code 1");
+        match idem.admit(b"k", &request, deadline()).await {
+            // The claim may have landed: its token is kept, to record the outcome on it.
+            Admission::Send(ticket) => assert!(ticket.token.is_some()),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_re_claim_with_too_little_time_left_answers_instead_of_sending() {
+        let idem = std::sync::Arc::new(memory(30, None));
+        let request = sms("+14155550100", "code 1");
+        let Admission::Send(ticket) = idem.admit(b"k", &request, deadline()).await else {
+            panic!("sends")
+        };
+        // The re-send has 400 ms; the first one fails after 300.
+        let soon = Instant::now() + Duration::from_millis(400);
+        let waiting = {
+            let (idem, request) = (idem.clone(), request.clone());
+            tokio::spawn(async move { idem.admit(b"k", &request, soon).await })
+        };
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        idem.finish(ticket, Outcome::NotSent, deadline()).await;
+        assert!(matches!(waiting.await.unwrap(), Admission::TooLate));
     }
 
     #[tokio::test]

@@ -231,7 +231,8 @@ impl SmsProvider for Sns {
                 self.settings.origination_number.as_ref(),
             ),
         };
-        let requested = sms.sender_id.as_ref();
+        // A country's own sender wins over the request's too.
+        let requested = sms.sender_id.as_ref().filter(|_| local.is_none());
         let sender = match self.settings.sender_id_source {
             SenderIdSource::Request => requested.or(configured),
             SenderIdSource::Config => configured.or(requested),

@@ -56,8 +56,8 @@ impl Sender {
     /// `MG...` is a Messaging Service; an E.164 number, a short code or an alphanumeric sender id
     /// is a `From`; anything else `None`.
     fn parse(raw: &str) -> Option<Self> {
-        if raw.starts_with("MG") {
-            return is_sid(raw, "MG").then(|| Self::MessagingService(raw.to_owned()));
+        if is_sid(raw, "MG") {
+            return Some(Self::MessagingService(raw.to_owned()));
         }
         let short_code = (5..=6).contains(&raw.len()) && raw.bytes().all(|b| b.is_ascii_digit());
         let usable =
@@ -352,15 +352,14 @@ impl Twilio {
         let mut form = form_urlencoded::Serializer::new(String::new());
         form.append_pair("To", sms.phone_number.as_str());
         form.append_pair("Body", sms.message.as_str());
+        // A country's own sender replaces the default one for its numbers, and wins over the
+        // request's sender id (a country with a local number may not take alphanumeric senders).
+        let local = sms.country.and_then(|c| self.settings.by_country.get(&c));
         let request_sender = sms
             .sender_id
             .as_ref()
-            .filter(|_| self.settings.use_sender_id);
-        // A country's own sender replaces the default one for its numbers.
-        let sender = sms
-            .country
-            .and_then(|c| self.settings.by_country.get(&c))
-            .unwrap_or(&self.settings.sender);
+            .filter(|_| self.settings.use_sender_id && local.is_none());
+        let sender = local.unwrap_or(&self.settings.sender);
         match (sender, request_sender) {
             // With a Messaging Service, a `From` picks that sender from the service's pool.
             (Sender::MessagingService(sid), Some(sender_id)) => {
@@ -610,6 +609,14 @@ mod tests {
         .unwrap();
         assert_eq!(s.sender, Sender::MessagingService(SERVICE.into()));
         assert!(s.use_sender_id);
+        // An alphanumeric sender that merely starts with MG is a From, not a service.
+        let mg = settings(&[
+            ("TWILIO_FROM", "MGBank"),
+            ("TWILIO_ACCOUNT_SID", ACCOUNT),
+            ("TWILIO_AUTH_TOKEN", "token"),
+        ])
+        .unwrap();
+        assert_eq!(mg.sender, Sender::From("MGBank".into()));
         assert_eq!(s.validity, Duration::from_secs(120));
         assert_eq!(s.api_base, "http://127.0.0.1:9");
         assert_eq!(s.env_credentials, None);

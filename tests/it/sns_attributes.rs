@@ -215,8 +215,11 @@ async fn a_countrys_own_sender_replaces_the_default_one() {
     let env = Env::new(Host::Lambda, &lookup);
     let settings = SnsSettings::from_env(&env).unwrap();
     let in_country = |phone: &str| {
-        let mut sms =
-            SmsRequest::from_json(&json!({"phone_number": phone, "message": "code 1"})).unwrap();
+        // With a sender id of its own, which a country's sender still replaces.
+        let mut sms = SmsRequest::from_json(
+            &json!({"phone_number": phone, "sender_id": "Acme", "message": "code 1"}),
+        )
+        .unwrap();
         sms.country = Country::of(&sms.phone_number);
         sms
     };
