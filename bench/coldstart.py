@@ -15,6 +15,9 @@ for its first event) and exec to the first answer:
   MOTO_PYTHON.
 * lambda + key: the key read from Secrets Manager (moto) during init, outbox provider: the budget's
   "init with the key fetched".
+* lambda + AWS + table: the same with IDEMPOTENCY_TABLE (moto's DynamoDB: a start-up read, then the
+  claim, the count and the outcome around the publish); then also with BLOCKED_COUNTRIES (the
+  numbering metadata loads during init).
 * lambda + Twilio: the key and the Twilio credentials read from one secret (moto) during init, where
   the Twilio connection is also opened (its start-up read), and the SMS sent to a Twilio stand-in
   (tests/support/sns_stand_in.py) on loopback, plain HTTP.
@@ -43,6 +46,21 @@ TWILIO_ACCOUNT = "AC0123456789abcdef0123456789abcdef"
 TWILIO_TOKEN = "7e577e577e577e577e577e577e577e57"
 RUNS = 20
 SENDS = 2000
+
+
+def fresh_send():
+    """The 200-send event with a message no run sent before (a repeat would be a duplicate)."""
+    global SENT
+    SENT += 1
+    send = json.loads(event("200-send.json"))
+    body = json.loads(send["body"])
+    body["message"] = f"Your Acme verification code is {SENT:06}"
+    send["body"] = json.dumps(body)
+    send["headers"]["content-length"] = str(len(send["body"]))
+    return json.dumps(send)
+
+
+SENT = 0
 
 
 def event(name):
@@ -100,6 +118,13 @@ def start_moto():
         " aws_access_key_id='x', aws_secret_access_key='x').create_secret(Name=sys.argv[2], SecretString=sys.argv[3])"
     )
     subprocess.run([python, "-c", python_code, endpoint, "bench", json.dumps({"api_key": KEY})], check=True)
+    table_code = (
+        "import boto3, sys; boto3.client('dynamodb', endpoint_url=sys.argv[1], region_name='us-east-1',"
+        " aws_access_key_id='x', aws_secret_access_key='x').create_table(TableName='bench',"
+        " KeySchema=[{'AttributeName': 'pk', 'KeyType': 'HASH'}],"
+        " AttributeDefinitions=[{'AttributeName': 'pk', 'AttributeType': 'S'}], BillingMode='PAY_PER_REQUEST')"
+    )
+    subprocess.run([python, "-c", table_code, endpoint], check=True)
     twilio_secret = {"api_key": KEY, "twilio_account_sid": TWILIO_ACCOUNT, "twilio_auth_token": TWILIO_TOKEN}
     subprocess.run([python, "-c", python_code, endpoint, "bench-twilio", json.dumps(twilio_secret)], check=True)
     return proc, endpoint
@@ -113,10 +138,10 @@ def start_twilio_stand_in():
     return proc, url
 
 
-def lambda_cold_start(outbox, aws_endpoint=None, twilio_url=None, provider=None):
+def lambda_cold_start(outbox, aws_endpoint=None, twilio_url=None, provider=None, extra=None):
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), RuntimeApi)
     server.daemon_threads = True
-    server.event, server.handed_out = event("200-send.json"), False
+    server.event, server.handed_out = fresh_send(), False
     server.done, server.idle = threading.Event(), threading.Event()
     threading.Thread(target=server.serve_forever, daemon=True).start()
     env = clean_env(
@@ -140,6 +165,7 @@ def lambda_cold_start(outbox, aws_endpoint=None, twilio_url=None, provider=None)
                    TWILIO_FROM="+15005550006")
     if provider:
         env["SMS_PROVIDER"] = provider
+    env.update(extra or {})
     started = time.perf_counter()
     proc = subprocess.Popen([BIN], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
@@ -212,6 +238,10 @@ def main():
         try:
             lam_key = [lambda_cold_start(outbox, endpoint, provider="outbox") for _ in range(RUNS)]
             lam_aws = [lambda_cold_start(outbox, endpoint) for _ in range(RUNS)]
+            table = {"IDEMPOTENCY_TABLE": "bench", "MAX_SMS_PER_NUMBER_PER_HOUR": "1000000"}
+            lam_table = [lambda_cold_start(outbox, endpoint, extra=table) for _ in range(RUNS)]
+            countries = dict(table, BLOCKED_COUNTRIES="KZ")
+            lam_countries = [lambda_cold_start(outbox, endpoint, extra=countries) for _ in range(RUNS)]
             lam_twilio = [lambda_cold_start(outbox, endpoint, twilio_url) for _ in range(RUNS)]
         finally:
             for stand_in in (moto, twilio):
@@ -224,6 +254,9 @@ def main():
         ("lambda, outbox", lam),
         ("lambda + key: secret read at init (moto), outbox", lam_key),
         ("lambda + AWS: secret read and SNS sandbox read at init, SNS publish, against moto", lam_aws),
+        ("lambda + AWS + idempotency table: also the table's start-up read at init, and the claim, "
+         "the count and the outcome around the publish", lam_table),
+        ("lambda + AWS + table + BLOCKED_COUNTRIES: also libphonenumber's metadata load at init", lam_countries),
         ("lambda + Twilio: secret read and Twilio start-up read at init, send, against stand-ins", lam_twilio),
     ):
         init, first = [r[0] for r in runs], [r[1] for r in runs]
