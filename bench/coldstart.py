@@ -17,7 +17,7 @@ for its first event) and exec to the first answer:
   "init with the key fetched".
 * lambda + AWS + table: the same with IDEMPOTENCY_TABLE (moto's DynamoDB: a start-up read, then the
   claim, the count and the outcome around the publish); then also with BLOCKED_COUNTRIES (the
-  numbering metadata loads during init).
+  US numbering patterns compile during init).
 * lambda + Twilio: the key and the Twilio credentials read from one secret (moto) during init, where
   the Twilio connection is also opened (its start-up read), and the SMS sent to a Twilio stand-in
   (tests/support/sns_stand_in.py) on loopback, plain HTTP.
@@ -256,7 +256,7 @@ def main():
         ("lambda + AWS: secret read and SNS sandbox read at init, SNS publish, against moto", lam_aws),
         ("lambda + AWS + idempotency table: also the table's start-up read at init, and the claim, "
          "the count and the outcome around the publish", lam_table),
-        ("lambda + AWS + table + BLOCKED_COUNTRIES: also libphonenumber's metadata load at init", lam_countries),
+        ("lambda + AWS + table + BLOCKED_COUNTRIES: also the US numbering patterns compiled at init", lam_countries),
         ("lambda + Twilio: secret read and Twilio start-up read at init, send, against stand-ins", lam_twilio),
     ):
         init, first = [r[0] for r in runs], [r[1] for r in runs]
