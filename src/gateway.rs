@@ -81,9 +81,9 @@ impl Gateway {
         self
     }
 
-    /// Start-up: loads the numbering metadata if countries are used (CPU work, on a thread of its
-    /// own, so it overlaps the network round trips of start-up instead of adding to them), and
-    /// checks the idempotency store (opening its connection).
+    /// Start-up: compiles the US numbering patterns if countries are used (about 2 ms of CPU, on
+    /// a thread of its own, so it overlaps the network round trips of start-up), and checks the
+    /// idempotency store (opening its connection).
     pub async fn start(&self) -> Result<(), String> {
         let metadata = async {
             if self.needs_country {

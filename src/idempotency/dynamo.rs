@@ -213,6 +213,32 @@ impl Store for DynamoStore {
         }
     }
 
+    async fn uncount(&self, bucket: &str) -> Result<(), StoreError> {
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .key("pk", AttributeValue::S(bucket.to_owned()))
+            .update_expression("ADD sends :minus_one")
+            .condition_expression("sends > :zero")
+            .expression_attribute_values(":minus_one", AttributeValue::N("-1".into()))
+            .expression_attribute_values(":zero", number(0))
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(()),
+            // Nothing to take back (the counter expired).
+            Err(err)
+                if err
+                    .as_service_error()
+                    .is_some_and(|e| e.is_conditional_check_failed_exception()) =>
+            {
+                Ok(())
+            }
+            Err(err) => Err(self.error("UpdateItem", err)),
+        }
+    }
+
     /// Reads a key that never exists: checks that the table is there and readable, and opens
     /// the connection during init.
     async fn start(&self) -> Result<(), String> {

@@ -66,4 +66,12 @@ impl Store for MemoryStore {
         *sent += 1;
         Ok(true)
     }
+
+    async fn uncount(&self, bucket: &str) -> Result<(), StoreError> {
+        let mut counts = self.counts.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some((sent, _)) = counts.get_mut(bucket) {
+            *sent = sent.saturating_sub(1);
+        }
+        Ok(())
+    }
 }

@@ -152,6 +152,8 @@ pub trait Store: Send + Sync {
     -> Result<(), StoreError>;
     /// Counts one send in `bucket` unless it already holds `limit`; `false` when over.
     async fn count(&self, bucket: &str, limit: u64, expires_at: u64) -> Result<bool, StoreError>;
+    /// Takes back one send counted in `bucket` (it certainly did not go out).
+    async fn uncount(&self, bucket: &str) -> Result<(), StoreError>;
     /// A cheap read during start-up: checks the store and opens its connection.
     async fn start(&self) -> Result<(), String> {
         Ok(())
@@ -209,6 +211,8 @@ pub struct Ticket {
     /// `None` when nothing was claimed (no dedupe window).
     token: Option<String>,
     expires_at: u64,
+    /// The per-number counter this send was counted in, if any.
+    counted: Option<String>,
 }
 
 /// What became of a ticket's send.
@@ -310,6 +314,7 @@ impl Idempotency {
                 key: send_key,
                 token: None,
                 expires_at: 0,
+                counted: None,
             };
             return self.limit(key, sms, ticket, store_until).await;
         }
@@ -350,6 +355,7 @@ impl Idempotency {
                 // then the outcome is recorded on it (finish checks the token).
                 token: Some(token.clone()),
                 expires_at: claim.expires_at,
+                counted: None,
             };
             let existing = match claimed.await {
                 Ok(Claimed::Ours) => return self.limit(key, sms, ticket, until).await,
@@ -430,7 +436,10 @@ impl Idempotency {
             .within(until, self.store.count(&bucket, limit, expires_at))
             .await
         {
-            Ok(true) => Admission::Send(ticket),
+            Ok(true) => Admission::Send(Ticket {
+                counted: Some(bucket),
+                ..ticket
+            }),
             Ok(false) => {
                 self.finish(ticket, Outcome::NotSent, until).await;
                 Admission::OverLimit { limit }
@@ -445,35 +454,54 @@ impl Idempotency {
     /// Records what became of a ticket's send, so a re-send answers `duplicate` or may go; gives
     /// up at `until` (the send deadline), however little time is left then.
     pub async fn finish(&self, ticket: Ticket, outcome: Outcome<'_>, until: Instant) {
-        let Some(token) = ticket.token else { return };
-        let (state, provider, message_id) = match outcome {
-            Outcome::Sent {
-                provider,
-                message_id,
-            } => (
-                State::Sent,
-                Some(provider.to_owned()),
-                Some(message_id.to_owned()),
-            ),
-            Outcome::NotSent => (State::Failed, None, None),
-            Outcome::MaybeSent => (State::Unknown, None, None),
-        };
-        let done = Record {
-            state,
-            token: token.clone(),
-            lease_until_ms: 0,
-            expires_at: ticket.expires_at,
-            provider,
-            message_id,
-        };
         // Not past the deadline: Mosaic is waiting for the answer, and the claim's lease ends
         // soon after it.
         let until = until.max(Instant::now() + MIN_FINISH);
-        let write = self.store.finish(&ticket.key, &token, &done);
-        match tokio::time::timeout_at(until, write).await {
-            Ok(Ok(())) => {}
-            Ok(Err(err)) => {
-                tracing::error!(error = %err, "cannot record the send's outcome in the idempotency store")
+        // A send that certainly did not go out does not count against its number.
+        let refund_bucket: Option<String> = match outcome {
+            Outcome::NotSent => ticket.counted.clone(),
+            _ => None,
+        };
+        let refund = async {
+            match &refund_bucket {
+                Some(bucket) => self.store.uncount(bucket).await,
+                None => Ok(()),
+            }
+        };
+        let record = async {
+            let Some(token) = &ticket.token else {
+                return Ok(());
+            };
+            let (state, provider, message_id) = match outcome {
+                Outcome::Sent {
+                    provider,
+                    message_id,
+                } => (
+                    State::Sent,
+                    Some(provider.to_owned()),
+                    Some(message_id.to_owned()),
+                ),
+                Outcome::NotSent => (State::Failed, None, None),
+                Outcome::MaybeSent => (State::Unknown, None, None),
+            };
+            let done = Record {
+                state,
+                token: token.clone(),
+                lease_until_ms: 0,
+                expires_at: ticket.expires_at,
+                provider,
+                message_id,
+            };
+            self.store.finish(&ticket.key, token, &done).await
+        };
+        let both = async { tokio::join!(record, refund) };
+        match tokio::time::timeout_at(until, both).await {
+            Ok((recorded, refunded)) => {
+                for result in [recorded, refunded] {
+                    if let Err(err) = result {
+                        tracing::error!(error = %err, "cannot record the send's outcome in the idempotency store");
+                    }
+                }
             }
             Err(_) => tracing::error!(
                 "recording the send's outcome in the idempotency store did not finish by the deadline"
@@ -662,6 +690,9 @@ mod tests {
         async fn count(&self, _: &str, _: u64, _: u64) -> Result<bool, StoreError> {
             panic!("no count after the store failed the claim")
         }
+        async fn uncount(&self, _: &str) -> Result<(), StoreError> {
+            Err(StoreError("down".into()))
+        }
     }
 
     #[tokio::test]
@@ -755,7 +786,22 @@ mod tests {
             }
         }
         assert_eq!(sends, 2);
-        // Another number has its own count.
+        // Another number has its own count, and a send that certainly did not go out is taken
+        // back.
+        let Admission::Send(ticket) = idem
+            .admit(b"k", &sms("+14155550101", "code 8"), deadline())
+            .await
+        else {
+            panic!("sends")
+        };
+        idem.finish(ticket, Outcome::NotSent, deadline()).await;
+        let Admission::Send(ticket) = idem
+            .admit(b"k", &sms("+14155550101", "code 7"), deadline())
+            .await
+        else {
+            panic!("the failed one was not counted")
+        };
+        idem.finish(ticket, Outcome::MaybeSent, deadline()).await;
         assert!(matches!(
             idem.admit(b"k", &sms("+14155550101", "code 9"), deadline())
                 .await,

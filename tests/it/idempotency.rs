@@ -295,8 +295,10 @@ async fn a_first_send_that_failed_lets_the_re_send_go() {
     let table = table().await;
     // The first instance cannot reach SNS: certainly not sent, 502.
     let closed = crate::support::closed_endpoint();
-    let broken = gateway(&table, &[("AWS_ENDPOINT_URL_SNS", &closed)]);
-    let healthy = gateway(&table, &[]);
+    // One SMS an hour: the failed send must not use it up.
+    let limit = ("MAX_SMS_PER_NUMBER_PER_HOUR", "1");
+    let broken = gateway(&table, &[("AWS_ENDPOINT_URL_SNS", &closed), limit]);
+    let healthy = gateway(&table, &[limit]);
     let phone = unique_phone();
     let message = "Your code is 202020";
     let (status, failed) = post(&broken, &phone, message).await;
