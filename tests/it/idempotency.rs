@@ -330,7 +330,8 @@ async fn a_crashed_instances_claim_expires_and_does_not_block() {
                 "AWS_ENDPOINT_URL_PINPOINT_SMS_VOICE_V2",
                 stand_in.url.as_str(),
             ),
-            ("SEND_DEADLINE_MS", "3000"),
+            // Its claim gets a fifth of this: enough for moto on a busy machine.
+            ("SEND_DEADLINE_MS", "4000"),
         ],
     );
     let url = crashing.url.clone();
@@ -349,14 +350,26 @@ async fn a_crashed_instances_claim_expires_and_does_not_block() {
     }
     drop(crashing); // killed mid-send
     first.abort();
+    let items = scan(&table).await;
+    assert!(
+        items.iter().any(|i| i.contains("in_flight")),
+        "the claim outlives its instance: {items:?}"
+    );
 
-    // Another instance (SNS) waits out the claim's lease, then sends.
-    let next = gateway(&table, &[("SEND_DEADLINE_MS", "8000")]);
+    // Another instance (SNS) waits out the claim's lease (the crashed one's 4 s deadline and
+    // half a second), then sends.
+    let next = gateway(&table, &[]);
+    let started = std::time::Instant::now();
     let (status, sent) = post(&next, phone, message).await;
     assert_eq!(
         (status, sent["status"].as_str()),
         (200, Some("sent")),
         "{sent}"
+    );
+    assert!(
+        started.elapsed() >= std::time::Duration::from_secs(1),
+        "it waited for the lease to run out ({:?})",
+        started.elapsed()
     );
     assert_eq!(sms_sent_to(phone).await.len(), 1);
 }
