@@ -53,6 +53,12 @@ impl DynamoStore {
     }
 }
 
+/// Whether DynamoDB refused a write because its condition did not hold (the same code for every
+/// operation's error type).
+fn condition_failed(err: &impl ProvideErrorMetadata) -> bool {
+    err.code() == Some("ConditionalCheckFailedException")
+}
+
 fn number(n: u64) -> AttributeValue {
     AttributeValue::N(n.to_string())
 }
@@ -108,11 +114,7 @@ impl Store for DynamoStore {
             .await;
         match result {
             Ok(_) => Ok(Claimed::Ours),
-            Err(err)
-                if err
-                    .as_service_error()
-                    .is_some_and(|e| e.is_conditional_check_failed_exception()) =>
-            {
+            Err(err) if condition_failed(&err) => {
                 match self.look(key).await? {
                     // Our own write, whose answer was lost and whose retry then failed its condition.
                     Some(record) if record.token == claim.token => Ok(Claimed::Ours),
@@ -170,11 +172,7 @@ impl Store for DynamoStore {
         };
         match update.send().await {
             Ok(_) => Ok(()),
-            Err(err)
-                if err
-                    .as_service_error()
-                    .is_some_and(|e| e.is_conditional_check_failed_exception()) =>
-            {
+            Err(err) if condition_failed(&err) => {
                 // Our claim never landed (its write failed), or our lease ran out and another
                 // request claimed the send: that one's outcome counts.
                 tracing::debug!(
@@ -202,13 +200,7 @@ impl Store for DynamoStore {
             .await;
         match result {
             Ok(_) => Ok(true),
-            Err(err)
-                if err
-                    .as_service_error()
-                    .is_some_and(|e| e.is_conditional_check_failed_exception()) =>
-            {
-                Ok(false)
-            }
+            Err(err) if condition_failed(&err) => Ok(false),
             Err(err) => Err(self.error("UpdateItem", err)),
         }
     }
@@ -228,13 +220,7 @@ impl Store for DynamoStore {
         match result {
             Ok(_) => Ok(()),
             // Nothing to take back (the counter expired).
-            Err(err)
-                if err
-                    .as_service_error()
-                    .is_some_and(|e| e.is_conditional_check_failed_exception()) =>
-            {
-                Ok(())
-            }
+            Err(err) if condition_failed(&err) => Ok(()),
             Err(err) => Err(self.error("UpdateItem", err)),
         }
     }

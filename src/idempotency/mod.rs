@@ -59,7 +59,7 @@ impl Fingerprint {
     }
 
     pub(crate) fn hex(&self) -> String {
-        self.0.iter().map(|b| format!("{b:02x}")).collect()
+        crate::auth::hex(&self.0)
     }
 }
 
@@ -323,7 +323,7 @@ impl Idempotency {
             // Still unique enough to tell our claim from another's within one window.
             token[..8].copy_from_slice(&now_ms().to_be_bytes());
         }
-        let token: String = token.iter().map(|b| format!("{b:02x}")).collect();
+        let token = crate::auth::hex(&token);
         let mut waited = false;
         loop {
             if waited && deadline.saturating_duration_since(Instant::now()) < self.budget.to_send {
