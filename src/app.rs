@@ -135,15 +135,60 @@ pub fn state_from(
         .iter()
         .map(|setup| setup.build(&context))
         .collect::<Result<Vec<_>, _>>()?;
+    check_deadline(config, providers.first().map(|p| p.as_ref()))?;
     let idempotency = crate::idempotency::Idempotency::from_settings(
         &config.idempotency,
         sdk,
         config.send_deadline,
-    );
+    )
+    .with_metrics(metrics.clone());
     let gateway = Gateway::new(Dispatcher::new(providers), config.send_deadline, metrics)
         .with_countries(config.countries.clone(), config.senders_by_country)
         .with_idempotency(idempotency);
     Ok(AppState::from_parts(keys, gateway))
+}
+
+/// `SEND_DEADLINE_MS` must leave the first provider its minimum time to send even when the
+/// idempotency table's calls take all the time they are given (a fifth of the deadline before the
+/// send, a tenth after it); otherwise every send would fail, or be cut after its request left.
+fn check_deadline(
+    config: &Config,
+    first: Option<&dyn crate::providers::SmsProvider>,
+) -> Result<(), StartupError> {
+    let Some(first) = first else {
+        return Ok(());
+    };
+    let deadline = config.send_deadline;
+    let table = config.idempotency.table.is_some();
+    let budget = crate::idempotency::Budget::of(deadline);
+    let reserved = if table {
+        budget.before_send.saturating_add(budget.after_send)
+    } else {
+        Duration::ZERO
+    };
+    let needs = first.min_send_time();
+    if deadline.saturating_sub(reserved) >= needs {
+        return Ok(());
+    }
+    let least_ms = if table {
+        (needs.as_millis() * 10).div_ceil(7)
+    } else {
+        needs.as_millis()
+    };
+    Err(StartupError::Config(crate::config::ConfigError::invalid(
+        "SEND_DEADLINE_MS",
+        format!(
+            "is {} ms, which leaves {} less than the {} ms it needs to send{}: set at least {least_ms}",
+            deadline.as_millis(),
+            first.name(),
+            needs.as_millis(),
+            if table {
+                " once the idempotency table's calls have had their share"
+            } else {
+                ""
+            },
+        ),
+    )))
 }
 
 /// What start-up does once the state exists, in Lambda during init: reads the secret (which also

@@ -181,18 +181,13 @@ impl Config {
             if secret_id.is_empty() {
                 return Err(ConfigError::EmptySecretId);
             }
+            // Up to a day: a rotated key must reach every instance within the TTL, and a longer
+            // one would only postpone what a rotation needs.
             let ttl = env.number(
                 "SECRET_TTL_SECONDS",
-                0..=u64::MAX,
+                0..=86_400,
                 DEFAULT_SECRET_TTL.as_secs(),
-            );
-            let ttl = ttl.map_err(|_| {
-                let raw = env.get("SECRET_TTL_SECONDS").unwrap_or_default();
-                ConfigError::invalid(
-                    "SECRET_TTL_SECONDS",
-                    format!("must be a whole number of seconds, got {raw:?}"),
-                )
-            })?;
+            )?;
             let stale_max = env.number(
                 "STALE_KEYS_MAX_SECONDS",
                 0..=86_400,
@@ -338,6 +333,47 @@ pub(crate) mod tests {
     }
 
     #[test]
+    fn every_numeric_setting_refuses_what_is_out_of_range_with_one_line() {
+        let base = [
+            ("GATEWAY_SECRET_ID", "s"),
+            ("SMS_PROVIDER", "twilio,end-user-messaging"),
+            ("TWILIO_FROM", "+15005550006"),
+            ("TWILIO_ACCOUNT_SID", "AC0123456789abcdef0123456789abcdef"),
+            ("TWILIO_AUTH_TOKEN", "t"),
+            ("EUM_ORIGINATION_IDENTITY", "phone-1"),
+        ];
+        assert!(config(Host::Lambda, &base).is_ok());
+        let numeric = [
+            "SECRET_TTL_SECONDS",
+            "STALE_KEYS_MAX_SECONDS",
+            "SEND_DEADLINE_MS",
+            "MESSAGE_TTL_SECONDS",
+            "DEDUPE_WINDOW_SECONDS",
+            "MAX_SMS_PER_NUMBER_PER_HOUR",
+        ];
+        let bad = [
+            "18446744073709551615",
+            "18446744073709551616",
+            "-1",
+            "1e3",
+            "2.5",
+            "99999999999",
+        ];
+        for variable in numeric {
+            for value in bad {
+                let mut vars = base.to_vec();
+                vars.push((variable, value));
+                let line = config(Host::Lambda, &vars).unwrap_err().to_string();
+                assert!(
+                    line.starts_with(&format!("{variable} must be a whole number from ")),
+                    "{variable}={value}: {line}"
+                );
+                assert!(!line.contains('\n'), "{line}");
+            }
+        }
+    }
+
+    #[test]
     fn unworkable_configuration_is_refused() {
         let err = |vars: &[(&str, &str)]| config(Host::Local, vars).unwrap_err();
         assert_eq!(
@@ -361,7 +397,7 @@ pub(crate) mod tests {
         );
         assert_eq!(
             err(&[("GATEWAY_SECRET_ID", "s"), ("SECRET_TTL_SECONDS", "5m")]).to_string(),
-            "SECRET_TTL_SECONDS must be a whole number of seconds, got \"5m\""
+            "SECRET_TTL_SECONDS must be a whole number from 0 to 86400, got \"5m\""
         );
         for bad in ["0", "99", "2.5s", "60001"] {
             assert!(matches!(

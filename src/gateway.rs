@@ -37,6 +37,10 @@ pub enum SendOutcome {
     /// An identical request is still being sent elsewhere: sending again could deliver twice,
     /// and its outcome did not come before the deadline.
     StillInFlight,
+    /// The idempotency store could not answer and `LIMITS_ON_STORE_FAILURE=closed`.
+    LimitsUnavailable,
+    /// An identical request within the dedupe window may have been sent; nothing is sent again.
+    EarlierMaybeSent,
 }
 
 pub struct Gateway {
@@ -57,6 +61,7 @@ impl Gateway {
             table: None,
             window: idempotency::DEFAULT_DEDUPE_WINDOW,
             per_number_per_hour: None,
+            on_store_failure: idempotency::OnStoreFailure::Open,
         };
         let budget = idempotency::Budget::of(deadline);
         Self {
@@ -107,7 +112,7 @@ impl Gateway {
                 country: sms.country,
             };
         }
-        let deadline = arrived + self.deadline;
+        let deadline = self.deadline_for(arrived);
         let ticket = match self.idempotency.admit(key, &sms, deadline).await {
             Admission::Send(ticket) => ticket,
             Admission::Duplicate {
@@ -122,6 +127,8 @@ impl Gateway {
             Admission::OverLimit { limit } => return SendOutcome::OverLimit { limit },
             Admission::StillInFlight => return SendOutcome::StillInFlight,
             Admission::TooLate => return SendOutcome::TooLate,
+            Admission::StoreUnavailable => return SendOutcome::LimitsUnavailable,
+            Admission::MaybeSentBefore => return SendOutcome::EarlierMaybeSent,
         };
         let dispatch = self
             .dispatch_until(&sms, self.idempotency.send_until(deadline))
@@ -153,7 +160,13 @@ impl Gateway {
     /// provider's judgement), and a message that may have gone out must not go out twice. A
     /// provider still sending when the deadline passes may have sent: nothing follows it.
     pub async fn dispatch(&self, sms: &SmsRequest, arrived: Instant) -> Dispatch {
-        self.dispatch_until(sms, arrived + self.deadline).await
+        self.dispatch_until(sms, self.deadline_for(arrived)).await
+    }
+
+    /// When a request that arrived at `arrived` must be answered. A sum that cannot be represented
+    /// (it cannot happen with a deadline of at most a minute) leaves no time: nothing is sent.
+    fn deadline_for(&self, arrived: Instant) -> Instant {
+        arrived.checked_add(self.deadline).unwrap_or(arrived)
     }
 
     /// [`dispatch`](Self::dispatch), with every provider done by `deadline`.
@@ -162,23 +175,26 @@ impl Gateway {
         let mut last: Option<Dispatch> = None;
         for provider in self.dispatcher.providers() {
             let name = provider.name();
-            // A provider started after the deadline would be cut at once, its request perhaps
-            // already on the wire: maybe sent, for nothing. So none starts then.
-            if Instant::now() >= deadline {
-                tracing::warn!(
-                    provider = name,
-                    phone = %sms.phone_number,
-                    "the send deadline ({budget_ms} ms) passed before this provider could try"
+            // A provider started with less than its own minimum time would likely be cut after
+            // its request left: maybe sent, for nothing, and the re-send would send again. So it
+            // does not start, and the request ends as a certain non-send.
+            let left = deadline.saturating_duration_since(Instant::now());
+            let needs = provider.min_send_time();
+            if left < needs {
+                let why = format!(
+                    "{} ms of the send deadline ({budget_ms} ms) were left, and {name} needs {} ms to send",
+                    left.as_millis(),
+                    needs.as_millis()
                 );
+                tracing::warn!(provider = name, phone = %sms.phone_number, "{why}; not starting it");
                 return last.unwrap_or_else(|| Dispatch {
                     provider: name,
-                    result: Err(ProviderError::unavailable(format!(
-                        "the send deadline ({budget_ms} ms) passed before {name} could try"
-                    ))),
+                    result: Err(ProviderError::unavailable(why)),
                 });
             }
             let started = Instant::now();
-            let result = match tokio::time::timeout_at(deadline, provider.send(sms)).await {
+            let result = match tokio::time::timeout_at(deadline, provider.send(sms, deadline)).await
+            {
                 Ok(result) => result,
                 Err(_) => Err(ProviderError::indeterminate(format!(
                     "{name} had not answered when the send deadline ({budget_ms} ms) passed"
@@ -243,7 +259,7 @@ mod tests {
             "counting"
         }
 
-        async fn send(&self, _: &SmsRequest) -> Result<MessageId, ProviderError> {
+        async fn send(&self, _: &SmsRequest, _: Instant) -> Result<MessageId, ProviderError> {
             self.sends.fetch_add(1, Ordering::SeqCst);
             tokio::time::sleep(self.delay).await;
             self.answer.clone()
@@ -314,35 +330,41 @@ mod tests {
     }
 
     #[tokio::test(start_paused = true)]
-    async fn a_certain_non_send_hands_over_only_while_time_is_left() {
+    async fn a_certain_non_send_hands_over_only_while_the_next_provider_has_its_time() {
         let unavailable = || Err(ProviderError::unavailable("throttled"));
-        let (gateway, counters) = gateway(vec![
-            (Duration::from_millis(2000), unavailable()),
+        // 1.5 s of 2.5 left: the next provider (1 s minimum) goes.
+        let (first, counters) = gateway(vec![
+            (Duration::from_millis(1000), unavailable()),
             (Duration::ZERO, Ok("m".into())),
         ]);
-        let dispatch = gateway.dispatch(&sms(), Instant::now()).await;
+        let dispatch = first.dispatch(&sms(), Instant::now()).await;
         assert_eq!(dispatch.result, Ok("m".into()));
         assert_eq!(sends(&counters), [1, 1]);
 
-        // The first provider used up the budget: the second never starts.
-        let (gateway, counters) = gateway_at_limit();
-        let dispatch = gateway.dispatch(&sms(), Instant::now()).await;
-        assert_eq!(dispatch.provider, "counting");
-        assert!(matches!(
-            dispatch.result,
-            Err(ProviderError::Unavailable { .. })
-        ));
-        assert_eq!(sends(&counters), [1, 0]);
+        // 0.9 s left, or none: the next one is not started, and the answer is a certain
+        // non-send (the first provider's), not a send cut in half.
+        for first_took in [1600, 2500] {
+            let (late, counters) = gateway(vec![
+                (Duration::from_millis(first_took), unavailable()),
+                (Duration::ZERO, Ok("m".into())),
+            ]);
+            let dispatch = late.dispatch(&sms(), Instant::now()).await;
+            assert_eq!(dispatch.provider, "counting");
+            assert_eq!(dispatch.result, unavailable(), "first took {first_took} ms");
+            assert_eq!(sends(&counters), [1, 0], "first took {first_took} ms");
+        }
     }
 
-    /// A first provider that answers "not sent" exactly at the deadline.
-    fn gateway_at_limit() -> (Gateway, Vec<Arc<AtomicUsize>>) {
-        gateway(vec![
-            (
-                Duration::from_millis(2500),
-                Err(ProviderError::unavailable("throttled")),
-            ),
-            (Duration::ZERO, Ok("m".into())),
-        ])
+    #[tokio::test(start_paused = true)]
+    async fn a_first_provider_with_less_than_its_minimum_left_is_not_called() {
+        let (gateway, counters) = gateway(vec![(Duration::ZERO, Ok("m".into()))]);
+        let arrived = Instant::now() - Duration::from_millis(1600);
+        let dispatch = gateway.dispatch(&sms(), arrived).await;
+        assert!(
+            matches!(&dispatch.result, Err(ProviderError::Unavailable { reason }) if reason.contains("needs 1000 ms")),
+            "{:?}",
+            dispatch.result
+        );
+        assert_eq!(sends(&counters), [0]);
     }
 }

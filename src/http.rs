@@ -116,13 +116,21 @@ pub enum ApiError {
         "an identical request is still being sent by another instance of the gateway, and its outcome is not known yet"
     )]
     StillInFlight,
+    #[error(
+        "the duplicate check and the limits cannot be applied right now, and this gateway sends nothing unchecked (LIMITS_ON_STORE_FAILURE=closed); try again"
+    )]
+    LimitsUnavailable,
+    #[error(
+        "an identical request moments ago may have been sent (its provider's answer was lost or unreadable), so it is not sent again within the dedupe window"
+    )]
+    EarlierMaybeSent,
 }
 
 impl ApiError {
     pub fn status(&self) -> StatusCode {
         match self {
             Self::MissingApiKey | Self::WrongApiKey => StatusCode::UNAUTHORIZED,
-            Self::KeysUnavailable => StatusCode::SERVICE_UNAVAILABLE,
+            Self::KeysUnavailable | Self::LimitsUnavailable => StatusCode::SERVICE_UNAVAILABLE,
             Self::MissingVerificationKey
             | Self::BadVerificationKey
             | Self::UnreadableBody
@@ -133,9 +141,10 @@ impl ApiError {
             Self::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             Self::Rejected(_) | Self::CountryNotAllowed(_) => StatusCode::UNPROCESSABLE_ENTITY,
             Self::OverLimit(_) => StatusCode::TOO_MANY_REQUESTS,
-            Self::ProviderFailed(_) | Self::DeliveryUnknown(_) | Self::StillInFlight => {
-                StatusCode::BAD_GATEWAY
-            }
+            Self::ProviderFailed(_)
+            | Self::DeliveryUnknown(_)
+            | Self::StillInFlight
+            | Self::EarlierMaybeSent => StatusCode::BAD_GATEWAY,
         }
     }
 
@@ -156,9 +165,30 @@ impl ApiError {
             Self::MethodNotAllowed => "method_not_allowed",
             Self::Rejected(_) => "recipient_rejected",
             Self::ProviderFailed(_) => "provider_failed",
-            Self::DeliveryUnknown(_) | Self::StillInFlight => "delivery_unknown",
+            Self::DeliveryUnknown(_) | Self::StillInFlight | Self::EarlierMaybeSent => {
+                "delivery_unknown"
+            }
             Self::CountryNotAllowed(_) => "country_not_allowed",
             Self::OverLimit(_) => "rate_limited",
+            Self::LimitsUnavailable => "limits_unavailable",
+        }
+    }
+}
+
+impl ApiError {
+    /// The error as the answer may say it: a provider's reason with the number masked and
+    /// account identifiers (SIDs, ARNs, account ids) taken out. The log line keeps them.
+    fn for_the_caller(self, phone: Option<&PhoneNumber>) -> Self {
+        let clean = |reason: String| {
+            let reason = phone.map_or_else(|| reason.clone(), |p| p.mask_in(&reason));
+            crate::redact::identifiers(&reason)
+        };
+        match self {
+            Self::Rejected(r) => Self::Rejected(clean(r)),
+            Self::ProviderFailed(r) => Self::ProviderFailed(clean(r)),
+            Self::DeliveryUnknown(r) => Self::DeliveryUnknown(clean(r)),
+            Self::CountryNotAllowed(r) => Self::CountryNotAllowed(clean(r)),
+            other => other,
         }
     }
 }
@@ -234,7 +264,10 @@ async fn handle(State(state): State<AppState>, request: Request) -> Response {
                     None => reason.clone(),
                 });
             }
-            (err.into_response(), outcome)
+            (
+                err.for_the_caller(fields.phone.as_ref()).into_response(),
+                outcome,
+            )
         }
     };
     state
@@ -361,6 +394,8 @@ async fn send(
         }
         SendOutcome::OverLimit { limit } => return Err(ApiError::OverLimit(limit)),
         SendOutcome::StillInFlight => return Err(ApiError::StillInFlight),
+        SendOutcome::LimitsUnavailable => return Err(ApiError::LimitsUnavailable),
+        SendOutcome::EarlierMaybeSent => return Err(ApiError::EarlierMaybeSent),
         SendOutcome::TooLate => {
             return Err(ApiError::ProviderFailed(
                 "an identical request failed moments ago, and too little of the send deadline is left to try again".into(),

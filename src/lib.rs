@@ -17,6 +17,7 @@ pub mod metrics;
 pub mod mosaic;
 pub mod outbound;
 pub mod providers;
+pub mod redact;
 pub mod secrets;
 pub mod sms;
 pub mod telemetry;

@@ -79,24 +79,66 @@ impl Metrics {
 
     /// The EMF line for a provider that refused our set-up, or `None` when metrics are off.
     pub fn misconfigured_line(&self, provider: &str, now_ms: u64) -> Option<String> {
+        self.error_line(
+            "ProviderMisconfigured",
+            ("Provider", provider),
+            true,
+            now_ms,
+        )
+    }
+
+    /// The EMF line for a failed call to the idempotency store (`claim`, `look`, `count`,
+    /// `finish`), or `None` when metrics are off. With `LIMITS_ON_STORE_FAILURE=open` a failed
+    /// claim or count means a send went out unchecked.
+    pub fn store_error_line(&self, operation: &str, now_ms: u64) -> Option<String> {
+        self.error_line(
+            "IdempotencyStoreErrors",
+            ("Operation", operation),
+            false,
+            now_ms,
+        )
+    }
+
+    /// One count of `metric`, logged at ERROR, by `FunctionName`; `detail` goes alongside, and is
+    /// a second dimension set with it when `detail_is_dimension`.
+    fn error_line(
+        &self,
+        metric: &str,
+        detail: (&str, &str),
+        detail_is_dimension: bool,
+        now_ms: u64,
+    ) -> Option<String> {
         let Self::Emf { function_name } = self else {
             return None;
         };
-        let line = json!({
+        let (detail_name, detail_value) = detail;
+        let dimensions = if detail_is_dimension {
+            json!([["FunctionName"], ["FunctionName", detail_name]])
+        } else {
+            json!([["FunctionName"]])
+        };
+        let mut line = json!({
             "_aws": {
                 "Timestamp": now_ms,
                 "CloudWatchMetrics": [{
                     "Namespace": NAMESPACE,
-                    "Dimensions": [["FunctionName"], ["FunctionName", "Provider"]],
-                    "Metrics": [{"Name": "ProviderMisconfigured", "Unit": "Count"}],
+                    "Dimensions": dimensions,
+                    "Metrics": [{"Name": metric, "Unit": "Count"}],
                 }],
             },
             "level": "ERROR",
             "FunctionName": function_name,
-            "Provider": provider,
-            "ProviderMisconfigured": 1,
         });
+        line[detail_name] = detail_value.into();
+        line[metric] = 1.into();
         Some(line.to_string())
+    }
+
+    /// Prints the EMF line for a failed idempotency store call.
+    pub fn record_store_error(&self, operation: &str) {
+        if let Some(line) = self.store_error_line(operation, now_ms()) {
+            print_line(&line);
+        }
     }
 
     /// Prints the EMF line for a provider that refused our set-up.
@@ -185,5 +227,23 @@ mod tests {
         assert_eq!(definition["Namespace"], NAMESPACE);
         assert_eq!(definition["Metrics"][0]["Name"], "ProviderMisconfigured");
         assert!(Metrics::Off.misconfigured_line("twilio", 9).is_none());
+    }
+
+    #[test]
+    fn a_store_error_is_counted() {
+        let metrics = Metrics::Emf {
+            function_name: "gw".into(),
+        };
+        let line = metrics.store_error_line("claim", 9).unwrap();
+        let line: serde_json::Value = serde_json::from_str(&line).unwrap();
+        assert_eq!(line["IdempotencyStoreErrors"], 1);
+        assert_eq!(line["Operation"], "claim");
+        let definition = &line["_aws"]["CloudWatchMetrics"][0];
+        assert_eq!(definition["Metrics"][0]["Name"], "IdempotencyStoreErrors");
+        assert_eq!(
+            definition["Dimensions"],
+            serde_json::json!([["FunctionName"]])
+        );
+        assert!(Metrics::Off.store_error_line("claim", 9).is_none());
     }
 }

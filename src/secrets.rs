@@ -16,9 +16,14 @@ use std::time::Duration;
 use tokio::sync::Mutex;
 use tokio::time::Instant;
 
-/// Re-reads of the secret caused by unknown keys (or a failing Secrets Manager) are this far apart at
-/// least.
+/// Re-reads of the secret that requests can cause (an unknown key, provider credentials refused)
+/// are this far apart at least, and so are reads after a permanent failure left nothing cached.
 pub const MIN_REFRESH_INTERVAL: Duration = Duration::from_secs(30);
+
+/// With nothing cached after a read failed for a passing reason (throttling, an outage), reads
+/// are this far apart: every request needs the keys, but a flood of them must not become a flood
+/// of reads.
+pub const NO_KEYS_RETRY_INTERVAL: Duration = Duration::from_secs(1);
 
 /// How long cached keys outlive their TTL while Secrets Manager cannot be read for a reason that may
 /// pass (throttling, an outage, a timeout): an hour of outage keeps logins working; past that, a
@@ -59,6 +64,21 @@ impl ApiKeys {
                 .unwrap_or_else(|p| p.into_inner())
                 .as_ref()
                 .map(|(value, _)| Arc::clone(value)),
+        }
+    }
+
+    /// A provider refused credentials taken from `used` (the secret as [`latest`](Self::latest)
+    /// gave it): they may have been rotated since. Returns a newer secret when one was read since
+    /// `used`, by another request or by this call, which reads the secret at once unless a
+    /// request-caused read happened within [`MIN_REFRESH_INTERVAL`]; `None` otherwise (a fixed
+    /// key, or nothing newer). Concurrent callers share one read.
+    pub async fn reread_after_refusal(
+        &self,
+        used: Option<&Arc<SecretValue>>,
+    ) -> Option<Arc<SecretValue>> {
+        match self {
+            Self::Fixed(_) => None,
+            Self::SecretsManager(secret) => secret.reread_after_refusal(used).await,
         }
     }
 
@@ -112,7 +132,13 @@ impl std::fmt::Debug for SecretKeys {
 struct Cache {
     keys: Option<Arc<SecretValue>>,
     fetched_at: Option<Instant>,
+    /// The last read, whatever caused it and however it ended.
     last_attempt: Option<Instant>,
+    /// The last read a request caused (an unknown key, refused provider credentials): those are
+    /// what a flood of requests could multiply, so they are spaced by the minimum interval.
+    last_requested: Option<Instant>,
+    /// Whether the last read failed for good (the secret gone or denied).
+    last_failed_for_good: bool,
 }
 
 impl SecretKeys {
@@ -152,6 +178,32 @@ impl SecretKeys {
         *self.fresh.write().unwrap_or_else(|p| p.into_inner()) = None;
     }
 
+    /// Whether a read is due without any request asking: nothing is cached, or the TTL is over.
+    /// Reads that keep failing are spaced out: by the minimum interval after a permanent failure
+    /// (whoever took the secret away meant it), by a second while nothing is cached after a passing
+    /// one, and by the smaller of TTL and interval while stale keys are served.
+    fn read_due(&self, cache: &Cache) -> bool {
+        let spacing = match (&cache.keys, cache.last_failed_for_good) {
+            (None, true) => self.min_refresh,
+            (None, false) => self.min_refresh.min(NO_KEYS_RETRY_INTERVAL),
+            (Some(_), _) => {
+                let expired = cache.fetched_at.is_none_or(|t| t.elapsed() >= self.ttl);
+                if !expired {
+                    return false;
+                }
+                self.min_refresh.min(self.ttl)
+            }
+        };
+        cache.last_attempt.is_none_or(|t| t.elapsed() >= spacing)
+    }
+
+    /// Whether a request may cause a read now.
+    fn request_may_read(&self, cache: &Cache) -> bool {
+        cache
+            .last_requested
+            .is_none_or(|t| t.elapsed() >= self.min_refresh)
+    }
+
     async fn check(&self, presented: &[u8]) -> Result<bool, KeysUnavailable> {
         if let Some((secret, fetched_at)) = &*self.fresh.read().unwrap_or_else(|p| p.into_inner())
             && fetched_at.elapsed() < self.ttl
@@ -163,13 +215,11 @@ impl SecretKeys {
         let mut cache = self.cache.lock().await;
         // A read that finished while this request waited for the lock is as fresh as one of its own.
         let read_while_waiting = self.attempts.load(Ordering::Acquire) != attempts_before;
-        let since_attempt = cache.last_attempt.map(|t| t.elapsed());
-        let may_reread = !read_while_waiting && since_attempt.is_none_or(|d| d >= self.min_refresh);
 
         // Keys served stale for too long (reads kept failing) are no longer trusted.
         if cache
             .fetched_at
-            .is_some_and(|t| t.elapsed() >= self.ttl + self.stale_max)
+            .is_some_and(|t| t.elapsed() >= self.ttl.saturating_add(self.stale_max))
         {
             tracing::error!(
                 secret_id = %self.secret_id,
@@ -178,18 +228,8 @@ impl SecretKeys {
             );
             self.drop_cached(&mut cache);
         }
-        let expired = cache.fetched_at.is_none_or(|t| t.elapsed() >= self.ttl);
-        let must_read = match cache.keys {
-            // Nothing cached: every request tries, or it could only answer 503.
-            None => !read_while_waiting,
-            // Expired: re-read, but keep serving the old keys if Secrets Manager fails.
-            Some(_) => {
-                expired
-                    && !read_while_waiting
-                    && since_attempt.is_none_or(|d| d >= self.min_refresh.min(self.ttl))
-            }
-        };
-        if must_read {
+        let read_now = !read_while_waiting && self.read_due(&cache);
+        if read_now {
             self.refresh(&mut cache).await;
         }
         let secret = cache.keys.as_ref().ok_or(KeysUnavailable)?;
@@ -197,8 +237,9 @@ impl SecretKeys {
             return Ok(true);
         }
         // An unknown key may be a new one from a rotation we have not seen yet.
-        if !must_read && may_reread {
+        if !read_now && !read_while_waiting && self.request_may_read(&cache) {
             tracing::info!(secret_id = %self.secret_id, "unknown API key: reading the secret again in case it was rotated");
+            cache.last_requested = Some(Instant::now());
             self.refresh(&mut cache).await;
             return Ok(cache
                 .keys
@@ -208,12 +249,39 @@ impl SecretKeys {
         Ok(false)
     }
 
+    async fn reread_after_refusal(
+        &self,
+        used: Option<&Arc<SecretValue>>,
+    ) -> Option<Arc<SecretValue>> {
+        let newer = |cache: &Cache| {
+            cache
+                .keys
+                .as_ref()
+                .filter(|keys| used.is_none_or(|used| !Arc::ptr_eq(keys, used)))
+                .cloned()
+        };
+        let attempts_before = self.attempts.load(Ordering::Acquire);
+        let mut cache = self.cache.lock().await;
+        if let Some(newer) = newer(&cache) {
+            return Some(newer);
+        }
+        let read_while_waiting = self.attempts.load(Ordering::Acquire) != attempts_before;
+        if read_while_waiting || !self.request_may_read(&cache) {
+            return None;
+        }
+        tracing::info!(secret_id = %self.secret_id, "provider credentials refused: reading the secret again in case they were rotated");
+        cache.last_requested = Some(Instant::now());
+        self.refresh(&mut cache).await;
+        newer(&cache)
+    }
+
     async fn refresh(&self, cache: &mut Cache) {
         let result = self.read().await;
         // Counted once the read is over, so a request that waited for this one sees it as done.
         let now = Instant::now();
         cache.last_attempt = Some(now);
         self.attempts.fetch_add(1, Ordering::Release);
+        cache.last_failed_for_good = matches!(&result, Err(err) if err.is_permanent());
         match result {
             Ok(secret) => {
                 let secret = Arc::new(secret);

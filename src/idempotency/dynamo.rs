@@ -99,7 +99,7 @@ impl Store for DynamoStore {
             .item("expires_at", number(claim.expires_at))
             // The same rule as Record::replaceable. TTL deletes late, so expiry is checked here.
             .condition_expression(
-                "attribute_not_exists(pk) OR #e <= :now_s OR #s IN (:failed, :unknown) \
+                "attribute_not_exists(pk) OR #e <= :now_s OR #s = :failed \
                  OR (#s = :in_flight AND #l <= :now_ms)",
             )
             .expression_attribute_names("#e", "expires_at")
@@ -108,7 +108,6 @@ impl Store for DynamoStore {
             .expression_attribute_values(":now_s", number(now_ms / 1000))
             .expression_attribute_values(":now_ms", number(now_ms))
             .expression_attribute_values(":failed", AttributeValue::S("failed".into()))
-            .expression_attribute_values(":unknown", AttributeValue::S("unknown".into()))
             .expression_attribute_values(":in_flight", AttributeValue::S("in_flight".into()))
             .send()
             .await;

@@ -24,7 +24,7 @@ impl Store for MemoryStore {
     ) -> Result<Claimed, StoreError> {
         let mut sends = self.sends.lock().unwrap_or_else(|p| p.into_inner());
         if sends.len() > MEMORY_PRUNE_ABOVE {
-            sends.retain(|_, r| r.expires_at * 1000 > now_ms);
+            sends.retain(|_, r| r.expires_at.saturating_mul(1000) > now_ms);
         }
         match sends.get(key) {
             Some(existing) if !existing.replaceable(now_ms) => Ok(Claimed::Taken(existing.clone())),

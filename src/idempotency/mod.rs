@@ -5,8 +5,9 @@
 //! claimed first in a store shared by all instances (a DynamoDB table, `IDEMPOTENCY_TABLE`), keyed
 //! by an HMAC of the number and the message: an identical request within the window
 //! (`DEDUPE_WINDOW_SECONDS`) gets the first one's message id instead of a second SMS, or waits for
-//! the first one's outcome while it is still in flight. A first send that failed, or whose outcome
-//! is unknown, lets the re-send go: two copies of one passcode beat none.
+//! the first one's outcome while it is still in flight. A first send that certainly failed lets the
+//! re-send go; one that may have been sent (a timeout, a lost or unreadable answer) does not, within
+//! the window: a passcode is sent at most once, and the answer says its delivery is unknown.
 //!
 //! Without a table the store lives in the process, which covers re-sends that reach the same
 //! instance only.
@@ -76,7 +77,7 @@ pub enum State {
     Sent,
     /// Certainly not sent (or refused): a re-send may go.
     Failed,
-    /// Maybe sent: a re-send may go too (two copies beat none).
+    /// Maybe sent: within the window a re-send does not go (it could deliver a second copy).
     Unknown,
 }
 
@@ -114,11 +115,11 @@ pub struct Record {
 impl Record {
     /// Whether a new claim may replace it at `now_ms`.
     pub(crate) fn replaceable(&self, now_ms: u64) -> bool {
-        self.expires_at * 1000 <= now_ms
+        self.expires_at.saturating_mul(1000) <= now_ms
             || match self.state {
-                State::Failed | State::Unknown => true,
+                State::Failed => true,
                 State::InFlight => self.lease_until_ms <= now_ms,
-                State::Sent => false,
+                State::Sent | State::Unknown => false,
             }
     }
 }
@@ -160,13 +161,26 @@ pub trait Store: Send + Sync {
     }
 }
 
-/// Settings: `IDEMPOTENCY_TABLE`, `DEDUPE_WINDOW_SECONDS`, `MAX_SMS_PER_NUMBER_PER_HOUR`.
+/// What a send does when the store cannot answer (`LIMITS_ON_STORE_FAILURE`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OnStoreFailure {
+    /// Send without the duplicate check and the limits (the default: a lost passcode locks a
+    /// person out, a duplicate costs one SMS). Counted in a metric an alarm watches.
+    Open,
+    /// Answer 503 `limits_unavailable` and send nothing: for operators whose limits are their
+    /// defence against SMS pumping and who prefer a failed login to an unchecked send.
+    Closed,
+}
+
+/// Settings: `IDEMPOTENCY_TABLE`, `DEDUPE_WINDOW_SECONDS`, `MAX_SMS_PER_NUMBER_PER_HOUR`,
+/// `LIMITS_ON_STORE_FAILURE`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Settings {
     pub table: Option<String>,
     pub window: Duration,
     /// `None`: no limit.
     pub per_number_per_hour: Option<u64>,
+    pub on_store_failure: OnStoreFailure,
 }
 
 impl Settings {
@@ -177,10 +191,21 @@ impl Settings {
             DEFAULT_DEDUPE_WINDOW.as_secs(),
         )?;
         let limit = env.number("MAX_SMS_PER_NUMBER_PER_HOUR", 0..=1_000_000, 0)?;
+        let on_store_failure = match env.optional("LIMITS_ON_STORE_FAILURE").as_deref() {
+            None | Some("open") => OnStoreFailure::Open,
+            Some("closed") => OnStoreFailure::Closed,
+            Some(other) => {
+                return Err(crate::config::ConfigError::invalid(
+                    "LIMITS_ON_STORE_FAILURE",
+                    format!("must be open or closed, got {other:?}"),
+                ));
+            }
+        };
         Ok(Self {
             table: env.optional("IDEMPOTENCY_TABLE"),
             window: Duration::from_secs(window),
             per_number_per_hour: (limit > 0).then_some(limit),
+            on_store_failure,
         })
     }
 }
@@ -202,6 +227,11 @@ pub enum Admission {
     /// An identical request failed moments ago, and too little of the deadline is left to try
     /// again without risking a send cut in half (maybe sent).
     TooLate,
+    /// The store could not answer and `LIMITS_ON_STORE_FAILURE=closed`: nothing is sent.
+    StoreUnavailable,
+    /// An identical request within the window may have been sent (its outcome is unknown):
+    /// sending again could deliver a second copy.
+    MaybeSentBefore,
 }
 
 /// A claimed send (or, when the store failed, one that may or may not be claimed).
@@ -253,9 +283,12 @@ pub struct Idempotency {
     store: Box<dyn Store>,
     window: Duration,
     per_number_per_hour: Option<u64>,
+    on_store_failure: OnStoreFailure,
     budget: Budget,
     /// Whether the store is shared (a table): only then does recording an outcome take time.
     shared: bool,
+    /// Every store failure is counted (`IdempotencyStoreErrors`).
+    metrics: crate::metrics::Metrics,
 }
 
 impl Idempotency {
@@ -264,9 +297,17 @@ impl Idempotency {
             store,
             window: settings.window,
             per_number_per_hour: settings.per_number_per_hour,
+            on_store_failure: settings.on_store_failure,
             budget,
             shared: false,
+            metrics: crate::metrics::Metrics::Off,
         }
+    }
+
+    /// Counts store failures in `metrics`.
+    pub fn with_metrics(mut self, metrics: crate::metrics::Metrics) -> Self {
+        self.metrics = metrics;
+        self
     }
 
     /// The store from the settings: the table when there is one, else in process.
@@ -295,7 +336,9 @@ impl Idempotency {
     /// When the providers must be done for the outcome to be recorded by `deadline`.
     pub fn send_until(&self, deadline: Instant) -> Instant {
         if self.shared && self.window > Duration::ZERO {
-            deadline - self.budget.after_send
+            deadline
+                .checked_sub(self.budget.after_send)
+                .unwrap_or(deadline)
         } else {
             deadline
         }
@@ -307,7 +350,7 @@ impl Idempotency {
     pub async fn admit(&self, key: &[u8], sms: &SmsRequest, deadline: Instant) -> Admission {
         let phone = sms.phone_number.as_str();
         let send_key = Fingerprint::of(key, "send", &[phone, sms.message.as_str()]);
-        let store_until = deadline.min(Instant::now() + self.budget.before_send);
+        let store_until = deadline.min(from_now(self.budget.before_send));
         if self.window.is_zero() {
             // DEDUPE_WINDOW_SECONDS=0: no duplicate check, only the limit.
             let ticket = Ticket {
@@ -331,24 +374,24 @@ impl Idempotency {
             }
             let now = now_ms();
             let lease = deadline.saturating_duration_since(Instant::now()) + LEASE_GRACE;
-            let lease_until_ms = now + lease.as_millis() as u64;
+            let lease_until_ms = now.saturating_add(millis(lease));
             let claim = Record {
                 state: State::InFlight,
                 token: token.clone(),
                 lease_until_ms,
                 // Never before the lease: an expired record may be replaced even in flight.
-                expires_at: (now + self.window.as_millis() as u64)
+                expires_at: (now.saturating_add(millis(self.window)))
                     .max(lease_until_ms)
                     .div_ceil(1000),
                 provider: None,
                 message_id: None,
             };
             let until = if waited {
-                deadline.min(Instant::now() + self.budget.before_send)
+                deadline.min(from_now(self.budget.before_send))
             } else {
                 store_until
             };
-            let claimed = self.within(until, self.store.claim(&send_key, &claim, now));
+            let claimed = self.within(until, "claim", self.store.claim(&send_key, &claim, now));
             let ticket = Ticket {
                 key: send_key.clone(),
                 // Kept even when the claim failed: it may have been written all the same, and
@@ -360,13 +403,7 @@ impl Idempotency {
             let existing = match claimed.await {
                 Ok(Claimed::Ours) => return self.limit(key, sms, ticket, until).await,
                 Ok(Claimed::Taken(record)) => record,
-                Err(err) => {
-                    tracing::error!(
-                        error = %err,
-                        "the idempotency store cannot be used: sending without the duplicate check or the per-number limit"
-                    );
-                    return Admission::Send(ticket);
-                }
+                Err(err) => return self.unchecked(&err, ticket, until).await,
             };
             match self.wait(&send_key, existing, deadline).await {
                 Some(admission) => return admission,
@@ -391,16 +428,19 @@ impl Idempotency {
                         message_id: record.message_id.unwrap_or_default(),
                     });
                 }
+                State::Unknown if !record.replaceable(now_ms()) => {
+                    return Some(Admission::MaybeSentBefore);
+                }
                 _ if record.replaceable(now_ms()) => return None,
                 _ => {}
             }
             let lease_left = Duration::from_millis(record.lease_until_ms.saturating_sub(now_ms()));
-            let next = Instant::now() + POLL_INTERVAL.min(lease_left);
+            let next = from_now(POLL_INTERVAL.min(lease_left));
             if next >= deadline {
                 return Some(Admission::StillInFlight);
             }
             tokio::time::sleep_until(next).await;
-            match self.within(deadline, self.store.look(key)).await {
+            match self.within(deadline, "look", self.store.look(key)).await {
                 Ok(Some(latest)) => record = latest,
                 Ok(None) => return None,
                 Err(err) => {
@@ -433,7 +473,7 @@ impl Idempotency {
         // Kept an hour past its own, for a look during an investigation; DynamoDB's TTL deletes it.
         let expires_at = (hour + 2) * 3600;
         match self
-            .within(until, self.store.count(&bucket, limit, expires_at))
+            .within(until, "count", self.store.count(&bucket, limit, expires_at))
             .await
         {
             Ok(true) => Admission::Send(Ticket {
@@ -444,10 +484,7 @@ impl Idempotency {
                 self.finish(ticket, Outcome::NotSent, until).await;
                 Admission::OverLimit { limit }
             }
-            Err(err) => {
-                tracing::error!(error = %err, "the idempotency store cannot count: sending without the per-number limit");
-                Admission::Send(ticket)
-            }
+            Err(err) => self.unchecked(&err, ticket, until).await,
         }
     }
 
@@ -456,7 +493,7 @@ impl Idempotency {
     pub async fn finish(&self, ticket: Ticket, outcome: Outcome<'_>, until: Instant) {
         // Not past the deadline: Mosaic is waiting for the answer, and the claim's lease ends
         // soon after it.
-        let until = until.max(Instant::now() + MIN_FINISH);
+        let until = until.max(from_now(MIN_FINISH));
         // A send that certainly did not go out does not count against its number.
         let refund_bucket: Option<String> = match outcome {
             Outcome::NotSent => ticket.counted.clone(),
@@ -499,25 +536,68 @@ impl Idempotency {
             Ok((recorded, refunded)) => {
                 for result in [recorded, refunded] {
                     if let Err(err) = result {
+                        self.metrics.record_store_error("finish");
                         tracing::error!(error = %err, "cannot record the send's outcome in the idempotency store");
                     }
                 }
             }
-            Err(_) => tracing::error!(
-                "recording the send's outcome in the idempotency store did not finish by the deadline"
-            ),
+            Err(_) => {
+                self.metrics.record_store_error("finish");
+                tracing::error!(
+                    "recording the send's outcome in the idempotency store did not finish by the deadline"
+                )
+            }
         }
     }
 
+    /// The store failed before the send (claim or count): `LIMITS_ON_STORE_FAILURE` decides.
+    async fn unchecked(&self, err: &StoreError, ticket: Ticket, until: Instant) -> Admission {
+        match self.on_store_failure {
+            OnStoreFailure::Open => {
+                tracing::error!(
+                    error = %err,
+                    "the idempotency store cannot be used: sending without the duplicate check or the limits (LIMITS_ON_STORE_FAILURE=open)"
+                );
+                Admission::Send(ticket)
+            }
+            OnStoreFailure::Closed => {
+                tracing::error!(
+                    error = %err,
+                    "the idempotency store cannot be used: not sending (LIMITS_ON_STORE_FAILURE=closed)"
+                );
+                // A claim that did land is released for Mosaic's re-send (if the store takes it).
+                self.finish(ticket, Outcome::NotSent, until).await;
+                Admission::StoreUnavailable
+            }
+        }
+    }
+
+    /// One store call, given up at `until`; a failure is counted.
     async fn within<T>(
         &self,
         until: Instant,
+        operation: &'static str,
         call: impl std::future::Future<Output = Result<T, StoreError>>,
     ) -> Result<T, StoreError> {
-        tokio::time::timeout_at(until, call)
+        let result = tokio::time::timeout_at(until, call)
             .await
-            .unwrap_or_else(|_| Err(StoreError("no answer in the time it was given".into())))
+            .unwrap_or_else(|_| Err(StoreError("no answer in the time it was given".into())));
+        if result.is_err() {
+            self.metrics.record_store_error(operation);
+        }
+        result
     }
+}
+
+/// `d` from now; durations here are parts of a deadline of at most a minute, and a sum that
+/// cannot be represented ends now rather than panic.
+fn from_now(d: Duration) -> Instant {
+    let now = Instant::now();
+    now.checked_add(d).unwrap_or(now)
+}
+
+fn millis(d: Duration) -> u64 {
+    u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
 }
 
 pub(crate) fn now_ms() -> u64 {
@@ -542,6 +622,7 @@ mod tests {
                 table: None,
                 window: Duration::from_secs(window_s),
                 per_number_per_hour: limit,
+                on_store_failure: OnStoreFailure::Open,
             },
             Budget::of(Duration::from_millis(2500)),
         )
@@ -611,18 +692,22 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn failed_or_unknown_sends_let_the_re_send_go() {
+    async fn a_failed_send_lets_the_re_send_go_and_a_maybe_sent_one_does_not() {
         let idem = memory(30, None);
         let request = sms("+14155550100", "code 1");
-        for outcome in [Outcome::NotSent, Outcome::MaybeSent] {
+        for _ in 0..2 {
             let Admission::Send(ticket) = idem.admit(b"k", &request, deadline()).await else {
-                panic!("sends")
+                panic!("a certainly failed send lets the next one go")
             };
-            idem.finish(ticket, outcome, deadline()).await;
+            idem.finish(ticket, Outcome::NotSent, deadline()).await;
         }
+        let Admission::Send(ticket) = idem.admit(b"k", &request, deadline()).await else {
+            panic!("sends")
+        };
+        idem.finish(ticket, Outcome::MaybeSent, deadline()).await;
         assert!(matches!(
             idem.admit(b"k", &request, deadline()).await,
-            Admission::Send(_)
+            Admission::MaybeSentBefore
         ));
     }
 
@@ -701,6 +786,7 @@ mod tests {
             table: None,
             window: DEFAULT_DEDUPE_WINDOW,
             per_number_per_hour: Some(1),
+            on_store_failure: OnStoreFailure::Open,
         };
         let idem = Idempotency::new(
             Box::new(Down),

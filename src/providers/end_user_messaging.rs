@@ -15,6 +15,7 @@ use aws_sdk_pinpointsmsvoicev2::types::{
     AccountAttributeName, ConflictExceptionReason, MessageType, ValidationExceptionReason,
 };
 use std::time::Duration;
+use tokio::time::Instant;
 
 /// The provider's settings: `EUM_ORIGINATION_IDENTITY` (required), `EUM_CONFIGURATION_SET`,
 /// `EUM_PROTECT_CONFIGURATION_ID`, `EUM_MAX_PRICE`, and `MESSAGE_TTL_SECONDS` as `TimeToLive`.
@@ -124,7 +125,7 @@ impl SmsProvider for EndUserMessaging {
         "end-user-messaging"
     }
 
-    async fn send(&self, sms: &SmsRequest) -> Result<MessageId, ProviderError> {
+    async fn send(&self, sms: &SmsRequest, _deadline: Instant) -> Result<MessageId, ProviderError> {
         let settings = &self.settings;
         let ttl = i32::try_from(settings.time_to_live.as_secs()).unwrap_or(i32::MAX);
         let output = self
@@ -147,9 +148,7 @@ impl SmsProvider for EndUserMessaging {
             .send()
             .await
             .map_err(|e| ERRORS.classify(e))?;
-        output.message_id.ok_or_else(|| {
-            ProviderError::indeterminate("End User Messaging answered without a MessageId")
-        })
+        super::accepted("End User Messaging", output.message_id)
     }
 
     /// A cheap read at start-up: it opens the connection during Lambda init and warns when the
@@ -177,8 +176,14 @@ impl SmsProvider for EndUserMessaging {
     }
 }
 
-/// A refusal of the destination itself: an opt-out, a block by the protect configuration or the
-/// account, a number that is not one, a price above `EUM_MAX_PRICE`.
+/// A refusal of the destination itself, one that any other provider should meet too (AWS's
+/// reasons: https://docs.aws.amazon.com/sms-voice/latest/APIReference/API_ConflictException.html
+/// and .../API_ValidationException.html): the person opted out (failing over would route around
+/// their own opt-out), the operator's protect configuration blocks the number or its country (a
+/// rule about destinations that failover must not route around, as `BLOCKED_COUNTRIES` is), or
+/// the number is not one. Not here: `DESTINATION_COUNTRY_BLOCKED` (the account may not send
+/// there: our set-up) and `PRICE_OVER_THRESHOLD` (`EUM_MAX_PRICE`, a cap of ours: another
+/// provider may deliver).
 fn refused(e: &SendTextMessageError) -> bool {
     match e {
         SendTextMessageError::ConflictException(c) => matches!(
@@ -189,25 +194,26 @@ fn refused(e: &SendTextMessageError) -> bool {
                     | ConflictExceptionReason::DestinationPhoneNumberBlockedByProtectNumberOverride
             )
         ),
-        SendTextMessageError::ValidationException(v) => {
-            matches!(
-                v.reason(),
-                Some(
-                    ValidationExceptionReason::DestinationCountryBlocked
-                        | ValidationExceptionReason::PriceOverThreshold
-                )
-            ) || v
-                .message()
-                .is_some_and(|m| m.contains("DestinationPhoneNumber"))
-        }
+        SendTextMessageError::ValidationException(v) => v
+            .message()
+            .is_some_and(|m| m.contains("DestinationPhoneNumber")),
         _ => false,
     }
 }
 
+/// A price over `EUM_MAX_PRICE`: certainly not sent, nothing to fix, and another provider may
+/// deliver.
+fn over_price(e: &SendTextMessageError) -> bool {
+    matches!(e, SendTextMessageError::ValidationException(v)
+        if v.reason() == Some(&ValidationExceptionReason::PriceOverThreshold))
+}
+
 /// Our own set-up: permissions, a missing origination identity, configuration set or protect
-/// configuration, a sender not registered for the destination, a sandboxed account.
+/// configuration, a sender not registered for the destination, a sandboxed account, a country the
+/// account may not send to.
 fn misconfigured(e: &SendTextMessageError) -> bool {
     !refused(e)
+        && !over_price(e)
         && (matches!(
             e,
             SendTextMessageError::AccessDeniedException(_)

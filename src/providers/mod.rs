@@ -16,6 +16,8 @@ use crate::config::{ConfigError, Env};
 use crate::secrets::ApiKeys;
 use crate::sms::SmsRequest;
 use std::sync::Arc;
+use std::time::Duration;
+use tokio::time::Instant;
 
 /// Reads a provider's settings; fails on any that cannot work.
 pub type Configure = fn(&Env) -> Result<Box<dyn ProviderSetup>, ConfigError>;
@@ -124,15 +126,42 @@ impl ProviderError {
     }
 }
 
+/// A provider's answer that said "accepted": the message id it carried, or, when it carried none
+/// (or one that could not be read), maybe sent. The one rule for every provider: once a provider
+/// answered success it may have taken the message, so nothing about that answer may lead to a
+/// failover, a refund or a second send.
+pub fn accepted(provider: &str, message_id: Option<String>) -> Result<MessageId, ProviderError> {
+    match message_id {
+        Some(id) if !id.trim().is_empty() => Ok(id),
+        _ => Err(ProviderError::indeterminate(format!(
+            "{provider} answered success without a message id it could read: it may have sent the message"
+        ))),
+    }
+}
+
+/// A first answer from a provider over a connection that is already open, on a normal day.
+pub const FIRST_ANSWER: Duration = Duration::from_millis(300);
+
+/// The least time a network provider is started with: long enough to open a connection (the
+/// connect timeout) and read a first answer. Started with less, it would likely be cut by the
+/// deadline after its request left: maybe sent, for nothing.
+pub const NETWORK_MIN_SEND_TIME: Duration =
+    crate::app::CONNECT_TIMEOUT.saturating_add(FIRST_ANSWER);
+
 /// One way of delivering an SMS.
 #[async_trait::async_trait]
 pub trait SmsProvider: Send + Sync {
     /// The name in configuration, answers and logs: `sns`, `twilio`, `outbox`, ...
     fn name(&self) -> &'static str;
 
-    /// Sends one SMS; returns the provider's message id. Never retries a request that may have
-    /// reached the provider.
-    async fn send(&self, sms: &SmsRequest) -> Result<MessageId, ProviderError>;
+    /// Sends one SMS, done by `deadline` (the dispatcher cuts it there in any case); returns the
+    /// provider's message id. Never retries a request that may have reached the provider.
+    async fn send(&self, sms: &SmsRequest, deadline: Instant) -> Result<MessageId, ProviderError>;
+
+    /// The least time left before the deadline for this provider to be started at all.
+    fn min_send_time(&self) -> Duration {
+        NETWORK_MIN_SEND_TIME
+    }
 
     /// Called once at start-up: checks what can only be checked then (credentials in the secret),
     /// and opens the provider's connection so the first passcode does not pay for it. `Err` stops

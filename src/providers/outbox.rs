@@ -83,7 +83,16 @@ impl SmsProvider for Outbox {
         "outbox"
     }
 
-    async fn send(&self, sms: &SmsRequest) -> Result<MessageId, ProviderError> {
+    /// A line appended to a local file.
+    fn min_send_time(&self) -> std::time::Duration {
+        std::time::Duration::from_millis(50)
+    }
+
+    async fn send(
+        &self,
+        sms: &SmsRequest,
+        _deadline: tokio::time::Instant,
+    ) -> Result<MessageId, ProviderError> {
         let mut id = [0u8; 16];
         getrandom::fill(&mut id).map_err(|e| ProviderError::unavailable(e.to_string()))?;
         let message_id = format!("outbox-{}", crate::auth::hex(&id));

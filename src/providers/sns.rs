@@ -10,6 +10,7 @@ use aws_sdk_sns::error::ProvideErrorMetadata;
 use aws_sdk_sns::operation::publish::PublishError;
 use aws_sdk_sns::types::MessageAttributeValue;
 use std::collections::HashMap;
+use tokio::time::Instant;
 
 /// SNS's `AWS.SNS.SMS.SMSType`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -211,7 +212,7 @@ impl SmsProvider for Sns {
         "sns"
     }
 
-    async fn send(&self, sms: &SmsRequest) -> Result<MessageId, ProviderError> {
+    async fn send(&self, sms: &SmsRequest, _deadline: Instant) -> Result<MessageId, ProviderError> {
         let mut publish = self
             .client
             .publish()
@@ -245,9 +246,7 @@ impl SmsProvider for Sns {
             publish = publish.message_attributes("AWS.MM.SMS.OriginationNumber", attribute(number));
         }
         let output = publish.send().await.map_err(classify)?;
-        output
-            .message_id
-            .ok_or_else(|| ProviderError::unavailable("SNS answered without a MessageId"))
+        super::accepted("SNS", output.message_id)
     }
 
     /// A cheap read at start-up: it opens the TLS connection (in Lambda during init, so the first
@@ -287,14 +286,14 @@ fn a_refused_parameter(e: &PublishError) -> bool {
     )
 }
 
-/// SNS's errors: a refused phone number is final; a refused parameter of ours or a permission we
-/// lack is our set-up; its internal error may come after it took the message.
+/// SNS's errors (https://docs.aws.amazon.com/sns/latest/api/API_Publish.html#API_Publish_Errors):
+/// a refused phone number is final (it is not a number any provider can send to); a refused
+/// parameter of ours or a permission we lack is our set-up; its internal error may come after it
+/// took the message. `EndpointDisabled` is about mobile push endpoints, not a phone number: if SNS
+/// ever answers it to an SMS, it is a certain non-send another provider may deliver.
 const ERRORS: ServiceErrors<PublishError> = ServiceErrors {
     service: "SNS",
-    refused: |e| {
-        (a_refused_parameter(e) && about_the_recipient(e))
-            || matches!(e, PublishError::EndpointDisabledException(_))
-    },
+    refused: |e| a_refused_parameter(e) && about_the_recipient(e),
     misconfigured: |e| {
         (a_refused_parameter(e) && !about_the_recipient(e))
             || matches!(

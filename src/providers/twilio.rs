@@ -11,8 +11,8 @@ use super::{BuildContext, MessageId, ProviderError, ProviderSetup, SmsProvider};
 use crate::app::StartupError;
 use crate::config::{ConfigError, Env};
 use crate::country::Country;
-use crate::outbound::HttpClient;
-use crate::secrets::ApiKeys;
+use crate::outbound::{Answer, HttpClient};
+use crate::secrets::{ApiKeys, SecretValue};
 use crate::sms::{PhoneNumber, SenderId, SmsRequest};
 use aws_smithy_types::body::SdkBody;
 use http::header;
@@ -20,6 +20,7 @@ use std::collections::HashMap;
 use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
+use tokio::time::Instant;
 
 pub const DEFAULT_API_BASE: &str = "https://api.twilio.com";
 /// A send is cut short after this (and by the send deadline, whichever comes first).
@@ -27,20 +28,27 @@ const OPERATION_TIMEOUT: Duration = Duration::from_millis(1500);
 /// The start-up read that opens the connection gives up after this; it only logs.
 const WARM_UP_TIMEOUT: Duration = Duration::from_millis(1000);
 
-/// Twilio errors that refuse the recipient for good: invalid, unreachable or unsubscribed numbers,
-/// numbers that cannot take SMS, destinations the account may not send to.
+/// Twilio errors that refuse the recipient for good. Each answers one question with yes: would
+/// any other provider fail for this number too? Only then 422 and no failover; a code about our
+/// account, our sender or Twilio's routing is a certain non-send another provider may deliver.
+/// Codes that used to be here and are not: 21214 and 21217 are Voice errors (calls), 21407 and
+/// 21421 are about numbers bought from Twilio, 21408 is our account's Geo Permissions (see
+/// [`setup_fix`]) and 21612 is Twilio having no route for this To/From pair (another provider may
+/// have one).
 const REFUSED: &[u64] = &[
-    21211, // invalid 'To' number
-    21214, // 'To' number cannot be reached
-    21217, // phone number does not appear to be valid
-    21265, // 'To' number cannot be a short code
-    21407, // this number type does not support SMS
-    21408, // permission to send to this region is not enabled
-    21421, // phone number is invalid
-    21610, // the recipient unsubscribed (replied STOP)
-    21612, // no route to the 'To' number
-    21614, // 'To' number is not a mobile number
-    21635, // 'To' number cannot be reached by SMS
+    // https://www.twilio.com/docs/api/errors/21211: the 'To' is not a valid phone number.
+    21211,
+    // https://www.twilio.com/docs/api/errors/21265: the 'To' is a short code, which takes no SMS
+    // from any provider's numbers.
+    21265,
+    // https://www.twilio.com/docs/api/errors/21610: the recipient replied STOP. Another provider
+    // could deliver, but only by routing around the person's own opt-out: refused on purpose.
+    21610,
+    // https://www.twilio.com/docs/api/errors/21614: the 'To' is not a mobile number (a landline).
+    21614,
+    // https://www.twilio.com/docs/api/errors/21635: the 'To' is a landline where landlines take no
+    // SMS.
+    21635,
 ];
 
 /// Where SMS come from.
@@ -314,7 +322,12 @@ impl Twilio {
 
     /// The credentials to use now: the gateway secret's (as last read), else the environment's.
     fn credentials(&self) -> Result<Option<Credentials>, String> {
-        if let Some(secret) = self.secret.latest() {
+        self.credentials_in(self.secret.latest().as_deref())
+    }
+
+    /// The credentials `secret` holds, else the environment's.
+    fn credentials_in(&self, secret: Option<&SecretValue>) -> Result<Option<Credentials>, String> {
+        if let Some(secret) = secret {
             let in_secret =
                 Credentials::read(&SECRET_NAMES, |name| secret.field(name).map(str::to_owned))
                     .map_err(|problem| {
@@ -410,39 +423,90 @@ impl Twilio {
     }
 }
 
+impl Twilio {
+    /// Posts `sms` with `credentials`; a failure is one that gave no answer to read.
+    async fn post(
+        &self,
+        sms: &SmsRequest,
+        credentials: &Credentials,
+        deadline: Instant,
+    ) -> Result<Answer, ProviderError> {
+        let url = self.url(credentials, "Messages.json");
+        let request = self.request(http::Method::POST, &url, credentials, Some(self.form(sms)))?;
+        let timeout = OPERATION_TIMEOUT.min(deadline.saturating_duration_since(Instant::now()));
+        match self.http.exchange(request, timeout).await {
+            Ok(answer) => Ok(answer),
+            Err(err) if err.never_sent() => {
+                Err(ProviderError::unavailable(format!("Twilio: {err}")))
+            }
+            // Anything after the connection opened may come after Twilio took the message.
+            Err(err) => Err(ProviderError::indeterminate(format!("Twilio: {err}"))),
+        }
+    }
+}
+
+/// Whether Twilio refused the credentials themselves (HTTP 401, code 20003,
+/// https://www.twilio.com/docs/api/errors/20003).
+fn refuses_credentials(answer: &Answer) -> bool {
+    answer.status == 401 || error_code(&answer.body) == Some(20003)
+}
+
+fn error_code(body: &[u8]) -> Option<u64> {
+    serde_json::from_slice::<serde_json::Value>(body)
+        .ok()?
+        .get("code")?
+        .as_u64()
+}
+
+/// What Twilio's answer to a send means: a 2xx is accepted (its `sid` the message id), anything
+/// else is classified by [`classify`].
+fn outcome(answer: Answer) -> Result<MessageId, ProviderError> {
+    if (200..300).contains(&answer.status) {
+        let sid = serde_json::from_slice::<serde_json::Value>(&answer.body)
+            .ok()
+            .and_then(|v| v.get("sid")?.as_str().map(str::to_owned));
+        return super::accepted("Twilio", sid);
+    }
+    Err(classify(answer.status, &answer.body))
+}
+
 #[async_trait::async_trait]
 impl SmsProvider for Twilio {
     fn name(&self) -> &'static str {
         "twilio"
     }
 
-    async fn send(&self, sms: &SmsRequest) -> Result<MessageId, ProviderError> {
+    async fn send(&self, sms: &SmsRequest, deadline: Instant) -> Result<MessageId, ProviderError> {
+        let secret = self.secret.latest();
         let credentials = self
-            .credentials()
+            .credentials_in(secret.as_deref())
             .map_err(ProviderError::misconfigured)?
             .ok_or_else(|| ProviderError::misconfigured(self.no_credentials()))?;
-        let url = self.url(&credentials, "Messages.json");
-        let request = self.request(http::Method::POST, &url, &credentials, Some(self.form(sms)))?;
-        let answer = match self.http.exchange(request, OPERATION_TIMEOUT).await {
-            Ok(answer) => answer,
-            Err(err) if err.never_sent() => {
-                return Err(ProviderError::unavailable(format!("Twilio: {err}")));
-            }
-            // Anything after the connection opened may come after Twilio took the message.
-            Err(err) => return Err(ProviderError::indeterminate(format!("Twilio: {err}"))),
-        };
-        let (status, body) = (answer.status, answer.body);
-        if (200..300).contains(&status) {
-            return serde_json::from_slice::<serde_json::Value>(&body)
-                .ok()
-                .and_then(|v| v.get("sid")?.as_str().map(str::to_owned))
-                .ok_or_else(|| {
-                    ProviderError::indeterminate(format!(
-                        "Twilio answered HTTP {status} without a message sid"
-                    ))
-                });
+        let answer = self.post(sms, &credentials, deadline).await?;
+        if !refuses_credentials(&answer) {
+            return outcome(answer);
         }
-        Err(classify(status, &body))
+        // Twilio authenticates before it creates a message: nothing was sent. The token may have
+        // been rotated since the secret was last read; if the secret now holds other credentials,
+        // this request sends once more with them, if the deadline leaves the time for it.
+        let retry_by = deadline
+            .checked_sub(self.min_send_time())
+            .unwrap_or(deadline);
+        let reread =
+            tokio::time::timeout_at(retry_by, self.secret.reread_after_refusal(secret.as_ref()));
+        let rotated = match reread.await {
+            Ok(Some(newer)) => self.credentials_in(Some(&newer)).ok().flatten(),
+            _ => None,
+        };
+        match rotated {
+            Some(rotated) if rotated != credentials && Instant::now() <= retry_by => {
+                tracing::info!(
+                    "Twilio refused the credentials, and the gateway secret now holds others: sending once more with them"
+                );
+                outcome(self.post(sms, &rotated, deadline).await?)
+            }
+            _ => outcome(answer),
+        }
     }
 
     /// The credentials may be in the gateway secret.
@@ -538,6 +602,12 @@ fn setup_fix(status: u16, code: Option<u64>) -> Option<&'static str> {
         }
         (_, Some(20404)) | (404, _) => {
             "Check the Account SID: Twilio has no such account or resource"
+        }
+        // https://www.twilio.com/docs/api/errors/21408: the account's Messaging Geo Permissions do
+        // not include the number's country; another provider may still deliver.
+        (_, Some(21408)) => {
+            "Enable the number's country in the Twilio Console's Messaging Geo Permissions (or \
+             refuse the country here with ALLOWED_COUNTRIES / BLOCKED_COUNTRIES)"
         }
         (_, Some(21608)) => {
             "A Twilio trial account sends only to verified numbers: verify the number or upgrade \
@@ -709,14 +779,19 @@ mod tests {
             }
         };
         // The issue's list, written out: the constant must hold each of them.
-        let refused = [
-            21211, 21214, 21217, 21265, 21407, 21408, 21421, 21610, 21612, 21614, 21635,
-        ];
+        let refused = [21211, 21265, 21610, 21614, 21635];
         let mut expected: Vec<(u16, u64, &str)> = refused
             .iter()
             .map(|code| (400, *code, "rejected"))
             .collect();
         expected.extend([
+            // Our account, not the number: another provider may deliver.
+            (400, 21408, "misconfigured"),
+            (400, 21612, "unavailable"),
+            (400, 21214, "unavailable"),
+            (400, 21217, "unavailable"),
+            (400, 21407, "unavailable"),
+            (400, 21421, "unavailable"),
             (401, 20003, "misconfigured"),
             (404, 20404, "misconfigured"),
             (400, 21212, "misconfigured"),

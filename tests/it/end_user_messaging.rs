@@ -56,7 +56,7 @@ async fn sent(settings: EumSettings, sms: SmsRequest) -> (String, SendTextMessag
         .then_output(|| SendTextMessageOutput::builder().message_id("mid-7").build());
     let client: Client = mock_client!(aws_sdk_pinpointsmsvoicev2, [&rule]);
     let id = EndUserMessaging::new(client, settings)
-        .send(&sms)
+        .send(&sms, far_deadline())
         .await
         .unwrap();
     let input = seen.lock().unwrap().pop().unwrap();
@@ -134,7 +134,7 @@ async fn failure(error: MakeError) -> ProviderError {
         |c| { c.retry_config(RetryConfig::disabled()) }
     );
     EndUserMessaging::new(client, every_setting())
-        .send(&sms())
+        .send(&sms(), far_deadline())
         .await
         .unwrap_err()
 }
@@ -178,12 +178,22 @@ async fn each_error_class_maps_to_its_outcome() {
             "rejected",
         ),
         (
-            || invalid(ValidationExceptionReason::DestinationCountryBlocked),
+            || {
+                conflict(
+                    ConflictExceptionReason::DestinationPhoneNumberBlockedByProtectNumberOverride,
+                )
+            },
             "rejected",
         ),
+        // The account may not send there: our set-up, and another provider may deliver.
+        (
+            || invalid(ValidationExceptionReason::DestinationCountryBlocked),
+            "misconfigured",
+        ),
+        // EUM_MAX_PRICE: a cap of ours, certainly not sent; another provider may deliver.
         (
             || invalid(ValidationExceptionReason::PriceOverThreshold),
-            "rejected",
+            "unavailable",
         ),
         (
             || {

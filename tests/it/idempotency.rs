@@ -314,6 +314,53 @@ async fn a_first_send_that_failed_lets_the_re_send_go() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
+async fn a_first_send_that_may_have_gone_out_blocks_the_re_send_within_the_window() {
+    let stand_in = sns_stand_in();
+    let table = table().await;
+    // End User Messaging answers HTTP 500 for this number: it may have taken the message.
+    let phone = "+447009900312";
+    let message = "Your code is 404040";
+    let uncertain = gateway(
+        &table,
+        &[
+            ("SMS_PROVIDER", "end-user-messaging"),
+            ("EUM_ORIGINATION_IDENTITY", "phone-0123456789"),
+            (
+                "AWS_ENDPOINT_URL_PINPOINT_SMS_VOICE_V2",
+                stand_in.url.as_str(),
+            ),
+        ],
+    );
+    let (status, first) = post(&uncertain, phone, message).await;
+    assert_eq!(
+        (status, first["error"].as_str()),
+        (502, Some("delivery_unknown")),
+        "{first}"
+    );
+    // Mosaic's re-send reaches a healthy instance (SNS): a second copy could reach the phone, so
+    // nothing is sent, and the answer says the delivery is unknown.
+    let healthy = gateway(&table, &[]);
+    let (status, again) = post(&healthy, phone, message).await;
+    assert_eq!(
+        (status, again["error"].as_str()),
+        (502, Some("delivery_unknown")),
+        "{again}"
+    );
+    assert!(
+        again["message"]
+            .as_str()
+            .unwrap()
+            .contains("may have been sent"),
+        "{again}"
+    );
+    assert_eq!(sms_sent_to(phone).await.len(), 0);
+    assert!(
+        scan(&table).await.iter().any(|i| i.contains("unknown")),
+        "the outcome is recorded as unknown"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn a_crashed_instances_claim_expires_and_does_not_block() {
     let stand_in = sns_stand_in();
     let table = table().await;

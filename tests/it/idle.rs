@@ -3,6 +3,7 @@
 //! crossed our request does) must not turn the next passcode into a maybe-sent one. The pool closes
 //! idle connections before such a server does (`app::POOL_IDLE_TIMEOUT`, shortened here).
 
+use crate::support::far_deadline;
 use mosaic_sms_gateway::outbound::{ExchangeError, HttpClient};
 use mosaic_sms_gateway::providers::sns::{Sns, SnsSettings};
 use mosaic_sms_gateway::providers::{ProviderError, SmsProvider};
@@ -144,16 +145,22 @@ fn sms() -> SmsRequest {
 async fn sns_opens_a_fresh_connection_after_a_quiet_spell() {
     let server = closes_idle_connections("text/xml", PUBLISHED).await;
     let sns = sns_with_idle_timeout(&server.url, SHORT_IDLE).await;
-    assert_eq!(sns.send(&sms()).await, Ok("m-1".to_owned()));
+    assert_eq!(sns.send(&sms(), far_deadline()).await, Ok("m-1".to_owned()));
     tokio::time::sleep(QUIET_SPELL).await;
-    assert_eq!(sns.send(&sms()).await, Ok("m-1".to_owned()));
+    assert_eq!(sns.send(&sms(), far_deadline()).await, Ok("m-1".to_owned()));
     assert_eq!(server.connections.load(Ordering::SeqCst), 2);
 
     let server = closes_idle_connections("text/xml", PUBLISHED).await;
     let keeps_connections = sns_with_idle_timeout(&server.url, Duration::from_secs(90)).await;
-    keeps_connections.send(&sms()).await.unwrap();
+    keeps_connections
+        .send(&sms(), far_deadline())
+        .await
+        .unwrap();
     tokio::time::sleep(QUIET_SPELL).await;
-    let err = keeps_connections.send(&sms()).await.unwrap_err();
+    let err = keeps_connections
+        .send(&sms(), far_deadline())
+        .await
+        .unwrap_err();
     assert!(
         matches!(err, ProviderError::Indeterminate { .. }),
         "{err:?}"

@@ -8,7 +8,9 @@ use aws_sdk_secretsmanager::operation::get_secret_value::{
 };
 use aws_sdk_secretsmanager::types::error::InternalServiceError;
 use aws_smithy_mocks::{Rule, RuleMode, mock, mock_client};
-use mosaic_sms_gateway::secrets::{ApiKeys, KeysUnavailable, MIN_REFRESH_INTERVAL, SecretKeys};
+use mosaic_sms_gateway::secrets::{
+    ApiKeys, KeysUnavailable, MIN_REFRESH_INTERVAL, NO_KEYS_RETRY_INTERVAL, SecretKeys,
+};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
@@ -94,7 +96,7 @@ async fn a_rotated_key_works_at_once_but_bad_keys_cannot_hammer_secrets_manager(
 }
 
 #[tokio::test(start_paused = true)]
-async fn unreadable_secrets_give_unavailable_and_the_next_request_tries_again() {
+async fn unreadable_secrets_give_unavailable_and_a_request_a_second_later_tries_again() {
     let rule = mock!(Client::get_secret_value)
         .sequence()
         .error(unavailable)
@@ -103,14 +105,54 @@ async fn unreadable_secrets_give_unavailable_and_the_next_request_tries_again() 
         .build();
     let keys = keys(&rule);
     keys.warm_up().await; // fails: no panic, no keys
+    for _ in 0..50 {
+        assert_eq!(keys.check(b"key-1").await, Err(KeysUnavailable));
+    }
+    assert_eq!(
+        rule.num_calls(),
+        1,
+        "a flood of requests is not a flood of reads"
+    );
+    tokio::time::advance(NO_KEYS_RETRY_INTERVAL).await;
+    assert_eq!(keys.check(b"key-1").await, Err(KeysUnavailable));
+    assert_eq!(rule.num_calls(), 2, "read again a second later, and failed");
+    tokio::time::advance(NO_KEYS_RETRY_INTERVAL).await;
+    assert_eq!(keys.check(b"key-1").await, Ok(true), "recovers");
+    assert_eq!(rule.num_calls(), 3);
+}
+
+#[tokio::test(start_paused = true)]
+async fn after_a_permanent_failure_unauthenticated_requests_cannot_hammer_secrets_manager() {
+    use aws_sdk_secretsmanager::types::error::ResourceNotFoundException;
+    let rule = mock!(Client::get_secret_value)
+        .sequence()
+        .output(value("key-1"))
+        .error(|| {
+            GetSecretValueError::ResourceNotFoundException(
+                ResourceNotFoundException::builder()
+                    .message("deleted")
+                    .build(),
+            )
+        })
+        .repeatedly()
+        .build();
+    let keys = keys(&rule);
+    keys.warm_up().await;
+    tokio::time::advance(TTL).await;
+    // The expired secret is read again and found deleted: the cached keys are dropped.
     assert_eq!(keys.check(b"key-1").await, Err(KeysUnavailable));
     assert_eq!(rule.num_calls(), 2);
-    assert_eq!(
-        keys.check(b"key-1").await,
-        Ok(true),
-        "recovers on the next request"
-    );
-    assert_eq!(rule.num_calls(), 3);
+    // Then any number of requests, with any key, makes no read until the interval is over.
+    for i in 0..200 {
+        let key = format!("guess-{i}");
+        assert_eq!(keys.check(key.as_bytes()).await, Err(KeysUnavailable));
+        tokio::time::advance(Duration::from_millis(100)).await;
+    }
+    // 20 s of requests: still the one read.
+    assert_eq!(rule.num_calls(), 2);
+    tokio::time::advance(MIN_REFRESH_INTERVAL).await;
+    assert_eq!(keys.check(b"key-1").await, Err(KeysUnavailable));
+    assert_eq!(rule.num_calls(), 3, "one read per interval");
 }
 
 #[tokio::test(start_paused = true)]

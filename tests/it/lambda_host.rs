@@ -64,14 +64,19 @@ async fn error(
     "{}"
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn lambda_answers_api_gateway_events_and_logs_json() {
-    let files = [
-        "200-challenge.json",
-        "200-send.json",
-        "401-wrong-key.json",
-        "200-rest-api-send.json",
-    ];
+/// What one run of the binary under the Runtime API stand-in gave.
+struct LambdaRun {
+    /// The answers it posted back, in order.
+    answers: Vec<serde_json::Value>,
+    /// Its stdout: JSON log lines and EMF metric lines.
+    lines: Vec<serde_json::Value>,
+    /// What the outbox provider wrote.
+    outbox: String,
+}
+
+/// Runs the binary as Lambda (outbox provider, key `local-dev-key`, JSON logs, and `env`) on
+/// `files` from events/, and stops it once it has answered them all.
+async fn run_lambda(files: &[&str], env: &[(&str, &str)]) -> LambdaRun {
     let events = files
         .iter()
         .enumerate()
@@ -102,7 +107,8 @@ async fn lambda_answers_api_gateway_events_and_logs_json() {
     tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
 
     let dir = tempfile::tempdir().unwrap();
-    let mut child = Command::new(BIN)
+    let mut command = Command::new(BIN);
+    command
         .current_dir(dir.path())
         .env_clear()
         .env("AWS_LAMBDA_RUNTIME_API", &runtime_api)
@@ -117,45 +123,65 @@ async fn lambda_answers_api_gateway_events_and_logs_json() {
         .env("AWS_LAMBDA_LOG_FORMAT", "JSON")
         .env("GATEWAY_API_KEY", KEY)
         .env("SMS_PROVIDER", "outbox")
-        .env("OUTBOX_PATH", dir.path().join("outbox.jsonl"))
+        .env("OUTBOX_PATH", dir.path().join("outbox.jsonl"));
+    for (name, value) in env {
+        command.env(name, value);
+    }
+    let mut child = command
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
 
-    let mut statuses = Vec::new();
+    let mut posted = Vec::new();
     for i in 0..files.len() {
         let (id, answer) = tokio::time::timeout(Duration::from_secs(30), answers.recv())
             .await
             .expect("the function answered in time")
             .unwrap();
         assert_eq!(id, format!("invocation-{i}"));
-        statuses.push(
-            answer["statusCode"]
-                .as_u64()
-                .unwrap_or_else(|| panic!("{answer}")),
-        );
-        if i == 0 {
-            let body: serde_json::Value =
-                serde_json::from_str(answer["body"].as_str().unwrap()).unwrap();
-            assert!(body["key"].is_string(), "{answer}");
-        }
+        posted.push(answer);
     }
-    assert_eq!(statuses, vec![200, 200, 401, 200]);
     child.kill().unwrap();
     child.wait().unwrap();
-
-    let outbox = std::fs::read_to_string(dir.path().join("outbox.jsonl")).unwrap();
-    assert_eq!(outbox.lines().count(), 2, "the two sends, once each");
-
-    // JSON logs, one request event per invocation with its Lambda request id, nothing secret.
     let stdout = BufReader::new(child.stdout.take().unwrap());
-    let lines: Vec<serde_json::Value> = stdout
+    let lines = stdout
         .lines()
         .map(|l| l.unwrap())
         .map(|l| serde_json::from_str(&l).unwrap_or_else(|_| panic!("not a JSON log line: {l}")))
         .collect();
+    LambdaRun {
+        answers: posted,
+        lines,
+        outbox: std::fs::read_to_string(dir.path().join("outbox.jsonl")).unwrap_or_default(),
+    }
+}
+
+fn status(answer: &serde_json::Value) -> u64 {
+    answer["statusCode"]
+        .as_u64()
+        .unwrap_or_else(|| panic!("{answer}"))
+}
+
+#[tokio::test]
+async fn lambda_answers_api_gateway_events_and_logs_json() {
+    let files = [
+        "200-challenge.json",
+        "200-send.json",
+        "401-wrong-key.json",
+        "200-rest-api-send.json",
+    ];
+    let run = run_lambda(&files, &[]).await;
+    let statuses: Vec<u64> = run.answers.iter().map(status).collect();
+    assert_eq!(statuses, vec![200, 200, 401, 200]);
+    let body: serde_json::Value =
+        serde_json::from_str(run.answers[0]["body"].as_str().unwrap()).unwrap();
+    assert!(body["key"].is_string(), "{body}");
+    assert_eq!(run.outbox.lines().count(), 2, "the two sends, once each");
+
+    // JSON logs, one request event per invocation with its Lambda request id, nothing secret.
+    let lines = &run.lines;
     let events: Vec<&serde_json::Value> =
         lines.iter().filter(|e| e["message"] == "request").collect();
     // And one Embedded Metric Format line per send, for CloudWatch.
@@ -186,4 +212,51 @@ async fn lambda_answers_api_gateway_events_and_logs_json() {
     assert!(!text.contains("verification code is"), "{text}");
     assert!(!text.contains(KEY), "{text}");
     assert!(!text.contains("+14155550100"), "{text}");
+}
+
+/// The idempotency table where nothing answers: every store call fails at once.
+fn unreachable_table(on_failure: &'static str) -> Vec<(&'static str, String)> {
+    vec![
+        ("IDEMPOTENCY_TABLE", "mosaic-sms-gateway-idempotency".into()),
+        ("AWS_ENDPOINT_URL_DYNAMODB", closed_endpoint()),
+        ("AWS_REGION", "us-east-1".into()),
+        ("AWS_ACCESS_KEY_ID", "testing".into()),
+        ("AWS_SECRET_ACCESS_KEY", "testing".into()),
+        ("AWS_CONFIG_FILE", "/dev/null".into()),
+        ("AWS_SHARED_CREDENTIALS_FILE", "/dev/null".into()),
+        ("AWS_EC2_METADATA_DISABLED", "true".into()),
+        ("LIMITS_ON_STORE_FAILURE", on_failure.into()),
+    ]
+}
+
+fn store_errors(lines: &[serde_json::Value]) -> Vec<&serde_json::Value> {
+    lines
+        .iter()
+        .filter(|l| l.get("IdempotencyStoreErrors").is_some())
+        .collect()
+}
+
+#[tokio::test]
+async fn a_failing_store_is_counted_and_limits_on_store_failure_decides_the_send() {
+    for (mode, expected_status, sent) in [("open", 200, 1), ("closed", 503, 0)] {
+        let env = unreachable_table(mode);
+        let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        let run = run_lambda(&["200-send.json"], &env).await;
+        let answer = &run.answers[0];
+        assert_eq!(status(answer), expected_status, "{mode}: {answer}");
+        assert_eq!(run.outbox.lines().count(), sent, "{mode}");
+        if mode == "closed" {
+            let body: serde_json::Value =
+                serde_json::from_str(answer["body"].as_str().unwrap()).unwrap();
+            assert_eq!(body["error"], "limits_unavailable", "{body}");
+        }
+        let errors = store_errors(&run.lines);
+        assert!(
+            !errors.is_empty(),
+            "{mode}: the store failure is counted: {:?}",
+            run.lines
+        );
+        assert_eq!(errors[0]["Operation"], "claim", "{mode}");
+        assert_eq!(errors[0]["FunctionName"], "mosaic-sms-gateway");
+    }
 }

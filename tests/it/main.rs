@@ -11,6 +11,7 @@ mod load;
 mod logs;
 mod mosaic;
 mod process;
+mod properties;
 mod router;
 mod secrets_moto;
 mod sns_attributes;

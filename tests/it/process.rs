@@ -9,7 +9,7 @@ use std::time::Duration;
 pub const BIN: &str = env!("CARGO_BIN_EXE_mosaic-sms-gateway");
 
 /// Variables that would change the gateway's defaults if the test's own environment had them.
-const CONFIG_VARS: &[&str] = &[
+pub const CONFIG_VARS: &[&str] = &[
     "AWS_LAMBDA_RUNTIME_API",
     "GATEWAY_SECRET_ID",
     "GATEWAY_API_KEY",

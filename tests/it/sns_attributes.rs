@@ -1,6 +1,7 @@
 //! What the `sns` provider asks SNS for, checked on the SDK's own request (aws-smithy-mocks): moto
 //! keeps no message attributes. And how SNS's failures map to 422 and 502.
 
+use crate::support::far_deadline;
 use aws_sdk_sns::Client;
 use aws_sdk_sns::config::retry::RetryConfig;
 use aws_sdk_sns::operation::publish::{PublishError, PublishInput, PublishOutput};
@@ -38,7 +39,10 @@ async fn published(settings: SnsSettings, sms: SmsRequest) -> PublishInput {
         })
         .then_output(|| PublishOutput::builder().message_id("mid-1").build());
     let client: Client = mock_client!(aws_sdk_sns, [&rule]);
-    let id = Sns::new(client, settings).send(&sms).await.unwrap();
+    let id = Sns::new(client, settings)
+        .send(&sms, far_deadline())
+        .await
+        .unwrap();
     assert_eq!(id, "mid-1");
     let mut seen = seen.lock().unwrap();
     assert_eq!(seen.len(), 1);
@@ -111,7 +115,7 @@ async fn failure(rule: aws_smithy_mocks::Rule) -> ProviderError {
         c.retry_config(RetryConfig::disabled())
     });
     Sns::new(client, settings())
-        .send(&sms("Acme"))
+        .send(&sms("Acme"), far_deadline())
         .await
         .unwrap_err()
 }

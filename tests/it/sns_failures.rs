@@ -19,6 +19,8 @@ enum Misbehaviour {
     Stall,
     /// Closes the connection without an answer.
     HangUp,
+    /// Answers 200, as SNS does when it took the message, but without a `MessageId`.
+    NoMessageId,
 }
 
 /// A loopback server that reads requests and misbehaves; returns its address and a request count.
@@ -46,6 +48,17 @@ async fn bad_sns(misbehaviour: Misbehaviour) -> (String, Arc<AtomicUsize>) {
             match misbehaviour {
                 Misbehaviour::Stall => held.push(socket),
                 Misbehaviour::HangUp => drop(socket),
+                Misbehaviour::NoMessageId => {
+                    use tokio::io::AsyncWriteExt;
+                    // SNS's Query protocol: XML, with a PublishResult that lacks its MessageId.
+                    let body = r#"<PublishResponse xmlns="http://sns.amazonaws.com/doc/2010-03-31/"><PublishResult></PublishResult><ResponseMetadata><RequestId>8d2f3b52-0000-4000-8000-000000000000</RequestId></ResponseMetadata></PublishResponse>"#;
+                    let answer = format!(
+                        "HTTP/1.1 200 OK\r\ncontent-type: text/xml\r\ncontent-length: {}\r\n\r\n{body}",
+                        body.len()
+                    );
+                    let _ = socket.write_all(answer.as_bytes()).await;
+                    held.push(socket);
+                }
             }
         }
     });
@@ -114,4 +127,27 @@ async fn an_unreachable_sns_fails_over_to_the_next_provider() {
     assert_eq!(r.status(), StatusCode::OK, "{body}");
     assert_eq!(body["provider"], "fallback");
     assert_eq!(fallback.count(), 1);
+}
+
+#[tokio::test]
+async fn a_publish_answered_200_without_a_message_id_may_have_sent_and_nothing_follows() {
+    let (endpoint, requests) = bad_sns(Misbehaviour::NoMessageId).await;
+    let fallback = Recorder::ok("fallback");
+    let app = gateway_to(&endpoint, &fallback).await;
+    let (r, body) = call(
+        &app,
+        send(json!({"phone_number": "+14155550100", "message": "code 4"})),
+    )
+    .await;
+    assert_eq!(r.status(), StatusCode::BAD_GATEWAY, "{body}");
+    assert_eq!(body["error"], "delivery_unknown", "{body}");
+    assert!(
+        body["message"]
+            .as_str()
+            .unwrap()
+            .contains("without a message id"),
+        "{body}"
+    );
+    assert_eq!(requests.load(Ordering::SeqCst), 1);
+    assert_eq!(fallback.count(), 0, "SNS may have sent it: no second copy");
 }

@@ -297,6 +297,11 @@ async fn each_twilio_answer_decides_failover_and_status() {
         "+15005550005" => twilio_error(400, 21606, "The 'From' phone number provided is not a valid message-capable Twilio phone number for this destination/account"),
         "+15005550007" => twilio_error(400, 21608, "The number is unverified"),
         "+15005550008" => ResponseTemplate::new(503).set_body_string("<html>Service Unavailable</html>"),
+        "+15005550010" => twilio_error(400, 21408, "Permission to send an SMS has not been enabled for the region indicated by the 'To' number"),
+        "+15005550011" => twilio_error(400, 21612, "The 'To' phone number is not currently reachable using the 'From' phone number via SMS."),
+        // Accepted, but the answer cannot be read: it may have been sent.
+        "+15005550012" => ResponseTemplate::new(201).set_body_json(json!({"status": "queued"})),
+        "+15005550013" => ResponseTemplate::new(201).set_body_string("{\"sid\": \"SM"),
         _ => queued(form),
     })
     .start()
@@ -313,6 +318,12 @@ async fn each_twilio_answer_decides_failover_and_status() {
         ("+15005550007", 200, None, true),
         ("+15005550008", 502, Some("delivery_unknown"), false),
         ("+15005550009", 200, None, false),
+        // The account's Geo Permissions, and no route for this To/From pair: not the number's
+        // fault, so another provider may deliver.
+        ("+15005550010", 200, None, true),
+        ("+15005550011", 200, None, true),
+        ("+15005550012", 502, Some("delivery_unknown"), false),
+        ("+15005550013", 502, Some("delivery_unknown"), false),
     ];
     for (phone, status, code, failed_over) in cases {
         let before = backup.count();
@@ -344,6 +355,42 @@ async fn each_twilio_answer_decides_failover_and_status() {
 }
 
 #[tokio::test]
+async fn answers_to_mosaic_carry_no_account_identifiers() {
+    let twilio = FakeTwilio::new(|form| match form["To"].as_str() {
+        "+15005550020" => twilio_error(
+            404,
+            20404,
+            &format!(
+                "The requested resource /2010-04-01/Accounts/{ACCOUNT}/Messages.json was not found"
+            ),
+        ),
+        _ => twilio_error(
+            400,
+            21211,
+            "The 'To' number +15005550021 is not a valid phone number.",
+        ),
+    })
+    .start()
+    .await;
+    let app =
+        router(gateway_from_env(&twilio_env(&twilio.uri(), ("TWILIO_FROM", "+15005550006"))).await);
+    let (response, body) = call(&app, send(sms("+15005550020"))).await;
+    assert_eq!(response.status(), 502, "{body}");
+    let message = body["message"].as_str().unwrap();
+    assert!(message.starts_with("Twilio 20404"), "{body}");
+    assert!(message.contains("/Accounts/AC[redacted]/"), "{body}");
+    assert!(!body.to_string().contains(ACCOUNT), "{body}");
+    // The number the answer repeats is masked too.
+    let (response, body) = call(&app, send(sms("+15005550021"))).await;
+    assert_eq!(response.status(), 422, "{body}");
+    assert!(!body.to_string().contains("5005550021"), "{body}");
+    assert!(
+        body["message"].as_str().unwrap().contains("+1********21"),
+        "{body}"
+    );
+}
+
+#[tokio::test]
 async fn wrong_credentials_are_our_set_up_and_fail_over() {
     let twilio = FakeTwilio::new(queued).start().await;
     let (app, backup) = twilio_then_recorder(&twilio.uri(), "2500", Some("an-old-token")).await;
@@ -360,18 +407,57 @@ async fn a_stalled_twilio_is_cut_at_the_deadline_and_nothing_else_sends() {
     let twilio = FakeTwilio::new(|form| queued(form).set_delay(Duration::from_secs(30)))
         .start()
         .await;
-    let (app, backup) = twilio_then_recorder(&twilio.uri(), "300", None).await;
+    let (app, backup) = twilio_then_recorder(&twilio.uri(), "1200", None).await;
+    let started = std::time::Instant::now();
     let (response, body) = call(&app, send(sms("+14155550105"))).await;
     assert_eq!(response.status(), 502, "{body}");
     assert_eq!(body["error"], "delivery_unknown");
     assert!(
+        started.elapsed() < Duration::from_millis(2500),
+        "answered by the deadline"
+    );
+    assert_eq!(messages(&twilio).await.len(), 1);
+    assert_eq!(backup.count(), 0, "a maybe-sent passcode never fails over");
+}
+
+#[tokio::test]
+async fn with_less_time_than_twilio_needs_nothing_is_started_and_nothing_is_sent() {
+    let twilio = FakeTwilio::new(queued).start().await;
+    // 300 ms: less than Twilio's minimum (a connection and a first answer, 1 s).
+    let (app, backup) = twilio_then_recorder(&twilio.uri(), "300", None).await;
+    let (response, body) = call(&app, send(sms("+14155550115"))).await;
+    assert_eq!(response.status(), 502, "{body}");
+    assert_eq!(
+        body["error"], "provider_failed",
+        "a certain non-send: {body}"
+    );
+    assert!(
         body["message"]
             .as_str()
             .unwrap()
-            .contains("send deadline (300 ms)"),
+            .contains("twilio needs 1000 ms"),
         "{body}"
     );
-    assert_eq!(backup.count(), 0, "a maybe-sent passcode never fails over");
+    assert_eq!(messages(&twilio).await.len(), 0, "Twilio was never called");
+    assert_eq!(backup.count(), 0);
+
+    // Deployed so, the gateway does not start.
+    let config = config_from(&[
+        ("SMS_PROVIDER", "twilio"),
+        ("TWILIO_API_BASE", &twilio.uri()),
+        ("TWILIO_FROM", "+15005550006"),
+        ("TWILIO_ACCOUNT_SID", ACCOUNT),
+        ("TWILIO_AUTH_TOKEN", TOKEN),
+        ("SEND_DEADLINE_MS", "300"),
+    ]);
+    let line = match app::state_from(&config, None, Metrics::Off) {
+        Ok(_) => panic!("a 300 ms deadline with Twilio must not start"),
+        Err(err) => err.to_string(),
+    };
+    assert!(
+        line.starts_with("SEND_DEADLINE_MS is 300 ms, which leaves twilio less than the 1000 ms"),
+        "{line}"
+    );
 }
 
 #[tokio::test]
@@ -513,25 +599,40 @@ async fn new_secret(name: &str, value: &str) -> aws_sdk_secretsmanager::Client {
     secrets
 }
 
-#[tokio::test]
-async fn credentials_rotated_in_the_secret_are_used_without_a_restart() {
+/// A Twilio stand-in whose accepted token a test can change, and a gateway reading Twilio's
+/// credentials (the token `TOKEN`) from a new secret `mosaic/twilio-<label>`, with `vars` too.
+async fn twilio_with_secret(
+    label: &str,
+    vars: &[(&str, &str)],
+) -> (
+    axum::Router,
+    MockServer,
+    Arc<Mutex<String>>,
+    aws_sdk_secretsmanager::Client,
+    String,
+) {
     let fake = FakeTwilio::new(queued);
     let accepted = Arc::clone(&fake.token);
     let twilio = fake.start().await;
     let base = twilio.uri();
-    let name = format!("mosaic/twilio-rotation-{}", std::process::id());
+    let name = format!("mosaic/twilio-{label}-{}", std::process::id());
     let secrets = new_secret(&name, &secret_with_token(TOKEN)).await;
-    let app = router(
-        gateway_from_env(&[
-            ("SMS_PROVIDER", "twilio"),
-            ("TWILIO_API_BASE", &base),
-            ("TWILIO_FROM", "+15005550006"),
-            ("GATEWAY_SECRET_ID", &name),
-            // Every request reads the secret again, as one does once its TTL is over.
-            ("SECRET_TTL_SECONDS", "0"),
-        ])
-        .await,
-    );
+    let mut env = vec![
+        ("SMS_PROVIDER", "twilio"),
+        ("TWILIO_API_BASE", base.as_str()),
+        ("TWILIO_FROM", "+15005550006"),
+        ("GATEWAY_SECRET_ID", name.as_str()),
+    ];
+    env.extend_from_slice(vars);
+    let app = router(gateway_from_env(&env).await);
+    (app, twilio, accepted, secrets, name)
+}
+
+#[tokio::test]
+async fn credentials_rotated_in_the_secret_are_used_without_a_restart() {
+    // Every request reads the secret again, as one does once its TTL is over.
+    let (app, twilio, accepted, secrets, name) =
+        twilio_with_secret("rotation", &[("SECRET_TTL_SECONDS", "0")]).await;
     let (response, body) = call(&app, send(sms("+14155550106"))).await;
     assert_eq!(response.status(), 200, "{body}");
 
@@ -551,6 +652,49 @@ async fn credentials_rotated_in_the_secret_are_used_without_a_restart() {
     let (response, body) = call(&app, send(sms("+14155550108"))).await;
     assert_eq!(response.status(), 200, "{body}");
     assert_eq!(messages(&twilio).await.len(), 3);
+}
+
+#[tokio::test]
+async fn a_token_rotated_in_the_secret_is_read_at_the_first_refusal_and_sent_with_once() {
+    // The default TTL (300 s): without the re-read, the old token would be used for minutes.
+    let (app, twilio, accepted, secrets, name) = twilio_with_secret("refusal", &[]).await;
+    let (response, body) = call(&app, send(sms("+14155550116"))).await;
+    assert_eq!(response.status(), 200, "{body}");
+
+    // The token is rotated (the secret first, as a rotation does), and Twilio revokes the old one.
+    secrets
+        .put_secret_value()
+        .secret_id(&name)
+        .secret_string(secret_with_token("r0tated-t0ken"))
+        .send()
+        .await
+        .unwrap();
+    *accepted.lock().unwrap() = "r0tated-t0ken".into();
+    let (response, body) = call(&app, send(sms("+14155550117"))).await;
+    assert_eq!(
+        response.status(),
+        200,
+        "the same request sends with the new token: {body}"
+    );
+    let to = |phone: &str| {
+        let phone = phone.to_owned();
+        move |m: &&HashMap<String, String>| m["To"] == phone
+    };
+    let sent = messages(&twilio).await;
+    assert_eq!(
+        sent.iter().filter(to("+14155550117")).count(),
+        2,
+        "one refused attempt with the old token, one accepted with the new"
+    );
+
+    // Twilio revokes that one too, and the secret has nothing newer: one attempt, 502, and no
+    // second read of the secret so soon (the re-read limit holds).
+    *accepted.lock().unwrap() = "an-even-newer-token".into();
+    let (response, body) = call(&app, send(sms("+14155550118"))).await;
+    assert_eq!(response.status(), 502, "{body}");
+    assert_eq!(body["error"], "provider_failed");
+    let sent = messages(&twilio).await;
+    assert_eq!(sent.iter().filter(to("+14155550118")).count(), 1);
 }
 
 #[tokio::test]

@@ -115,6 +115,15 @@ expect(("MosaicSmsGateway", "ProviderMisconfigured", ("FunctionName",)) in metri
        "ProviderMisconfiguredAlarm watches ProviderMisconfigured")
 fires_on(props, "GreaterThanOrEqualToThreshold", 1)
 
+props = alarm("IdempotencyStoreAlarm")
+expect(("MosaicSmsGateway", "IdempotencyStoreErrors", ("FunctionName",)) in metrics_of(props),
+       "IdempotencyStoreAlarm watches IdempotencyStoreErrors")
+fires_on(props, "GreaterThanOrEqualToThreshold", 1)
+expect(resources["IdempotencyStoreAlarm"].get("Condition") == "CreateIdempotencyTable",
+       "IdempotencyStoreAlarm exists with the table")
+expect(resources["GatewayFunction"]["Properties"]["Environment"]["Variables"].get("LIMITS_ON_STORE_FAILURE")
+       == {"Ref": "LimitsOnStoreFailure"}, "LIMITS_ON_STORE_FAILURE comes from LimitsOnStoreFailure")
+
 props = alarm("SmsRejectedRateAlarm")
 watched = metrics_of(props)
 expect(("MosaicSmsGateway", "SmsRejected", ("FunctionName",)) in watched and

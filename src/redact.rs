@@ -1,0 +1,60 @@
+//! Account identifiers out of text that leaves the gateway: a provider's error reason is logged
+//! whole (an operator needs it), but the answer to Mosaic says only what went wrong. Twilio's
+//! reasons can hold the Account SID (20404: "The requested resource /2010-04-01/Accounts/AC…
+//! was not found"), AWS's hold ARNs and 12-digit account ids.
+
+use regex::Regex;
+use std::sync::LazyLock;
+
+/// ARNs, Twilio SIDs (two capital letters and 32 hex digits: AC, SK, MG, PN, SM, ...), and AWS
+/// account ids (12 digits on their own). ASCII-only (the regex crate is built without Unicode).
+static IDENTIFIERS: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(concat!(
+        r"(?P<arn>arn:[A-Za-z0-9_-]+:[^\s\x22'<>,;()\[\]{}]*)",
+        r"|(?P<sid>(?-u:\b)[A-Z]{2}[0-9a-fA-F]{32}(?-u:\b))",
+        r"|(?P<account>(?-u:\b)[0-9]{12}(?-u:\b))",
+    ))
+    .expect("a valid regex")
+});
+
+/// `text` with every account identifier replaced by what kind it was.
+pub fn identifiers(text: &str) -> String {
+    IDENTIFIERS
+        .replace_all(text, |caps: &regex::Captures<'_>| {
+            if caps.name("arn").is_some() {
+                "arn:[redacted]".to_owned()
+            } else if let Some(sid) = caps.name("sid") {
+                format!("{}[redacted]", &sid.as_str()[..2])
+            } else {
+                "[account]".to_owned()
+            }
+        })
+        .into_owned()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn account_identifiers_are_masked_and_the_rest_kept() {
+        let twilio = "Twilio 20404: The requested resource /2010-04-01/Accounts/AC0123456789abcdef0123456789abcdef/Messages.json was not found";
+        assert_eq!(
+            identifiers(twilio),
+            "Twilio 20404: The requested resource /2010-04-01/Accounts/AC[redacted]/Messages.json was not found"
+        );
+        let aws = "End User Messaging AccessDeniedException: User: arn:aws:sts::123456789012:assumed-role/gw/fn is not authorized on resource: arn:aws:sms-voice:us-east-1:123456789012:phone-number/phone-0123 (account 123456789012)";
+        assert_eq!(
+            identifiers(aws),
+            "End User Messaging AccessDeniedException: User: arn:[redacted] is not authorized on resource: arn:[redacted] (account [account])"
+        );
+        // Not identifiers: shorter or longer digit runs, words, codes.
+        for kept in [
+            "Twilio 21211: The 'To' number +14155550100 is not valid",
+            "1234567890123 and 12345678901",
+            "SNS InvalidParameter: PhoneNumber",
+        ] {
+            assert_eq!(identifiers(kept), kept);
+        }
+    }
+}
