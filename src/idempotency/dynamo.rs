@@ -98,17 +98,11 @@ impl Store for DynamoStore {
             .item("lease_until", number(claim.lease_until_ms))
             .item("expires_at", number(claim.expires_at))
             // The same rule as Record::replaceable. TTL deletes late, so expiry is checked here.
-            .condition_expression(
-                "attribute_not_exists(pk) OR #e <= :now_s OR #s = :failed \
-                 OR (#s = :in_flight AND #l <= :now_ms)",
-            )
+            .condition_expression("attribute_not_exists(pk) OR #e <= :now_s OR #s = :failed")
             .expression_attribute_names("#e", "expires_at")
             .expression_attribute_names("#s", "state")
-            .expression_attribute_names("#l", "lease_until")
             .expression_attribute_values(":now_s", number(now_ms / 1000))
-            .expression_attribute_values(":now_ms", number(now_ms))
             .expression_attribute_values(":failed", AttributeValue::S("failed".into()))
-            .expression_attribute_values(":in_flight", AttributeValue::S("in_flight".into()))
             .send()
             .await;
         match result {

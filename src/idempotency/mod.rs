@@ -36,7 +36,8 @@ pub const DEFAULT_DEDUPE_WINDOW: Duration = Duration::from_secs(30);
 const POLL_INTERVAL: Duration = Duration::from_millis(100);
 
 /// An in-flight claim outlives its sender's deadline by this much, to cover clock skew between
-/// instances; after that a crashed instance's claim no longer blocks the number.
+/// instances. After that its sender is gone (crashed, or it could not record the outcome): the send
+/// may have gone out, so the claim answers as maybe sent until the record expires.
 const LEASE_GRACE: Duration = Duration::from_millis(500);
 
 /// Recording an outcome gets at least this long, even when the send used up its deadline.
@@ -118,8 +119,9 @@ impl Record {
         self.expires_at.saturating_mul(1000) <= now_ms
             || match self.state {
                 State::Failed => true,
-                State::InFlight => self.lease_until_ms <= now_ms,
-                State::Sent | State::Unknown => false,
+                // A lapsed in-flight claim may have sent (its instance died, or could not record
+                // the outcome): like Unknown, it blocks until the record expires.
+                State::InFlight | State::Sent | State::Unknown => false,
             }
     }
 }
@@ -373,7 +375,9 @@ impl Idempotency {
                 return Admission::TooLate;
             }
             let now = now_ms();
-            let lease = deadline.saturating_duration_since(Instant::now()) + LEASE_GRACE;
+            let lease = deadline
+                .saturating_duration_since(Instant::now())
+                .saturating_add(LEASE_GRACE);
             let lease_until_ms = now.saturating_add(millis(lease));
             let claim = Record {
                 state: State::InFlight,
@@ -428,10 +432,11 @@ impl Idempotency {
                         message_id: record.message_id.unwrap_or_default(),
                     });
                 }
-                State::Unknown if !record.replaceable(now_ms()) => {
+                _ if record.replaceable(now_ms()) => return None,
+                State::Unknown => return Some(Admission::MaybeSentBefore),
+                State::InFlight if record.lease_until_ms <= now_ms() => {
                     return Some(Admission::MaybeSentBefore);
                 }
-                _ if record.replaceable(now_ms()) => return None,
                 _ => {}
             }
             let lease_left = Duration::from_millis(record.lease_until_ms.saturating_sub(now_ms()));
@@ -484,7 +489,18 @@ impl Idempotency {
                 self.finish(ticket, Outcome::NotSent, until).await;
                 Admission::OverLimit { limit }
             }
-            Err(err) => self.unchecked(&err, ticket, until).await,
+            Err(err) => {
+                // A count that failed may still have landed: when nothing is sent (closed), it
+                // is taken back (the store's -1 is conditional on a count being there).
+                let ticket = match self.on_store_failure {
+                    OnStoreFailure::Closed => Ticket {
+                        counted: Some(bucket),
+                        ..ticket
+                    },
+                    OnStoreFailure::Open => ticket,
+                };
+                self.unchecked(&err, ticket, until).await
+            }
         }
     }
 
@@ -820,38 +836,54 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn an_expired_in_flight_claim_does_not_block() {
+    async fn a_lapsed_in_flight_claim_blocks_as_maybe_sent_until_the_record_expires() {
         let store = MemoryStore::default();
         let key = Fingerprint::of(b"k", "send", &["+1", "m"]);
         let now = now_ms();
-        let crashed = Record {
+        // Its instance crashed, or could not record that it sent: the lease is over.
+        let lapsed = Record {
             state: State::InFlight,
-            token: "crashed".into(),
+            token: "lapsed".into(),
             lease_until_ms: now - 1,
             expires_at: now / 1000 + 30,
             provider: None,
             message_id: None,
         };
         assert!(matches!(
-            store.claim(&key, &crashed, now - 5000).await.unwrap(),
+            store.claim(&key, &lapsed, now - 5000).await.unwrap(),
             Claimed::Ours
         ));
         let mine = Record {
             token: "mine".into(),
             lease_until_ms: now + 3000,
-            ..crashed.clone()
-        };
-        assert!(matches!(
-            store.claim(&key, &mine, now).await.unwrap(),
-            Claimed::Ours
-        ));
-        let late = Record {
-            token: "late".into(),
-            ..mine.clone()
+            ..lapsed.clone()
         };
         assert!(
-            matches!(store.claim(&key, &late, now).await.unwrap(), Claimed::Taken(r) if r.token == "mine")
+            matches!(store.claim(&key, &mine, now).await.unwrap(), Claimed::Taken(r) if r.token == "lapsed")
         );
+        // Once the record expires, the number is free again.
+        let later = now + 31_000;
+        assert!(matches!(
+            store.claim(&key, &mine, later).await.unwrap(),
+            Claimed::Ours
+        ));
+    }
+
+    // Real time: leases are wall-clock milliseconds (they are compared across instances).
+    #[tokio::test]
+    async fn a_re_send_behind_a_lapsed_claim_answers_maybe_sent() {
+        let idem = memory(30, None);
+        let request = sms("+14155550100", "code 1");
+        // The first request claims and never records an outcome (its instance is gone).
+        let soon = Instant::now() + Duration::from_millis(100);
+        let Admission::Send(_lost) = idem.admit(b"k", &request, soon).await else {
+            panic!("sends")
+        };
+        // The re-send waits out the lease, then answers instead of sending.
+        assert!(matches!(
+            idem.admit(b"k", &request, deadline()).await,
+            Admission::MaybeSentBefore
+        ));
     }
 
     #[tokio::test]

@@ -194,9 +194,18 @@ fn refused(e: &SendTextMessageError) -> bool {
                     | ConflictExceptionReason::DestinationPhoneNumberBlockedByProtectNumberOverride
             )
         ),
-        SendTextMessageError::ValidationException(v) => v
-            .message()
-            .is_some_and(|m| m.contains("DestinationPhoneNumber")),
+        // The reason first: a message naming the destination may come with a reason of ours.
+        SendTextMessageError::ValidationException(v) => {
+            !matches!(
+                v.reason(),
+                Some(
+                    ValidationExceptionReason::DestinationCountryBlocked
+                        | ValidationExceptionReason::PriceOverThreshold
+                )
+            ) && v
+                .message()
+                .is_some_and(|m| m.contains("DestinationPhoneNumber"))
+        }
         _ => false,
     }
 }

@@ -445,10 +445,12 @@ impl Twilio {
     }
 }
 
-/// Whether Twilio refused the credentials themselves (HTTP 401, code 20003,
-/// https://www.twilio.com/docs/api/errors/20003).
+/// Whether Twilio refused the credentials themselves (HTTP 401, or code 20003 on a 4xx,
+/// https://www.twilio.com/docs/api/errors/20003): a certain non-send. A 5xx is never one, whatever
+/// its code: it may come after Twilio took the message.
 fn refuses_credentials(answer: &Answer) -> bool {
-    answer.status == 401 || error_code(&answer.body) == Some(20003)
+    answer.status == 401
+        || ((400..500).contains(&answer.status) && error_code(&answer.body) == Some(20003))
 }
 
 fn error_code(body: &[u8]) -> Option<u64> {
@@ -483,7 +485,13 @@ impl SmsProvider for Twilio {
             .map_err(ProviderError::misconfigured)?
             .ok_or_else(|| ProviderError::misconfigured(self.no_credentials()))?;
         let answer = self.post(sms, &credentials, deadline).await?;
-        if !refuses_credentials(&answer) {
+        // Only credentials from the secret can have been rotated there.
+        let from_secret = secret
+            .as_deref()
+            .and_then(|s| Credentials::read(&SECRET_NAMES, |n| s.field(n).map(str::to_owned)).ok())
+            .flatten()
+            .is_some();
+        if !refuses_credentials(&answer) || !from_secret {
             return outcome(answer);
         }
         // Twilio authenticates before it creates a message: nothing was sent. The token may have

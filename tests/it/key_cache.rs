@@ -406,3 +406,32 @@ async fn a_passing_outage_serves_cached_keys_only_up_to_the_cap() {
         "past the cap: 503"
     );
 }
+
+#[tokio::test(start_paused = true)]
+async fn refused_provider_credentials_re_read_the_secret_once_per_interval() {
+    let rule = mock!(Client::get_secret_value)
+        .sequence()
+        .output(value(r#"{"api_key":"key-1","twilio_auth_token":"old"}"#))
+        .output(value(r#"{"api_key":"key-1","twilio_auth_token":"new"}"#))
+        .repeatedly()
+        .build();
+    let keys = keys(&rule);
+    keys.warm_up().await;
+    let used = keys.latest().unwrap();
+    // Right after the start-up read: the refusal reads the secret at once, and finds the new token.
+    let newer = keys.reread_after_refusal(Some(&used)).await.unwrap();
+    assert_eq!(newer.field("twilio_auth_token"), Some("new"));
+    assert_eq!(rule.num_calls(), 2);
+    // A request that still used the old secret gets the newer one, without another read.
+    let again = keys.reread_after_refusal(Some(&used)).await.unwrap();
+    assert!(Arc::ptr_eq(&again, &newer));
+    // Refusals of the newest credentials: no read for 30 s, and unknown keys share that limit.
+    for _ in 0..20 {
+        assert!(keys.reread_after_refusal(Some(&newer)).await.is_none());
+    }
+    assert_eq!(keys.check(b"unknown").await, Ok(false));
+    assert_eq!(rule.num_calls(), 2);
+    tokio::time::advance(MIN_REFRESH_INTERVAL).await;
+    assert!(keys.reread_after_refusal(Some(&newer)).await.is_some());
+    assert_eq!(rule.num_calls(), 3);
+}

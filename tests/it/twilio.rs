@@ -687,8 +687,8 @@ async fn a_token_rotated_in_the_secret_is_read_at_the_first_refusal_and_sent_wit
         "one refused attempt with the old token, one accepted with the new"
     );
 
-    // Twilio revokes that one too, and the secret has nothing newer: one attempt, 502, and no
-    // second read of the secret so soon (the re-read limit holds).
+    // Twilio revokes that one too, and the secret has nothing newer: one attempt and 502 (how
+    // often the secret is read is tested in key_cache).
     *accepted.lock().unwrap() = "an-even-newer-token".into();
     let (response, body) = call(&app, send(sms("+14155550118"))).await;
     assert_eq!(response.status(), 502, "{body}");
