@@ -1,4 +1,4 @@
-//! Generates the numbering plan the gateway tells a number's country by (`src/country.rs`), from
+//! Generates the numbering plan the gateway tells a number's country by (`src/domain/country.rs`), from
 //! Google's libphonenumber metadata as the `phonenumber` crate carries it.
 //!
 //! Why at build time: loading that metadata at run time parses thousands of patterns, about 160 ms

@@ -6,8 +6,8 @@
 //!
 //! Prints figures; asserts nothing.
 
-use mosaic_sms_gateway::country::{Country, load_metadata};
-use mosaic_sms_gateway::sms::PhoneNumber;
+use mosaic_sms_gateway::domain::country::{Country, load_metadata};
+use mosaic_sms_gateway::domain::sms::PhoneNumber;
 use std::hint::black_box;
 use std::time::Instant;
 

@@ -1,11 +1,12 @@
 //! The binary: the Lambda bootstrap when `AWS_LAMBDA_RUNTIME_API` is set, a local server otherwise.
 
 use clap::{Parser, Subcommand};
+use mosaic_sms_gateway::adapters::emf::Metrics;
+use mosaic_sms_gateway::app::config::{Config, KeyConfig};
 use mosaic_sms_gateway::app::{self, StartupError};
-use mosaic_sms_gateway::commands::{self, KeySource};
-use mosaic_sms_gateway::config::{Config, Host, KeyConfig};
-use mosaic_sms_gateway::metrics::Metrics;
-use mosaic_sms_gateway::mosaic::Region;
+use mosaic_sms_gateway::entry::commands::{self, KeySource};
+use mosaic_sms_gateway::entry::mosaic::Region;
+use mosaic_sms_gateway::settings::Host;
 use std::io::IsTerminal;
 use std::net::SocketAddr;
 use std::process::ExitCode;
@@ -139,7 +140,7 @@ async fn lambda() -> Result<(), MainError> {
     let json =
         !std::env::var("AWS_LAMBDA_LOG_FORMAT").is_ok_and(|f| f.eq_ignore_ascii_case("text"));
     let terminal = std::io::stdout().is_terminal();
-    mosaic_sms_gateway::telemetry::init(json, terminal, std::io::stdout);
+    mosaic_sms_gateway::entry::telemetry::init(json, terminal, std::io::stdout);
     let config = Config::from_env(Host::Lambda).map_err(StartupError::from)?;
     let metrics = Metrics::Emf {
         function_name: std::env::var("AWS_LAMBDA_FUNCTION_NAME").unwrap_or_default(),
@@ -148,14 +149,14 @@ async fn lambda() -> Result<(), MainError> {
     // During init: the secret is read and the providers' connections opened before the first
     // request.
     app::start(&state).await?;
-    mosaic_sms_gateway::lambda::run(state)
+    mosaic_sms_gateway::entry::lambda::run(state)
         .await
         .map_err(MainError::Lambda)
 }
 
 async fn serve(addr: SocketAddr) -> Result<(), MainError> {
     let terminal = std::io::stderr().is_terminal();
-    mosaic_sms_gateway::telemetry::init(false, terminal, std::io::stderr);
+    mosaic_sms_gateway::entry::telemetry::init(false, terminal, std::io::stderr);
     let config = Config::from_env(Host::Local).map_err(StartupError::from)?;
     let state = app::build_state(&config, Metrics::Off).await?;
     app::start(&state).await?;
@@ -174,11 +175,8 @@ async fn serve(addr: SocketAddr) -> Result<(), MainError> {
             key.expose()
         );
     }
-    println!(
-        "providers: {}",
-        state.dispatcher().provider_names().join(", ")
-    );
-    app::serve(listener, state, shutdown_signal())
+    println!("providers: {}", state.gateway().provider_names().join(", "));
+    mosaic_sms_gateway::entry::http::serve(listener, state, shutdown_signal())
         .await
         .map_err(MainError::Serve)
 }

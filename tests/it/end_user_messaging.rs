@@ -17,10 +17,11 @@ use aws_sdk_pinpointsmsvoicev2::types::{
     ConflictExceptionReason, MessageType, ValidationExceptionReason,
 };
 use aws_smithy_mocks::{RuleMode, mock, mock_client};
-use mosaic_sms_gateway::country::Country;
-use mosaic_sms_gateway::providers::end_user_messaging::{EndUserMessaging, EumSettings};
-use mosaic_sms_gateway::providers::{ProviderError, SmsProvider};
-use mosaic_sms_gateway::sms::SmsRequest;
+use mosaic_sms_gateway::adapters::providers::end_user_messaging::{EndUserMessaging, EumSettings};
+use mosaic_sms_gateway::domain::country::Country;
+use mosaic_sms_gateway::domain::outcome::ProviderError;
+use mosaic_sms_gateway::domain::ports::SmsProvider;
+use mosaic_sms_gateway::domain::sms::SmsRequest;
 use serde_json::json;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;

@@ -9,9 +9,10 @@
 
 use crate::support::*;
 use http_body_util::BodyExt;
+use mosaic_sms_gateway::adapters::emf::Metrics;
 use mosaic_sms_gateway::app;
-use mosaic_sms_gateway::config::{Config, Host};
-use mosaic_sms_gateway::metrics::Metrics;
+use mosaic_sms_gateway::app::config::Config;
+use mosaic_sms_gateway::settings::Host;
 use std::collections::HashMap;
 use std::path::Path;
 use tower::ServiceExt;
@@ -146,7 +147,7 @@ async fn every_event_replays_to_its_stated_status() {
         let sends_to_outbox =
             request.method() == "POST" && expected == 200 && env["SMS_PROVIDER"] == "outbox";
         let before = outbox_lines(&outbox);
-        let response = mosaic_sms_gateway::lambda::app(state)
+        let response = mosaic_sms_gateway::entry::lambda::app(state)
             .oneshot(request)
             .await
             .unwrap();

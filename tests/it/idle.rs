@@ -4,10 +4,11 @@
 //! idle connections before such a server does (`app::POOL_IDLE_TIMEOUT`, shortened here).
 
 use crate::support::far_deadline;
-use mosaic_sms_gateway::outbound::{ExchangeError, HttpClient};
-use mosaic_sms_gateway::providers::sns::{Sns, SnsSettings};
-use mosaic_sms_gateway::providers::{ProviderError, SmsProvider};
-use mosaic_sms_gateway::sms::SmsRequest;
+use mosaic_sms_gateway::adapters::net::{ExchangeError, HttpClient};
+use mosaic_sms_gateway::adapters::providers::sns::{Sns, SnsSettings};
+use mosaic_sms_gateway::domain::outcome::ProviderError;
+use mosaic_sms_gateway::domain::ports::SmsProvider;
+use mosaic_sms_gateway::domain::sms::SmsRequest;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
@@ -122,7 +123,7 @@ const PUBLISHED: &str = r#"<PublishResponse xmlns="http://sns.amazonaws.com/doc/
 
 async fn sns_with_idle_timeout(endpoint: &str, idle: Duration) -> Sns {
     let sdk = aws_config::defaults(aws_config::BehaviorVersion::latest())
-        .http_client(mosaic_sms_gateway::app::aws_http_client(idle))
+        .http_client(mosaic_sms_gateway::adapters::aws::aws_http_client(idle))
         .region("us-east-1")
         .endpoint_url(endpoint)
         .credentials_provider(aws_sdk_sns::config::Credentials::new(
@@ -131,7 +132,7 @@ async fn sns_with_idle_timeout(endpoint: &str, idle: Duration) -> Sns {
         .load()
         .await;
     Sns::new(
-        mosaic_sms_gateway::providers::sns::client(&sdk),
+        mosaic_sms_gateway::adapters::providers::sns::client(&sdk),
         SnsSettings::default(),
     )
 }

@@ -8,7 +8,7 @@ use aws_sdk_secretsmanager::operation::get_secret_value::{
 };
 use aws_sdk_secretsmanager::types::error::InternalServiceError;
 use aws_smithy_mocks::{Rule, RuleMode, mock, mock_client};
-use mosaic_sms_gateway::secrets::{
+use mosaic_sms_gateway::adapters::secrets::{
     ApiKeys, KeysUnavailable, MIN_REFRESH_INTERVAL, NO_KEYS_RETRY_INTERVAL, SecretKeys,
 };
 use std::sync::Arc;

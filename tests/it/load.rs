@@ -1,10 +1,8 @@
 //! 1,000 concurrent sends to `serve` with the outbox provider: every message lands exactly once.
 
 use crate::support::*;
-use mosaic_sms_gateway::app;
-use mosaic_sms_gateway::http::AppState;
-use mosaic_sms_gateway::providers::Dispatcher;
-use mosaic_sms_gateway::providers::outbox::Outbox;
+use mosaic_sms_gateway::adapters::providers::outbox::Outbox;
+use mosaic_sms_gateway::entry::http::AppState;
 use std::collections::HashMap;
 use tokio::task::JoinSet;
 
@@ -14,16 +12,17 @@ const SENDS: usize = 1000;
 async fn a_thousand_concurrent_sends_each_land_once_in_the_outbox() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("outbox.jsonl");
-    let state = AppState::new(
-        fixed_keys(),
-        Dispatcher::new(vec![Box::new(Outbox::open(&path).unwrap())]),
-    );
+    let state = AppState::new(fixed_keys(), vec![Box::new(Outbox::open(&path).unwrap())]);
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let url = format!("http://{}/send-sms", listener.local_addr().unwrap());
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let server = tokio::spawn(app::serve(listener, state, async {
-        let _ = stopped.await;
-    }));
+    let server = tokio::spawn(mosaic_sms_gateway::entry::http::serve(
+        listener,
+        state,
+        async {
+            let _ = stopped.await;
+        },
+    ));
 
     let client = reqwest::Client::new();
     let mut sends = JoinSet::new();

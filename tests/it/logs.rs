@@ -3,8 +3,8 @@
 
 use crate::process::*;
 use crate::support::*;
-use mosaic_sms_gateway::sms::PhoneNumber;
-use mosaic_sms_gateway::telemetry;
+use mosaic_sms_gateway::domain::sms::PhoneNumber;
+use mosaic_sms_gateway::entry::telemetry;
 use serde_json::json;
 
 /// The gateway as deployed, run as a process at log level `trace`: its key in a Secrets Manager

@@ -7,6 +7,7 @@ mod idempotency;
 mod idle;
 mod key_cache;
 mod lambda_host;
+mod layers;
 mod load;
 mod logs;
 mod mosaic;

@@ -5,10 +5,11 @@
 use crate::support::*;
 use axum::body::Body;
 use axum::http::{HeaderValue, Method, Request};
+use mosaic_sms_gateway::adapters::emf::Metrics;
 use mosaic_sms_gateway::app;
-use mosaic_sms_gateway::config::{Config, Host};
-use mosaic_sms_gateway::http::router;
-use mosaic_sms_gateway::metrics::Metrics;
+use mosaic_sms_gateway::app::config::Config;
+use mosaic_sms_gateway::entry::http::router;
+use mosaic_sms_gateway::settings::Host;
 use proptest::prelude::*;
 use std::collections::HashMap;
 

@@ -2,7 +2,7 @@
 
 use crate::support::*;
 use axum::http::{Request, StatusCode};
-use mosaic_sms_gateway::providers::ProviderError;
+use mosaic_sms_gateway::domain::outcome::ProviderError;
 use serde_json::json;
 
 fn valid_sms() -> serde_json::Value {

@@ -9,11 +9,12 @@ use aws_sdk_sns::types::error::{InternalErrorException, InvalidParameterExceptio
 use aws_smithy_mocks::{RuleMode, mock, mock_client};
 use aws_smithy_runtime_api::http::StatusCode;
 use aws_smithy_types::body::SdkBody;
-use mosaic_sms_gateway::config::{Env, Host};
-use mosaic_sms_gateway::country::Country;
-use mosaic_sms_gateway::providers::sns::{SenderIdSource, SmsType, Sns, SnsSettings};
-use mosaic_sms_gateway::providers::{ProviderError, SmsProvider};
-use mosaic_sms_gateway::sms::{SenderId, SmsRequest};
+use mosaic_sms_gateway::adapters::providers::sns::{SenderIdSource, SmsType, Sns, SnsSettings};
+use mosaic_sms_gateway::domain::country::Country;
+use mosaic_sms_gateway::domain::outcome::ProviderError;
+use mosaic_sms_gateway::domain::ports::SmsProvider;
+use mosaic_sms_gateway::domain::sms::{SenderId, SmsRequest};
+use mosaic_sms_gateway::settings::{Env, Host};
 use serde_json::json;
 use std::sync::{Arc, Mutex};
 

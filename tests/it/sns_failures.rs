@@ -3,8 +3,8 @@
 
 use crate::support::*;
 use axum::http::StatusCode;
-use mosaic_sms_gateway::providers::sns::client as sns_client;
-use mosaic_sms_gateway::providers::sns::{Sns, SnsSettings};
+use mosaic_sms_gateway::adapters::providers::sns::client as sns_client;
+use mosaic_sms_gateway::adapters::providers::sns::{Sns, SnsSettings};
 use serde_json::json;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};

@@ -3,10 +3,9 @@
 
 use crate::support::*;
 use axum::http::StatusCode;
-use mosaic_sms_gateway::http::{AppState, router};
-use mosaic_sms_gateway::providers::Dispatcher;
-use mosaic_sms_gateway::providers::sns::client as sns_client;
-use mosaic_sms_gateway::providers::sns::{Sns, SnsSettings};
+use mosaic_sms_gateway::adapters::providers::sns::client as sns_client;
+use mosaic_sms_gateway::adapters::providers::sns::{Sns, SnsSettings};
+use mosaic_sms_gateway::entry::http::{AppState, router};
 use serde_json::json;
 
 #[tokio::test]
@@ -55,7 +54,7 @@ async fn an_unreachable_sns_is_502() {
     let settings = SnsSettings::default();
     let app = router(AppState::new(
         fixed_keys(),
-        Dispatcher::new(vec![Box::new(Sns::new(sns_client(&sdk), settings))]),
+        vec![Box::new(Sns::new(sns_client(&sdk), settings))],
     ));
     let (r, body) = call(
         &app,

@@ -6,12 +6,13 @@ use aws_config::{BehaviorVersion, SdkConfig};
 use axum::body::Body;
 use axum::http::{Request, Response};
 use http_body_util::BodyExt;
-use mosaic_sms_gateway::auth::{ApiKey, KeySet};
-use mosaic_sms_gateway::http::{AppState, router};
-use mosaic_sms_gateway::providers::sns::{Sns, SnsSettings};
-use mosaic_sms_gateway::providers::{Dispatcher, MessageId, ProviderError, SmsProvider};
-use mosaic_sms_gateway::secrets::{ApiKeys, SecretKeys};
-use mosaic_sms_gateway::sms::SmsRequest;
+use mosaic_sms_gateway::adapters::providers::sns::{Sns, SnsSettings};
+use mosaic_sms_gateway::adapters::secrets::{ApiKeys, SecretKeys};
+use mosaic_sms_gateway::domain::keys::{ApiKey, KeySet};
+use mosaic_sms_gateway::domain::outcome::{MessageId, ProviderError};
+use mosaic_sms_gateway::domain::ports::SmsProvider;
+use mosaic_sms_gateway::domain::sms::SmsRequest;
+use mosaic_sms_gateway::entry::http::{AppState, router};
 use std::io::{BufRead, BufReader};
 use std::net::TcpStream;
 use std::process::{Child, ChildStdin, Command, Stdio};
@@ -116,14 +117,14 @@ pub async fn sns_gateway_with_secret(secret_value: &str) -> axum::Router {
         .send()
         .await
         .unwrap();
-    let secrets = mosaic_sms_gateway::app::secrets_client(&sdk);
+    let secrets = mosaic_sms_gateway::adapters::aws::secrets_client(&sdk);
     let keys = ApiKeys::SecretsManager(SecretKeys::new(secrets, name, Duration::from_secs(300)));
     keys.warm_up().await;
     let sns = Sns::new(
-        mosaic_sms_gateway::providers::sns::client(&sdk),
+        mosaic_sms_gateway::adapters::providers::sns::client(&sdk),
         SnsSettings::default(),
     );
-    router(AppState::new(keys, Dispatcher::new(vec![Box::new(sns)])))
+    router(AppState::new(keys, vec![Box::new(sns)]))
 }
 
 /// AWS configuration as the gateway would load it, pointed at `endpoint`, with dummy credentials.
@@ -232,6 +233,11 @@ impl SmsProvider for Recorder {
         self.name
     }
 
+    /// As a network provider's: a connection and a first answer.
+    fn min_send_time(&self) -> Duration {
+        mosaic_sms_gateway::adapters::net::MIN_SEND_TIME
+    }
+
     async fn send(
         &self,
         sms: &SmsRequest,
@@ -253,7 +259,7 @@ pub fn fixed_keys() -> ApiKeys {
 
 /// A gateway with the test key and the given providers, as a Router.
 pub fn gateway(providers: Vec<Box<dyn SmsProvider>>) -> axum::Router {
-    router(AppState::new(fixed_keys(), Dispatcher::new(providers)))
+    router(AppState::new(fixed_keys(), providers))
 }
 
 /// Sends `request` through `app` and returns the status, headers and JSON body (Null when empty).

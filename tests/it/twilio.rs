@@ -4,12 +4,16 @@
 //! environment variables by the code `serve` and Lambda use.
 
 use crate::support::*;
+use mosaic_sms_gateway::adapters::emf::Metrics;
+use mosaic_sms_gateway::adapters::providers::BuildContext;
+use mosaic_sms_gateway::adapters::store::MemoryStore;
 use mosaic_sms_gateway::app;
-use mosaic_sms_gateway::config::{Config, Host};
-use mosaic_sms_gateway::gateway::Gateway;
-use mosaic_sms_gateway::http::{AppState, router};
-use mosaic_sms_gateway::metrics::Metrics;
-use mosaic_sms_gateway::providers::{BuildContext, Dispatcher, SmsProvider};
+use mosaic_sms_gateway::app::config::Config;
+use mosaic_sms_gateway::domain::dedupe::{Budget, Idempotency, Settings};
+use mosaic_sms_gateway::domain::gateway::Gateway;
+use mosaic_sms_gateway::domain::ports::SmsProvider;
+use mosaic_sms_gateway::entry::http::{AppState, router};
+use mosaic_sms_gateway::settings::Host;
 use serde_json::json;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -279,12 +283,16 @@ async fn twilio_then_recorder(
     twilio.start().await.unwrap();
     let recorder = Recorder::ok("backup");
     let providers: Vec<Box<dyn SmsProvider>> = vec![twilio, Box::new(recorder.clone())];
-    let gateway = Gateway::new(
-        Dispatcher::new(providers),
-        config.send_deadline,
-        Metrics::Off,
+    let idempotency = Idempotency::new(
+        Box::<MemoryStore>::default(),
+        &Settings::default(),
+        Budget::of(config.send_deadline),
     );
-    (router(AppState::from_parts(keys, gateway)), recorder)
+    let gateway = Gateway::new(providers, config.send_deadline, idempotency);
+    (
+        router(AppState::from_parts(keys, gateway, Metrics::Off)),
+        recorder,
+    )
 }
 
 #[tokio::test]

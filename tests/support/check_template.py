@@ -248,7 +248,7 @@ expect(rules_accept(EumCountryOriginationIdentityArns="") and rules_accept(EumCo
        and not rules_accept(EumCountryOriginationIdentityArns=f"{ARN},"),
        "a rule refuses an empty member in EumCountryOriginationIdentityArns")
 
-# The idempotency table: the schema src/idempotency.rs writes (pk, a string, no sort key; expires_at in
+# The idempotency table: the schema src/adapters/store/dynamo.rs writes (pk, a string, no sort key; expires_at in
 # epoch seconds), on demand, and only when EnableIdempotencyTable asks for it.
 table = resources.get("IdempotencyTable") or {}
 expect(table.get("Type") == "AWS::DynamoDB::Table", "IdempotencyTable: no such DynamoDB table")

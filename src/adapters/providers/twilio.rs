@@ -7,13 +7,14 @@
 //! A request is never retried here: Twilio's API has no idempotency key, so a retry after a lost
 //! answer could deliver the passcode twice. Twilio's answer decides the outcome (see [`classify`]).
 
-use super::{BuildContext, MessageId, ProviderError, ProviderSetup, SmsProvider};
-use crate::app::StartupError;
-use crate::config::{ConfigError, Env};
-use crate::country::Country;
-use crate::outbound::{Answer, HttpClient};
-use crate::secrets::{ApiKeys, SecretValue};
-use crate::sms::{PhoneNumber, SenderId, SmsRequest};
+use super::{BuildContext, BuildError, ProviderSetup};
+use crate::adapters::net::{Answer, HttpClient};
+use crate::adapters::secrets::{ApiKeys, SecretValue};
+use crate::domain::country::Country;
+use crate::domain::outcome::{MessageId, ProviderError};
+use crate::domain::ports::SmsProvider;
+use crate::domain::sms::{PhoneNumber, SenderId, SmsRequest};
+use crate::settings::{ConfigError, Env};
 use aws_smithy_types::body::SdkBody;
 use http::header;
 use std::collections::HashMap;
@@ -240,7 +241,7 @@ impl TwilioSettings {
                 })?,
         };
         let mut by_country = HashMap::new();
-        for (country, raw) in crate::country::senders_for("twilio", env)? {
+        for (country, raw) in crate::domain::country::senders_for("twilio", env)? {
             let sender = Sender::parse(&raw).ok_or_else(|| {
                 ConfigError::invalid(
                     "SENDER_BY_COUNTRY",
@@ -297,7 +298,7 @@ impl ProviderSetup for TwilioSettings {
         "twilio"
     }
 
-    fn build(&self, context: &BuildContext<'_>) -> Result<Box<dyn SmsProvider>, StartupError> {
+    fn build(&self, context: &BuildContext<'_>) -> Result<Box<dyn SmsProvider>, BuildError> {
         Ok(Box::new(Twilio::new(
             self.clone(),
             Arc::clone(context.secret),
@@ -467,7 +468,7 @@ fn outcome(answer: Answer) -> Result<MessageId, ProviderError> {
         let sid = serde_json::from_slice::<serde_json::Value>(&answer.body)
             .ok()
             .and_then(|v| v.get("sid")?.as_str().map(str::to_owned));
-        return super::accepted("Twilio", sid);
+        return crate::domain::outcome::accepted("Twilio", sid);
     }
     Err(classify(answer.status, &answer.body))
 }
@@ -476,6 +477,10 @@ fn outcome(answer: Answer) -> Result<MessageId, ProviderError> {
 impl SmsProvider for Twilio {
     fn name(&self) -> &'static str {
         "twilio"
+    }
+
+    fn min_send_time(&self) -> std::time::Duration {
+        crate::adapters::net::MIN_SEND_TIME
     }
 
     async fn send(&self, sms: &SmsRequest, deadline: Instant) -> Result<MessageId, ProviderError> {
@@ -636,7 +641,7 @@ fn setup_fix(status: u16, code: Option<u64>) -> Option<&'static str> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::Host;
+    use crate::settings::Host;
     use std::collections::HashMap;
 
     const ACCOUNT: &str = "AC0123456789abcdef0123456789abcdef";

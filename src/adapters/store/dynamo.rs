@@ -1,6 +1,6 @@
 //! The DynamoDB store (`IDEMPOTENCY_TABLE`), shared by every instance.
 
-use super::{Claimed, Fingerprint, Record, State, Store, StoreError};
+use crate::domain::ports::{Claimed, Fingerprint, Record, State, Store, StoreError};
 use aws_sdk_dynamodb::error::ProvideErrorMetadata;
 use aws_sdk_dynamodb::types::AttributeValue;
 use std::collections::HashMap;
@@ -19,7 +19,7 @@ impl DynamoStore {
         let config = aws_sdk_dynamodb::config::Builder::from(sdk)
             .timeout_config(
                 aws_config::timeout::TimeoutConfig::builder()
-                    .connect_timeout(crate::app::CONNECT_TIMEOUT)
+                    .connect_timeout(crate::adapters::net::CONNECT_TIMEOUT)
                     .operation_timeout(budget)
                     .operation_attempt_timeout(budget * 2 / 5)
                     .build(),
@@ -216,6 +216,10 @@ impl Store for DynamoStore {
             Err(err) if condition_failed(&err) => Ok(()),
             Err(err) => Err(self.error("UpdateItem", err)),
         }
+    }
+
+    fn shared(&self) -> bool {
+        true
     }
 
     /// Reads a key that never exists: checks that the table is there and readable, and opens

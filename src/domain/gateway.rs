@@ -2,11 +2,12 @@
 //! request → policy → idempotency → dispatch), and the one deadline the whole send runs under.
 //! `http` only maps requests to it and its outcomes to the contract.
 
-use crate::country::{Country, CountryPolicy};
-use crate::idempotency::{self, Admission, Idempotency, MemoryStore};
-use crate::metrics::Metrics;
-use crate::providers::{Dispatcher, MessageId, ProviderError};
-use crate::sms::SmsRequest;
+use crate::domain::country::{Country, CountryPolicy};
+use crate::domain::dedupe::{self, Admission, Idempotency};
+use crate::domain::outcome::{MessageId, ProviderError};
+use crate::domain::ports::{MetricsSink, NoMetrics, SmsProvider};
+use crate::domain::sms::SmsRequest;
+use std::sync::Arc;
 use std::time::Duration;
 use tokio::time::Instant;
 
@@ -44,9 +45,10 @@ pub enum SendOutcome {
 }
 
 pub struct Gateway {
-    dispatcher: Dispatcher,
+    /// Tried in this order; never empty.
+    providers: Vec<Box<dyn SmsProvider>>,
     deadline: Duration,
-    metrics: Metrics,
+    metrics: Arc<dyn MetricsSink>,
     countries: CountryPolicy,
     /// Whether a request's country must be known (a country policy or per-country senders).
     needs_country: bool,
@@ -54,24 +56,29 @@ pub struct Gateway {
 }
 
 impl Gateway {
-    /// `deadline`: how long after a request arrives its send, failover included, must be over.
-    /// Any country, and re-sends deduplicated in process for the default window.
-    pub fn new(dispatcher: Dispatcher, deadline: Duration, metrics: Metrics) -> Self {
-        let settings = idempotency::Settings {
-            table: None,
-            window: idempotency::DEFAULT_DEDUPE_WINDOW,
-            per_number_per_hour: None,
-            on_store_failure: idempotency::OnStoreFailure::Open,
-        };
-        let budget = idempotency::Budget::of(deadline);
+    /// `providers`, tried in order (at least one; the configuration guarantees it); `deadline`:
+    /// how long after a request arrives its send, failover included, must be over. Any country,
+    /// and no metrics.
+    pub fn new(
+        providers: Vec<Box<dyn SmsProvider>>,
+        deadline: Duration,
+        idempotency: Idempotency,
+    ) -> Self {
+        assert!(!providers.is_empty(), "the gateway needs a provider");
         Self {
-            dispatcher,
+            providers,
             deadline,
-            metrics,
+            metrics: Arc::new(NoMetrics),
             countries: CountryPolicy::Any,
             needs_country: false,
-            idempotency: Idempotency::new(Box::<MemoryStore>::default(), &settings, budget),
+            idempotency,
         }
+    }
+
+    /// Counts misconfigured providers in `metrics`.
+    pub fn with_metrics(mut self, metrics: Arc<dyn MetricsSink>) -> Self {
+        self.metrics = metrics;
+        self
     }
 
     /// Applies `countries`; `senders_by_country`: a provider picks senders by country.
@@ -81,18 +88,13 @@ impl Gateway {
         self
     }
 
-    pub fn with_idempotency(mut self, idempotency: Idempotency) -> Self {
-        self.idempotency = idempotency;
-        self
-    }
-
     /// Start-up: compiles the US numbering patterns if countries are used (about 2 ms of CPU, on
     /// a thread of its own, so it overlaps the network round trips of start-up), and checks the
     /// idempotency store (opening its connection).
     pub async fn start(&self) -> Result<(), String> {
         let metadata = async {
             if self.needs_country {
-                let _ = tokio::task::spawn_blocking(crate::country::load_metadata).await;
+                let _ = tokio::task::spawn_blocking(crate::domain::country::load_metadata).await;
             }
         };
         let ((), store) = tokio::join!(metadata, self.idempotency.start());
@@ -134,24 +136,37 @@ impl Gateway {
             .dispatch_until(&sms, self.idempotency.send_until(deadline))
             .await;
         let outcome = match &dispatch.result {
-            Ok(message_id) => idempotency::Outcome::Sent {
+            Ok(message_id) => dedupe::Outcome::Sent {
                 provider: dispatch.provider,
                 message_id,
             },
-            Err(e) if e.certainly_not_sent() => idempotency::Outcome::NotSent,
-            Err(ProviderError::Rejected { .. }) => idempotency::Outcome::NotSent,
-            Err(_) => idempotency::Outcome::MaybeSent,
+            Err(e) if e.certainly_not_sent() => dedupe::Outcome::NotSent,
+            Err(ProviderError::Rejected { .. }) => dedupe::Outcome::NotSent,
+            Err(_) => dedupe::Outcome::MaybeSent,
         };
         self.idempotency.finish(ticket, outcome, deadline).await;
         SendOutcome::Dispatched(dispatch)
     }
 
-    pub fn dispatcher(&self) -> &Dispatcher {
-        &self.dispatcher
+    /// The providers' names, in the order they are tried.
+    pub fn provider_names(&self) -> Vec<&'static str> {
+        self.providers.iter().map(|p| p.name()).collect()
     }
 
-    pub fn metrics(&self) -> &Metrics {
-        &self.metrics
+    /// Runs the start-up check of every provider whose [`SmsProvider::starts_after_secret`] is
+    /// `after_secret`, in order; the first failure, as (provider, why), stops start-up.
+    pub async fn start_providers(&self, after_secret: bool) -> Result<(), (&'static str, String)> {
+        let providers = self
+            .providers
+            .iter()
+            .filter(|p| p.starts_after_secret() == after_secret);
+        for provider in providers {
+            provider
+                .start()
+                .await
+                .map_err(|message| (provider.name(), message))?;
+        }
+        Ok(())
     }
 
     /// Sends a validated SMS through the first provider that takes it, all before `arrived` plus
@@ -173,7 +188,7 @@ impl Gateway {
     async fn dispatch_until(&self, sms: &SmsRequest, deadline: Instant) -> Dispatch {
         let budget_ms = self.deadline.as_millis();
         let mut last: Option<Dispatch> = None;
-        for provider in self.dispatcher.providers() {
+        for provider in &self.providers {
             let name = provider.name();
             // A provider started with less than its own minimum time would likely be cut after
             // its request left: maybe sent, for nothing, and the re-send would send again. So it
@@ -212,7 +227,7 @@ impl Gateway {
             let latency_ms = started.elapsed().as_millis() as u64;
             let reason = sms.phone_number.mask_in(failure.reason());
             if let ProviderError::Misconfigured { .. } = failure {
-                self.metrics.record_misconfigured(name);
+                self.metrics.provider_misconfigured(name);
                 tracing::error!(
                     provider = name,
                     phone = %sms.phone_number,
@@ -234,15 +249,15 @@ impl Gateway {
                 result,
             });
         }
-        last.expect("the dispatcher has at least one provider")
+        last.expect("the gateway has at least one provider")
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::providers::SmsProvider;
-    use crate::sms::SmsRequest;
+    use crate::adapters::store::MemoryStore;
+    use crate::domain::sms::SmsRequest;
     use std::sync::Arc;
     use std::sync::atomic::{AtomicUsize, Ordering};
 
@@ -257,6 +272,11 @@ mod tests {
     impl SmsProvider for Counting {
         fn name(&self) -> &'static str {
             "counting"
+        }
+
+        /// As a network provider's: a connection and a first answer.
+        fn min_send_time(&self) -> Duration {
+            Duration::from_secs(1)
         }
 
         async fn send(&self, _: &SmsRequest, _: Instant) -> Result<MessageId, ProviderError> {
@@ -288,11 +308,13 @@ mod tests {
                 }) as Box<dyn SmsProvider>
             })
             .collect();
-        let gateway = Gateway::new(
-            Dispatcher::new(providers),
-            Duration::from_millis(2500),
-            Metrics::Off,
+        let deadline = Duration::from_millis(2500);
+        let idempotency = Idempotency::new(
+            Box::<MemoryStore>::default(),
+            &dedupe::Settings::default(),
+            dedupe::Budget::of(deadline),
         );
+        let gateway = Gateway::new(providers, deadline, idempotency);
         (gateway, counters)
     }
 

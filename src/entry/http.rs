@@ -1,13 +1,11 @@
 //! Mosaic's side of the protocol as one axum Router: any path, the method decides. The same Router
 //! runs under `lambda_http` and `axum::serve`; this module only maps requests to the send service
-//! ([`Gateway`]) and its outcomes to the contract.
+//! ([`crate::domain::gateway::Gateway`]) and its outcomes to the contract.
 
-use crate::config::DEFAULT_SEND_DEADLINE;
-use crate::gateway::{Dispatch, Gateway, SendOutcome};
-use crate::metrics::Metrics;
-use crate::providers::{Dispatcher, ProviderError};
-use crate::secrets::ApiKeys;
-use crate::sms::{FieldError, PhoneNumber, SmsRequest};
+pub use crate::app::AppState;
+use crate::domain::gateway::{Dispatch, SendOutcome};
+use crate::domain::outcome::ProviderError;
+use crate::domain::sms::{FieldError, PhoneNumber, SmsRequest};
 use axum::Router;
 use axum::body::Body;
 use axum::extract::{Request, State};
@@ -15,50 +13,12 @@ use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use http_body_util::{BodyExt, LengthLimitError, Limited};
 use serde_json::json;
-use std::sync::Arc;
 use std::time::Instant;
 
 /// Largest request body accepted. Mosaic's sends are a few hundred bytes.
 pub const MAX_BODY_BYTES: usize = 16 * 1024;
 /// Longest `X-Verification-Key` echoed back.
 pub const MAX_VERIFICATION_KEY_LEN: usize = 512;
-
-/// Everything a request needs, built once at start-up and shared.
-#[derive(Clone)]
-pub struct AppState {
-    inner: Arc<Inner>,
-}
-
-struct Inner {
-    keys: Arc<ApiKeys>,
-    gateway: Gateway,
-}
-
-impl AppState {
-    /// The keys and providers, with the default send deadline and no metrics.
-    pub fn new(keys: ApiKeys, dispatcher: Dispatcher) -> Self {
-        let gateway = Gateway::new(dispatcher, DEFAULT_SEND_DEADLINE, Metrics::Off);
-        Self::from_parts(Arc::new(keys), gateway)
-    }
-
-    pub fn from_parts(keys: Arc<ApiKeys>, gateway: Gateway) -> Self {
-        Self {
-            inner: Arc::new(Inner { keys, gateway }),
-        }
-    }
-
-    pub fn keys(&self) -> &ApiKeys {
-        &self.inner.keys
-    }
-
-    pub fn gateway(&self) -> &Gateway {
-        &self.inner.gateway
-    }
-
-    pub fn dispatcher(&self) -> &Dispatcher {
-        self.inner.gateway.dispatcher()
-    }
-}
 
 /// When the request reached the gateway's host (API Gateway, in Lambda), if earlier than the
 /// handler; the send deadline counts from it.
@@ -181,7 +141,7 @@ impl ApiError {
     fn for_the_caller(self, phone: Option<&PhoneNumber>) -> Self {
         let clean = |reason: String| {
             let reason = phone.map_or_else(|| reason.clone(), |p| p.mask_in(&reason));
-            crate::redact::identifiers(&reason)
+            crate::domain::redact::identifiers(&reason)
         };
         match self {
             Self::Rejected(r) => Self::Rejected(clean(r)),
@@ -271,7 +231,6 @@ async fn handle(State(state): State<AppState>, request: Request) -> Response {
         }
     };
     state
-        .gateway()
         .metrics()
         .record_send(&method, response.status(), fields.provider, outcome);
     log_request(&method, response.status(), outcome, started, fields);
@@ -365,7 +324,7 @@ async fn send(
     .await
     .unwrap_or_else(|_| {
         SendOutcome::Dispatched(Dispatch {
-            provider: state.dispatcher().provider_names()[0],
+            provider: state.gateway().provider_names()[0],
             result: Err(ProviderError::indeterminate(
                 "the send stopped unexpectedly",
             )),
@@ -442,4 +401,16 @@ async fn read_body(body: Body) -> Result<axum::body::Bytes, ApiError> {
         Err(err) if err.is::<LengthLimitError>() => Err(ApiError::TooLarge),
         Err(_) => Err(ApiError::UnreadableBody),
     }
+}
+
+/// Serves the gateway on `listener` until `shutdown` completes; requests under way finish first,
+/// so a stop never cuts a send in half.
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    state: AppState,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    axum::serve(listener, router(state))
+        .with_graceful_shutdown(shutdown)
+        .await
 }

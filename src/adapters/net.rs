@@ -1,9 +1,8 @@
-//! The one HTTP client for calls that are not AWS SDK calls (Twilio, Mosaic, a gateway under
-//! `check`): the SDK's own hyper + rustls (aws-lc) connector, so the binary carries one HTTP and
-//! TLS stack, and connection failures are read by the same rule as the AWS clients'.
+//! The network as every adapter shares it: the connect and idle timeouts, what a failed
+//! connection says about a send (for the AWS clients and Twilio alike), and the one HTTP client for
+//! calls that are not AWS SDK calls (Twilio, Mosaic, a gateway under `check`): the SDK's own hyper +
+//! rustls (aws-lc) connector, so the binary carries one HTTP and TLS stack.
 
-use crate::app::{CONNECT_TIMEOUT, POOL_IDLE_TIMEOUT};
-use crate::providers::transport::never_connected;
 use aws_smithy_http_client::Connector;
 use aws_smithy_http_client::tls::{Provider, rustls_provider::CryptoMode};
 use aws_smithy_runtime_api::client::http::{HttpConnector, HttpConnectorSettings};
@@ -13,6 +12,44 @@ use aws_smithy_types::body::SdkBody;
 use aws_smithy_types::byte_stream::ByteStream;
 use aws_smithy_types::error::display::DisplayErrorContext;
 use std::time::Duration;
+
+/// How long any client waits for a TCP (and TLS) connection to open.
+pub const CONNECT_TIMEOUT: Duration = Duration::from_millis(700);
+/// Pooled connections idle this long are closed by us, before the server's own idle close (often
+/// 20 s or more) can leave a dead one in the pool. A Lambda instance is frozen between bursts; the
+/// monotonic clock keeps counting, so after a long gap the pool opens a fresh connection instead of
+/// writing a passcode into one the server already closed, where a lost answer would leave it
+/// maybe-sent. hyper retries by itself only a request that never left.
+pub const POOL_IDLE_TIMEOUT: Duration = Duration::from_secs(15);
+
+/// A first answer from a provider over a connection that is already open, on a normal day.
+pub const FIRST_ANSWER: Duration = Duration::from_millis(300);
+
+/// The least time a network provider is started with: long enough to open a connection (the
+/// connect timeout) and read a first answer.
+pub const MIN_SEND_TIME: Duration = CONNECT_TIMEOUT.saturating_add(FIRST_ANSWER);
+
+/// Whether the request certainly never left: the connection could not be made (refused, timed
+/// out while connecting, no DNS answer, a failed TLS handshake). The connector reports those as
+/// connect errors before any byte of the request is written. Anything else (a reset, a connection
+/// closed mid-answer, a read timeout) may come after the provider took the message.
+pub fn never_connected(connector: &ConnectorError) -> bool {
+    let mut source: Option<&(dyn std::error::Error + 'static)> = Some(connector);
+    while let Some(err) = source {
+        if let Some(client) = err.downcast_ref::<hyper_util::client::legacy::Error>()
+            && client.is_connect()
+        {
+            return true;
+        }
+        if let Some(io) = err.downcast_ref::<std::io::Error>()
+            && io.kind() == std::io::ErrorKind::ConnectionRefused
+        {
+            return true;
+        }
+        source = err.source();
+    }
+    false
+}
 
 pub struct HttpClient {
     connector: Connector,

@@ -1,6 +1,7 @@
 //! The in-process store: covers re-sends that reach the same process (no `IDEMPOTENCY_TABLE`).
 
-use super::{Claimed, Fingerprint, Record, Store, StoreError, now_ms};
+use crate::domain::dedupe::now_ms;
+use crate::domain::ports::{Claimed, Fingerprint, Record, Store, StoreError};
 use std::collections::HashMap;
 use std::sync::Mutex;
 

@@ -7,7 +7,7 @@
 //! within seconds), but at most once every [`MIN_REFRESH_INTERVAL`], so a flood of bad keys cannot
 //! hammer Secrets Manager. Concurrent requests share one read instead of each making their own.
 
-use crate::auth::{ApiKey, KeySet};
+use crate::domain::keys::{ApiKey, KeySet};
 use aws_sdk_secretsmanager::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
 use aws_sdk_secretsmanager::operation::get_secret_value::GetSecretValueError;
 use std::sync::atomic::{AtomicU64, Ordering};

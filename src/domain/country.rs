@@ -8,8 +8,8 @@
 //! a shared one, the first country (main one first) whose leading digits start the national number,
 //! or, without leading digits, whose patterns take it as a number of some type.
 
-use crate::config::{ConfigError, Env};
-use crate::sms::PhoneNumber;
+use crate::domain::phone::PhoneNumber;
+use crate::settings::{ConfigError, Env};
 use regex::Regex;
 use std::collections::{HashMap, HashSet};
 use std::fmt;
@@ -279,7 +279,7 @@ pub fn senders_for(provider: &str, env: &Env) -> Result<HashMap<Country, String>
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::Host;
+    use crate::settings::Host;
 
     fn country(phone: &str) -> Option<String> {
         Country::of(&PhoneNumber::parse(phone).unwrap()).map(|c| c.to_string())

@@ -2,10 +2,11 @@
 //! trying the gateway locally and for tests; it writes the message text, so it is never a default in
 //! Lambda.
 
-use super::{BuildContext, MessageId, ProviderError, ProviderSetup, SmsProvider};
-use crate::app::StartupError;
-use crate::config::{ConfigError, Env};
-use crate::sms::SmsRequest;
+use super::{BuildContext, BuildError, ProviderSetup};
+use crate::domain::outcome::{MessageId, ProviderError};
+use crate::domain::ports::SmsProvider;
+use crate::domain::sms::SmsRequest;
+use crate::settings::{ConfigError, Env};
 use serde::Serialize;
 use std::fs::{File, OpenOptions};
 use std::io::Write;
@@ -31,8 +32,8 @@ impl ProviderSetup for OutboxSettings {
         "outbox"
     }
 
-    fn build(&self, _: &BuildContext<'_>) -> Result<Box<dyn SmsProvider>, StartupError> {
-        let outbox = Outbox::open(&self.path).map_err(|source| StartupError::Outbox {
+    fn build(&self, _: &BuildContext<'_>) -> Result<Box<dyn SmsProvider>, BuildError> {
+        let outbox = Outbox::open(&self.path).map_err(|source| BuildError::Outbox {
             path: self.path.display().to_string(),
             source,
         })?;
@@ -95,7 +96,7 @@ impl SmsProvider for Outbox {
     ) -> Result<MessageId, ProviderError> {
         let mut id = [0u8; 16];
         getrandom::fill(&mut id).map_err(|e| ProviderError::unavailable(e.to_string()))?;
-        let message_id = format!("outbox-{}", crate::auth::hex(&id));
+        let message_id = format!("outbox-{}", crate::domain::keys::hex(&id));
         let line = Line {
             time: now_rfc3339(),
             message_id: &message_id,

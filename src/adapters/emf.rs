@@ -162,6 +162,16 @@ impl Metrics {
     }
 }
 
+impl crate::domain::ports::MetricsSink for Metrics {
+    fn provider_misconfigured(&self, provider: &str) {
+        self.record_misconfigured(provider);
+    }
+
+    fn store_error(&self, operation: &str) {
+        self.record_store_error(operation);
+    }
+}
+
 fn now_ms() -> u64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)

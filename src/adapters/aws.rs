@@ -1,12 +1,69 @@
-//! AWS SDK errors into the three outcomes, in one place for every AWS provider.
+//! The AWS SDK as every adapter shares it: the configuration (region, credentials, endpoints) and
+//! the one HTTP client, loaded once; the Secrets Manager client; the timeouts and no-retry policy
+//! of clients that send SMS; and AWS errors into the three outcomes, in one place for every AWS
+//! provider.
 
-use super::ProviderError;
-use super::transport::never_connected;
+use crate::adapters::net::{CONNECT_TIMEOUT, POOL_IDLE_TIMEOUT, never_connected};
+use crate::domain::outcome::ProviderError;
 use aws_config::retry::RetryConfig;
 use aws_config::timeout::TimeoutConfig;
+use aws_config::{BehaviorVersion, SdkConfig};
 use aws_sdk_sns::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
 use aws_smithy_runtime_api::http::Response;
 use std::time::Duration;
+
+// Mosaic waits 3 s for an answer. In the worst case one request re-reads the secret (1 s) and
+// then sends; the send deadline (SEND_DEADLINE_MS) cuts the rest.
+/// Something needs AWS and no region is configured.
+#[derive(Debug, Clone, Copy, thiserror::Error)]
+#[error("no AWS region is configured: set AWS_REGION (Lambda sets it)")]
+pub struct NoRegion;
+
+const SECRETS_OPERATION_TIMEOUT: Duration = Duration::from_millis(1000);
+const SECRETS_ATTEMPT_TIMEOUT: Duration = Duration::from_millis(500);
+/// The AWS SDK's HTTP client (its own hyper + rustls), with [`POOL_IDLE_TIMEOUT`].
+pub fn aws_http_client(
+    idle_timeout: Duration,
+) -> aws_smithy_runtime_api::client::http::SharedHttpClient {
+    aws_smithy_http_client::Builder::new()
+        .pool_idle_timeout(idle_timeout)
+        .tls_provider(aws_smithy_http_client::tls::Provider::Rustls(
+            aws_smithy_http_client::tls::rustls_provider::CryptoMode::AwsLc,
+        ))
+        .build_https()
+}
+
+/// Loads the AWS configuration (region, credentials, `AWS_ENDPOINT_URL`) from the environment.
+pub async fn load_aws_config() -> Result<SdkConfig, NoRegion> {
+    let sdk = aws_config::defaults(BehaviorVersion::latest())
+        .http_client(aws_http_client(POOL_IDLE_TIMEOUT))
+        .timeout_config(
+            TimeoutConfig::builder()
+                .connect_timeout(CONNECT_TIMEOUT)
+                .build(),
+        )
+        .load()
+        .await;
+    if sdk.region().is_none() {
+        return Err(NoRegion);
+    }
+    Ok(sdk)
+}
+
+/// The Secrets Manager client: reads are idempotent, so a slow attempt is cut short and retried.
+pub fn secrets_client(sdk: &SdkConfig) -> aws_sdk_secretsmanager::Client {
+    let config = aws_sdk_secretsmanager::config::Builder::from(sdk)
+        .timeout_config(
+            TimeoutConfig::builder()
+                .connect_timeout(CONNECT_TIMEOUT)
+                .operation_timeout(SECRETS_OPERATION_TIMEOUT)
+                .operation_attempt_timeout(SECRETS_ATTEMPT_TIMEOUT)
+                .build(),
+        )
+        .retry_config(RetryConfig::standard().with_max_attempts(2))
+        .build();
+    aws_sdk_secretsmanager::Client::from_conf(config)
+}
 
 /// An AWS send is cut short after this: Mosaic waits 3 s in all.
 const SEND_OPERATION_TIMEOUT: Duration = Duration::from_millis(1500);
@@ -15,7 +72,7 @@ const SEND_OPERATION_TIMEOUT: Duration = Duration::from_millis(1500);
 /// 1.5 s (no read timeout, so a connector timeout is always the connect one).
 pub fn send_timeouts() -> TimeoutConfig {
     TimeoutConfig::builder()
-        .connect_timeout(crate::app::CONNECT_TIMEOUT)
+        .connect_timeout(CONNECT_TIMEOUT)
         .operation_timeout(SEND_OPERATION_TIMEOUT)
         .build()
 }

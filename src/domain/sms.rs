@@ -3,121 +3,11 @@
 //! Each field is parsed once into a type that cannot hold an invalid value, so the providers never
 //! validate again.
 
+pub use crate::domain::phone::{NotE164, PhoneNumber, SenderId};
 use std::fmt;
 
 /// Longest message we accept, in characters: what SNS and Twilio both send as one (multi-part) SMS.
 pub const MAX_MESSAGE_CHARS: usize = 1600;
-
-/// A phone number in E.164: `+`, then 7 to 15 digits, the first not `0` (the shortest are Niue's
-/// and Tokelau's: `+683` and 4 digits).
-#[derive(Clone, PartialEq, Eq)]
-pub struct PhoneNumber(String);
-
-impl PhoneNumber {
-    pub fn parse(raw: &str) -> Result<Self, FieldError> {
-        let digits = raw.strip_prefix('+').ok_or(FieldError::PhoneNotE164)?;
-        let valid = (7..=15).contains(&digits.len())
-            && digits.bytes().all(|b| b.is_ascii_digit())
-            && !digits.starts_with('0');
-        if valid {
-            Ok(Self(raw.to_owned()))
-        } else {
-            Err(FieldError::PhoneNotE164)
-        }
-    }
-
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
-
-    /// `text` with every occurrence of this number (with or without its `+`) masked: providers'
-    /// error messages may quote the number, and logs only ever show it masked.
-    pub fn mask_in(&self, text: &str) -> String {
-        let masked = self.masked();
-        text.replace(self.as_str(), &masked)
-            .replace(&self.0[1..], &masked)
-    }
-
-    /// The number as logs may show it: the country code and the last two digits, e.g. `+44*******89`.
-    pub fn masked(&self) -> String {
-        let digits = &self.0[1..];
-        let cc = country_code_len(digits);
-        let hidden = digits.len() - cc - 2;
-        format!(
-            "+{}{}{}",
-            &digits[..cc],
-            "*".repeat(hidden),
-            &digits[digits.len() - 2..]
-        )
-    }
-}
-
-/// Length of the ITU-T E.164 country code at the start of `digits` (1 to 3 digits).
-/// Codes are prefix-free, so the first two digits decide.
-fn country_code_len(digits: &str) -> usize {
-    let two: u8 = digits[..2].parse().unwrap_or(0);
-    match two / 10 {
-        1 | 7 => 1,
-        _ => match two {
-            20
-            | 27
-            | 30..=34
-            | 36
-            | 39
-            | 40
-            | 41
-            | 43..=49
-            | 51..=58
-            | 60..=66
-            | 81
-            | 82
-            | 84
-            | 86
-            | 90..=95
-            | 98 => 2,
-            _ => 3,
-        },
-    }
-}
-
-// Never print a whole number by accident: Debug and Display show the masked form.
-impl fmt::Debug for PhoneNumber {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "PhoneNumber({})", self.masked())
-    }
-}
-
-impl fmt::Display for PhoneNumber {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.masked())
-    }
-}
-
-/// An alphanumeric sender id as carriers accept it: 3 to 11 ASCII letters and digits, at least one
-/// letter (all digits would read as a phone number).
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct SenderId(String);
-
-impl SenderId {
-    /// `None` when `raw` is not a usable alphanumeric sender id. Mosaic's `sender_id` is a hint,
-    /// not a requirement: an unusable one falls back to the configured sender, it never fails a send.
-    pub fn parse(raw: &str) -> Option<Self> {
-        let valid = (3..=11).contains(&raw.len())
-            && raw.bytes().all(|b| b.is_ascii_alphanumeric())
-            && raw.bytes().any(|b| b.is_ascii_alphabetic());
-        valid.then(|| Self(raw.to_owned()))
-    }
-
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
-}
-
-impl fmt::Display for SenderId {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
-    }
-}
 
 /// The text to send. It holds the one-time passcode, so `Debug` never shows it.
 #[derive(Clone, PartialEq, Eq)]
@@ -164,7 +54,7 @@ pub struct SmsRequest {
     pub message: Message,
     /// The number's country, when the gateway needed to know it (a country policy or
     /// `SENDER_BY_COUNTRY` is set); providers pick a local sender by it.
-    pub country: Option<crate::country::Country>,
+    pub country: Option<crate::domain::country::Country>,
 }
 
 /// Why a request body is not a valid SMS request. Each names the field at fault.
@@ -184,6 +74,12 @@ pub enum FieldError {
     MessageTooLong(usize),
     #[error("`message` holds the control character U+{0:04X}; only newlines and tabs are allowed")]
     MessageControlCharacter(u32),
+}
+
+impl From<NotE164> for FieldError {
+    fn from(_: NotE164) -> Self {
+        Self::PhoneNotE164
+    }
 }
 
 impl FieldError {
@@ -253,11 +149,7 @@ mod tests {
             "++14155550100",
             "+١٤١٥٥٥٥٠١٠٠",
         ] {
-            assert_eq!(
-                PhoneNumber::parse(bad),
-                Err(FieldError::PhoneNotE164),
-                "{bad:?}"
-            );
+            assert_eq!(PhoneNumber::parse(bad), Err(NotE164), "{bad:?}");
         }
     }
 

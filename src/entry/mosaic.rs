@@ -5,9 +5,9 @@
 //! No message here ever quotes the API key or the client secret: answers that might echo them are
 //! masked before they are shown.
 
-use crate::auth::ApiKey;
-use crate::outbound::{Answer, ExchangeError, HttpClient};
-use crate::sms::PhoneNumber;
+use crate::adapters::net::{Answer, ExchangeError, HttpClient};
+use crate::domain::keys::ApiKey;
+use crate::domain::sms::PhoneNumber;
 use aws_smithy_types::body::SdkBody;
 use http::header;
 use serde_json::json;
@@ -85,7 +85,7 @@ pub struct Sent {
 fn random_hex(bytes: usize) -> String {
     let mut buffer = vec![0u8; bytes];
     getrandom::fill(&mut buffer).expect("the operating system's random generator failed");
-    crate::auth::hex(&buffer)
+    crate::domain::keys::hex(&buffer)
 }
 
 /// Sends Mosaic's validation challenge to `uri`, as Mosaic does: its headers, a fresh random

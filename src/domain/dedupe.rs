@@ -16,14 +16,11 @@
 //! the store holds neither a number nor a message, and nothing in it can be turned back into one
 //! without the key.
 
-mod dynamo;
-mod memory;
-
-pub use dynamo::DynamoStore;
-pub use memory::MemoryStore;
-
-use crate::sms::SmsRequest;
-use hmac::{KeyInit, Mac};
+use crate::domain::ports::{
+    Claimed, Fingerprint, MetricsSink, NoMetrics, Record, State, Store, StoreError,
+};
+use crate::domain::sms::SmsRequest;
+use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use tokio::time::Instant;
 
@@ -42,126 +39,6 @@ const LEASE_GRACE: Duration = Duration::from_millis(500);
 
 /// Recording an outcome gets at least this long, even when the send used up its deadline.
 const MIN_FINISH: Duration = Duration::from_millis(50);
-
-/// HMAC-SHA256 of a send (number and message) or of a number, under the presented API key.
-#[derive(Clone, PartialEq, Eq, Hash)]
-pub struct Fingerprint([u8; 32]);
-
-impl Fingerprint {
-    fn of(key: &[u8], purpose: &str, parts: &[&str]) -> Self {
-        let mut mac = hmac::Hmac::<sha2::Sha256>::new_from_slice(key)
-            .expect("HMAC takes a key of any length");
-        mac.update(purpose.as_bytes());
-        for part in parts {
-            // Length-prefixed, so ("ab", "c") and ("a", "bc") differ.
-            mac.update(&(part.len() as u64).to_be_bytes());
-            mac.update(part.as_bytes());
-        }
-        Self(mac.finalize().into_bytes().into())
-    }
-
-    pub(crate) fn hex(&self) -> String {
-        crate::auth::hex(&self.0)
-    }
-}
-
-impl std::fmt::Debug for Fingerprint {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "Fingerprint({}…)", &self.hex()[..12])
-    }
-}
-
-/// Where a send stands in the store.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum State {
-    InFlight,
-    Sent,
-    /// Certainly not sent (or refused): a re-send may go.
-    Failed,
-    /// Maybe sent: within the window a re-send does not go (it could deliver a second copy).
-    Unknown,
-}
-
-impl State {
-    pub(crate) fn as_str(self) -> &'static str {
-        match self {
-            Self::InFlight => "in_flight",
-            Self::Sent => "sent",
-            Self::Failed => "failed",
-            Self::Unknown => "unknown",
-        }
-    }
-
-    pub(crate) fn parse(raw: &str) -> Option<Self> {
-        [Self::InFlight, Self::Sent, Self::Failed, Self::Unknown]
-            .into_iter()
-            .find(|s| s.as_str() == raw)
-    }
-}
-
-/// A send's record, as the store holds it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Record {
-    pub state: State,
-    /// Who claimed it: a request recognises its own claim after a retried write.
-    pub token: String,
-    /// An in-flight claim stops blocking after this (milliseconds since the epoch).
-    pub lease_until_ms: u64,
-    /// The record means nothing after this (seconds since the epoch; DynamoDB's TTL attribute).
-    pub expires_at: u64,
-    pub provider: Option<String>,
-    pub message_id: Option<String>,
-}
-
-impl Record {
-    /// Whether a new claim may replace it at `now_ms`.
-    pub(crate) fn replaceable(&self, now_ms: u64) -> bool {
-        self.expires_at.saturating_mul(1000) <= now_ms
-            || match self.state {
-                State::Failed => true,
-                // A lapsed in-flight claim may have sent (its instance died, or could not record
-                // the outcome): like Unknown, it blocks until the record expires.
-                State::InFlight | State::Sent | State::Unknown => false,
-            }
-    }
-}
-
-/// What a claim attempt found.
-#[derive(Debug)]
-pub enum Claimed {
-    Ours,
-    Taken(Record),
-}
-
-/// Why the store could not answer; the send then goes ahead unchecked.
-#[derive(Debug, thiserror::Error)]
-#[error("{0}")]
-pub struct StoreError(pub(crate) String);
-
-/// The shared state behind dedupe and limits.
-#[async_trait::async_trait]
-pub trait Store: Send + Sync {
-    /// Writes `claim` unless a record that may not be replaced is there.
-    async fn claim(
-        &self,
-        key: &Fingerprint,
-        claim: &Record,
-        now_ms: u64,
-    ) -> Result<Claimed, StoreError>;
-    /// The record, if any (strongly consistent).
-    async fn look(&self, key: &Fingerprint) -> Result<Option<Record>, StoreError>;
-    /// Records a claim's outcome, if the claim is still `token`'s.
-    async fn finish(&self, key: &Fingerprint, token: &str, done: &Record)
-    -> Result<(), StoreError>;
-    /// Counts one send in `bucket` unless it already holds `limit`; `false` when over.
-    async fn count(&self, bucket: &str, limit: u64, expires_at: u64) -> Result<bool, StoreError>;
-    /// Takes back one send counted in `bucket` (it certainly did not go out).
-    async fn uncount(&self, bucket: &str) -> Result<(), StoreError>;
-    /// A cheap read during start-up: checks the store and opens its connection.
-    async fn start(&self) -> Result<(), String> {
-        Ok(())
-    }
-}
 
 /// What a send does when the store cannot answer (`LIMITS_ON_STORE_FAILURE`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -185,8 +62,20 @@ pub struct Settings {
     pub on_store_failure: OnStoreFailure,
 }
 
+impl Default for Settings {
+    /// No table, the default window, no limit, open on store failures.
+    fn default() -> Self {
+        Self {
+            table: None,
+            window: DEFAULT_DEDUPE_WINDOW,
+            per_number_per_hour: None,
+            on_store_failure: OnStoreFailure::Open,
+        }
+    }
+}
+
 impl Settings {
-    pub fn from_env(env: &crate::config::Env) -> Result<Self, crate::config::ConfigError> {
+    pub fn from_env(env: &crate::settings::Env) -> Result<Self, crate::settings::ConfigError> {
         let window = env.number(
             "DEDUPE_WINDOW_SECONDS",
             0..=86_400,
@@ -197,7 +86,7 @@ impl Settings {
             None | Some("open") => OnStoreFailure::Open,
             Some("closed") => OnStoreFailure::Closed,
             Some(other) => {
-                return Err(crate::config::ConfigError::invalid(
+                return Err(crate::settings::ConfigError::invalid(
                     "LIMITS_ON_STORE_FAILURE",
                     format!("must be open or closed, got {other:?}"),
                 ));
@@ -290,45 +179,26 @@ pub struct Idempotency {
     /// Whether the store is shared (a table): only then does recording an outcome take time.
     shared: bool,
     /// Every store failure is counted (`IdempotencyStoreErrors`).
-    metrics: crate::metrics::Metrics,
+    metrics: Arc<dyn MetricsSink>,
 }
 
 impl Idempotency {
     pub fn new(store: Box<dyn Store>, settings: &Settings, budget: Budget) -> Self {
         Self {
+            shared: store.shared(),
             store,
             window: settings.window,
             per_number_per_hour: settings.per_number_per_hour,
             on_store_failure: settings.on_store_failure,
             budget,
-            shared: false,
-            metrics: crate::metrics::Metrics::Off,
+            metrics: Arc::new(NoMetrics),
         }
     }
 
     /// Counts store failures in `metrics`.
-    pub fn with_metrics(mut self, metrics: crate::metrics::Metrics) -> Self {
+    pub fn with_metrics(mut self, metrics: Arc<dyn MetricsSink>) -> Self {
         self.metrics = metrics;
         self
-    }
-
-    /// The store from the settings: the table when there is one, else in process.
-    pub fn from_settings(
-        settings: &Settings,
-        sdk: Option<&aws_config::SdkConfig>,
-        send_deadline: Duration,
-    ) -> Self {
-        let budget = Budget::of(send_deadline);
-        match (&settings.table, sdk) {
-            (Some(table), Some(sdk)) => {
-                let store = DynamoStore::new(sdk, table.clone(), budget.before_send);
-                Self {
-                    shared: true,
-                    ..Self::new(Box::new(store), settings, budget)
-                }
-            }
-            _ => Self::new(Box::<MemoryStore>::default(), settings, budget),
-        }
     }
 
     pub async fn start(&self) -> Result<(), String> {
@@ -368,7 +238,7 @@ impl Idempotency {
             // Still unique enough to tell our claim from another's within one window.
             token[..8].copy_from_slice(&now_ms().to_be_bytes());
         }
-        let token = crate::auth::hex(&token);
+        let token = crate::domain::keys::hex(&token);
         let mut waited = false;
         loop {
             if waited && deadline.saturating_duration_since(Instant::now()) < self.budget.to_send {
@@ -552,13 +422,13 @@ impl Idempotency {
             Ok((recorded, refunded)) => {
                 for result in [recorded, refunded] {
                     if let Err(err) = result {
-                        self.metrics.record_store_error("finish");
+                        self.metrics.store_error("finish");
                         tracing::error!(error = %err, "cannot record the send's outcome in the idempotency store");
                     }
                 }
             }
             Err(_) => {
-                self.metrics.record_store_error("finish");
+                self.metrics.store_error("finish");
                 tracing::error!(
                     "recording the send's outcome in the idempotency store did not finish by the deadline"
                 )
@@ -599,7 +469,7 @@ impl Idempotency {
             .await
             .unwrap_or_else(|_| Err(StoreError("no answer in the time it was given".into())));
         if result.is_err() {
-            self.metrics.record_store_error(operation);
+            self.metrics.store_error(operation);
         }
         result
     }
@@ -625,6 +495,7 @@ pub(crate) fn now_ms() -> u64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::adapters::store::MemoryStore;
 
     fn sms(phone: &str, message: &str) -> SmsRequest {
         SmsRequest::from_json(&serde_json::json!({"phone_number": phone, "message": message}))

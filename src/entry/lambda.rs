@@ -2,7 +2,7 @@
 //! the request log event) and the time API Gateway received the request (for the send deadline)
 //! handed on in the request's extensions. The only module that knows about `lambda_http`.
 
-use crate::http::{AppState, Arrived, RequestId, router};
+use crate::entry::http::{AppState, Arrived, RequestId, router};
 use axum::extract::Request;
 use lambda_http::RequestExt;
 use lambda_http::request::RequestContext;

@@ -1,21 +1,15 @@
-//! Configuration, read from the environment in one place and checked at start-up: a configuration
-//! that cannot work stops the program with one clear line instead of failing the first request.
+//! The configuration, read from the environment in one place and checked at start-up: a
+//! configuration that cannot work stops the program with one clear line instead of failing the
+//! first request.
 //!
 //! This module reads what the whole gateway shares (keys, the provider list, the send deadline).
-//! Each provider reads its own settings from the same [`Env`] (see [`crate::providers::REGISTRY`]).
+//! Each provider reads its own settings from the same [`Env`] (see
+//! [`crate::adapters::providers::REGISTRY`]).
 
-use crate::auth::ApiKey;
-use crate::providers::{self, ProviderSetup};
+use crate::adapters::providers::{self, ProviderSetup};
+use crate::domain::keys::ApiKey;
+use crate::settings::{ConfigError, DEFAULT_SECRET_TTL, DEFAULT_SEND_DEADLINE, Env, Host};
 use std::time::Duration;
-
-/// Where the program runs; it decides the defaults.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Host {
-    /// AWS Lambda (`AWS_LAMBDA_RUNTIME_API` is set): provider `sns`, a key must be configured.
-    Lambda,
-    /// `serve`: provider `outbox`, and a generated development key when none is configured.
-    Local,
-}
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum KeyConfig {
@@ -39,128 +33,11 @@ pub struct Config {
     /// The whole send, failover included, ends this long after the request arrived.
     pub send_deadline: Duration,
     /// `ALLOWED_COUNTRIES` / `BLOCKED_COUNTRIES`.
-    pub countries: crate::country::CountryPolicy,
+    pub countries: crate::domain::country::CountryPolicy,
     /// Whether `SENDER_BY_COUNTRY` is set (each provider reads its own senders from it).
     pub senders_by_country: bool,
     /// `IDEMPOTENCY_TABLE`, `DEDUPE_WINDOW_SECONDS`, `MAX_SMS_PER_NUMBER_PER_HOUR`.
-    pub idempotency: crate::idempotency::Settings,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum ConfigError {
-    #[error(
-        "no API key is configured: set GATEWAY_SECRET_ID (a Secrets Manager secret) or GATEWAY_API_KEY"
-    )]
-    NoKey,
-    #[error("GATEWAY_API_KEY is empty")]
-    EmptyKey,
-    #[error("GATEWAY_SECRET_ID is empty")]
-    EmptySecretId,
-    #[error("SMS_PROVIDER: unknown provider {0:?} (known: {known})", known = providers::names().join(", "))]
-    UnknownProvider(String),
-    #[error("SMS_PROVIDER lists {0:?} twice")]
-    DuplicateProvider(String),
-    #[error("SMS_PROVIDER is empty")]
-    NoProvider,
-    /// A variable holds a value that cannot work: `<variable> <what is wrong>`.
-    #[error("{variable} {problem}")]
-    Invalid {
-        variable: &'static str,
-        problem: String,
-    },
-}
-
-impl ConfigError {
-    pub fn invalid(variable: &'static str, problem: impl Into<String>) -> Self {
-        Self::Invalid {
-            variable,
-            problem: problem.into(),
-        }
-    }
-}
-
-const DEFAULT_SECRET_TTL: Duration = Duration::from_secs(300);
-/// Mosaic waits 3 s; the answer must be on its way back before then.
-pub const DEFAULT_SEND_DEADLINE: Duration = Duration::from_millis(2500);
-/// A passcode older than this is useless (providers that can expire a message use it).
-pub const DEFAULT_MESSAGE_TTL: Duration = Duration::from_secs(300);
-
-/// The environment as configuration sees it: a lookup (the process environment, or a map in
-/// tests) and the host it runs on. Unset and empty optional variables mean the same
-/// (CloudFormation parameters often pass an empty string).
-pub struct Env<'a> {
-    lookup: &'a dyn Fn(&str) -> Option<String>,
-    pub host: Host,
-}
-
-impl<'a> Env<'a> {
-    pub fn new(host: Host, lookup: &'a dyn Fn(&str) -> Option<String>) -> Self {
-        Self { lookup, host }
-    }
-
-    /// The trimmed value, empty or not.
-    pub fn get(&self, name: &str) -> Option<String> {
-        (self.lookup)(name).map(|v| v.trim().to_owned())
-    }
-
-    /// The trimmed value when it is set and not empty.
-    pub fn optional(&self, name: &str) -> Option<String> {
-        self.get(name).filter(|v| !v.is_empty())
-    }
-
-    /// `true`/`false` (any case), `default` when unset.
-    pub fn flag(&self, name: &'static str, default: bool) -> Result<bool, ConfigError> {
-        match self.optional(name) {
-            None => Ok(default),
-            Some(v) if v.eq_ignore_ascii_case("true") => Ok(true),
-            Some(v) if v.eq_ignore_ascii_case("false") => Ok(false),
-            Some(v) => Err(ConfigError::invalid(
-                name,
-                format!("must be true or false, got {v:?}"),
-            )),
-        }
-    }
-
-    /// A whole number in `range`, `default` when unset.
-    pub fn number(
-        &self,
-        name: &'static str,
-        range: std::ops::RangeInclusive<u64>,
-        default: u64,
-    ) -> Result<u64, ConfigError> {
-        let Some(raw) = self.optional(name) else {
-            return Ok(default);
-        };
-        raw.parse::<u64>()
-            .ok()
-            .filter(|n| range.contains(n))
-            .ok_or_else(|| {
-                ConfigError::invalid(
-                    name,
-                    format!(
-                        "must be a whole number from {} to {}, got {raw:?}",
-                        range.start(),
-                        range.end()
-                    ),
-                )
-            })
-    }
-
-    /// `MESSAGE_TTL_SECONDS`: how long a provider may keep trying to deliver a passcode.
-    pub fn message_ttl(&self) -> Result<Duration, ConfigError> {
-        // 36,000 s (10 h) is the longest validity Twilio accepts.
-        self.number(
-            "MESSAGE_TTL_SECONDS",
-            1..=36_000,
-            DEFAULT_MESSAGE_TTL.as_secs(),
-        )
-        .map(Duration::from_secs)
-    }
-
-    /// Whether the API key (and so provider credentials) comes from a Secrets Manager secret.
-    pub fn has_secret(&self) -> bool {
-        self.optional("GATEWAY_SECRET_ID").is_some()
-    }
+    pub idempotency: crate::domain::dedupe::Settings,
 }
 
 impl Config {
@@ -191,7 +68,7 @@ impl Config {
             let stale_max = env.number(
                 "STALE_KEYS_MAX_SECONDS",
                 0..=86_400,
-                crate::secrets::DEFAULT_STALE_KEYS_MAX.as_secs(),
+                crate::adapters::secrets::DEFAULT_STALE_KEYS_MAX.as_secs(),
             )?;
             KeyConfig::SecretsManager {
                 secret_id,
@@ -222,8 +99,10 @@ impl Config {
         let mut chosen: Vec<Box<dyn ProviderSetup>> = Vec::new();
         for name in list.split(',').map(str::trim).filter(|n| !n.is_empty()) {
             let name = name.to_ascii_lowercase();
-            let configure =
-                providers::find(&name).ok_or_else(|| ConfigError::UnknownProvider(name.clone()))?;
+            let configure = providers::find(&name).ok_or_else(|| ConfigError::UnknownProvider {
+                name: name.clone(),
+                known: providers::names().join(", "),
+            })?;
             if chosen.iter().any(|p| p.name() == name) {
                 return Err(ConfigError::DuplicateProvider(name));
             }
@@ -236,9 +115,9 @@ impl Config {
             keys,
             providers: chosen,
             send_deadline,
-            countries: crate::country::CountryPolicy::from_env(&env)?,
+            countries: crate::domain::country::CountryPolicy::from_env(&env)?,
             senders_by_country: env.optional("SENDER_BY_COUNTRY").is_some(),
-            idempotency: crate::idempotency::Settings::from_env(&env)?,
+            idempotency: crate::domain::dedupe::Settings::from_env(&env)?,
         })
     }
 
@@ -378,7 +257,10 @@ pub(crate) mod tests {
         let err = |vars: &[(&str, &str)]| config(Host::Local, vars).unwrap_err();
         assert_eq!(
             err(&[("SMS_PROVIDER", "carrier-pigeon")]),
-            ConfigError::UnknownProvider("carrier-pigeon".into())
+            ConfigError::UnknownProvider {
+                name: "carrier-pigeon".into(),
+                known: "sns, twilio, end-user-messaging, outbox".into()
+            }
         );
         assert!(
             err(&[("SMS_PROVIDER", "carrier-pigeon")])

@@ -1,10 +1,10 @@
 //! The admin commands, `check` and `register`: where the API key comes from, and the one line each
 //! prints. They share the binary and its HTTP client with the gateway; they never print a key.
 
-use crate::auth::ApiKey;
-use crate::mosaic::{self, Admin, ClientCredentials, Region};
-use crate::outbound::HttpClient;
-use crate::sms::PhoneNumber;
+use crate::adapters::net::HttpClient;
+use crate::domain::keys::ApiKey;
+use crate::domain::sms::PhoneNumber;
+use crate::entry::mosaic::{self, Admin, ClientCredentials, Region};
 use aws_sdk_secretsmanager::error::DisplayErrorContext;
 
 /// Where the gateway's API key comes from: never a value on the command line.
@@ -41,10 +41,10 @@ impl KeySource {
 }
 
 async fn read_secret(secret_id: &str) -> Result<ApiKey, String> {
-    let sdk = crate::app::load_aws_config()
+    let sdk = crate::adapters::aws::load_aws_config()
         .await
         .map_err(|e| e.to_string())?;
-    let output = crate::app::secrets_client(&sdk)
+    let output = crate::adapters::aws::secrets_client(&sdk)
         .get_secret_value()
         .secret_id(secret_id)
         .send()
@@ -58,7 +58,7 @@ async fn read_secret(secret_id: &str) -> Result<ApiKey, String> {
     let value = output
         .secret_string()
         .ok_or_else(|| format!("the secret {secret_id} has no string value"))?;
-    crate::secrets::parse_secret(value)
+    crate::adapters::secrets::parse_secret(value)
         .map(|secret| secret.keys.current)
         .map_err(|e| format!("the secret {secret_id}: {e}"))
 }

@@ -1,11 +1,12 @@
 //! The `sns` provider: Amazon SNS `Publish` straight to a phone number.
 
-use super::aws::ServiceErrors;
-use super::{BuildContext, MessageId, ProviderError, ProviderSetup, SmsProvider};
-use crate::app::StartupError;
-use crate::config::{ConfigError, Env};
-use crate::country::Country;
-use crate::sms::{PhoneNumber, SenderId, SmsRequest};
+use super::{BuildContext, BuildError, ProviderSetup};
+use crate::adapters::aws::ServiceErrors;
+use crate::domain::country::Country;
+use crate::domain::outcome::{MessageId, ProviderError};
+use crate::domain::ports::SmsProvider;
+use crate::domain::sms::{PhoneNumber, SenderId, SmsRequest};
+use crate::settings::{ConfigError, Env};
 use aws_sdk_sns::error::ProvideErrorMetadata;
 use aws_sdk_sns::operation::publish::PublishError;
 use aws_sdk_sns::types::MessageAttributeValue;
@@ -128,7 +129,7 @@ impl SnsSettings {
             }
         };
         let mut by_country = HashMap::new();
-        for (country, sender) in crate::country::senders_for("sns", env)? {
+        for (country, sender) in crate::domain::country::senders_for("sns", env)? {
             let local = if sender.starts_with('+') {
                 PhoneNumber::parse(&sender)
                     .map(|n| LocalSender::Number(n.as_str().to_owned()))
@@ -170,8 +171,8 @@ impl ProviderSetup for SnsSettings {
         true
     }
 
-    fn build(&self, context: &BuildContext<'_>) -> Result<Box<dyn SmsProvider>, StartupError> {
-        let sdk = context.aws.ok_or(StartupError::NoRegion)?;
+    fn build(&self, context: &BuildContext<'_>) -> Result<Box<dyn SmsProvider>, BuildError> {
+        let sdk = context.aws.ok_or(crate::adapters::aws::NoRegion)?;
         Ok(Box::new(Sns::new(client(sdk), self.clone())))
     }
 }
@@ -181,8 +182,8 @@ impl ProviderSetup for SnsSettings {
 /// retry could send the passcode twice. A failed send is answered 502, and Mosaic sends again.
 pub fn client(sdk: &aws_config::SdkConfig) -> aws_sdk_sns::Client {
     let config = aws_sdk_sns::config::Builder::from(sdk)
-        .timeout_config(super::aws::send_timeouts())
-        .retry_config(super::aws::send_retries())
+        .timeout_config(crate::adapters::aws::send_timeouts())
+        .retry_config(crate::adapters::aws::send_retries())
         .build();
     aws_sdk_sns::Client::from_conf(config)
 }
@@ -210,6 +211,10 @@ fn attribute(value: &str) -> MessageAttributeValue {
 impl SmsProvider for Sns {
     fn name(&self) -> &'static str {
         "sns"
+    }
+
+    fn min_send_time(&self) -> std::time::Duration {
+        crate::adapters::net::MIN_SEND_TIME
     }
 
     async fn send(&self, sms: &SmsRequest, _deadline: Instant) -> Result<MessageId, ProviderError> {
@@ -246,7 +251,7 @@ impl SmsProvider for Sns {
             publish = publish.message_attributes("AWS.MM.SMS.OriginationNumber", attribute(number));
         }
         let output = publish.send().await.map_err(classify)?;
-        super::accepted("SNS", output.message_id)
+        crate::domain::outcome::accepted("SNS", output.message_id)
     }
 
     /// A cheap read at start-up: it opens the TLS connection (in Lambda during init, so the first
@@ -314,7 +319,7 @@ fn classify(err: aws_sdk_sns::error::SdkError<PublishError>) -> ProviderError {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::Host;
+    use crate::settings::Host;
     use std::collections::HashMap;
 
     fn settings(vars: &[(&str, &str)]) -> Result<SnsSettings, ConfigError> {

@@ -4,11 +4,12 @@
 //! configuration sets for delivery events, opt-outs refused at send time, and IAM scoped to the
 //! origination identity.
 
-use super::aws::ServiceErrors;
-use super::{BuildContext, MessageId, ProviderError, ProviderSetup, SmsProvider};
-use crate::app::StartupError;
-use crate::config::{ConfigError, Env};
-use crate::sms::SmsRequest;
+use super::{BuildContext, BuildError, ProviderSetup};
+use crate::adapters::aws::ServiceErrors;
+use crate::domain::outcome::{MessageId, ProviderError};
+use crate::domain::ports::SmsProvider;
+use crate::domain::sms::SmsRequest;
+use crate::settings::{ConfigError, Env};
 use aws_sdk_pinpointsmsvoicev2::error::{DisplayErrorContext, ProvideErrorMetadata};
 use aws_sdk_pinpointsmsvoicev2::operation::send_text_message::SendTextMessageError;
 use aws_sdk_pinpointsmsvoicev2::types::{
@@ -29,7 +30,7 @@ pub struct EumSettings {
     pub max_price: Option<String>,
     pub time_to_live: Duration,
     /// `SENDER_BY_COUNTRY`: the origination identity for numbers in these countries.
-    pub by_country: std::collections::HashMap<crate::country::Country, String>,
+    pub by_country: std::collections::HashMap<crate::domain::country::Country, String>,
 }
 
 /// Registered in [`super::REGISTRY`] as `end-user-messaging`.
@@ -78,7 +79,7 @@ impl EumSettings {
             time_to_live,
             // Any phone number, pool or sender id (by id or ARN): AWS checks it at send time, and
             // one it refuses is our set-up (502, one error line).
-            by_country: crate::country::senders_for("end-user-messaging", env)?,
+            by_country: crate::domain::country::senders_for("end-user-messaging", env)?,
         })
     }
 }
@@ -92,8 +93,8 @@ impl ProviderSetup for EumSettings {
         true
     }
 
-    fn build(&self, context: &BuildContext<'_>) -> Result<Box<dyn SmsProvider>, StartupError> {
-        let sdk = context.aws.ok_or(StartupError::NoRegion)?;
+    fn build(&self, context: &BuildContext<'_>) -> Result<Box<dyn SmsProvider>, BuildError> {
+        let sdk = context.aws.ok_or(crate::adapters::aws::NoRegion)?;
         Ok(Box::new(EndUserMessaging::new(client(sdk), self.clone())))
     }
 }
@@ -102,8 +103,8 @@ impl ProviderSetup for EumSettings {
 /// retry after a lost answer could send the passcode twice.
 pub fn client(sdk: &aws_config::SdkConfig) -> aws_sdk_pinpointsmsvoicev2::Client {
     let config = aws_sdk_pinpointsmsvoicev2::config::Builder::from(sdk)
-        .timeout_config(super::aws::send_timeouts())
-        .retry_config(super::aws::send_retries())
+        .timeout_config(crate::adapters::aws::send_timeouts())
+        .retry_config(crate::adapters::aws::send_retries())
         .build();
     aws_sdk_pinpointsmsvoicev2::Client::from_conf(config)
 }
@@ -123,6 +124,10 @@ impl EndUserMessaging {
 impl SmsProvider for EndUserMessaging {
     fn name(&self) -> &'static str {
         "end-user-messaging"
+    }
+
+    fn min_send_time(&self) -> std::time::Duration {
+        crate::adapters::net::MIN_SEND_TIME
     }
 
     async fn send(&self, sms: &SmsRequest, _deadline: Instant) -> Result<MessageId, ProviderError> {
@@ -148,7 +153,7 @@ impl SmsProvider for EndUserMessaging {
             .send()
             .await
             .map_err(|e| ERRORS.classify(e))?;
-        super::accepted("End User Messaging", output.message_id)
+        crate::domain::outcome::accepted("End User Messaging", output.message_id)
     }
 
     /// A cheap read at start-up: it opens the connection during Lambda init and warns when the
@@ -242,7 +247,7 @@ const ERRORS: ServiceErrors<SendTextMessageError> = ServiceErrors {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::Host;
+    use crate::settings::Host;
     use std::collections::HashMap;
 
     fn settings(vars: &[(&str, &str)]) -> Result<EumSettings, ConfigError> {

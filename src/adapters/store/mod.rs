@@ -1,0 +1,8 @@
+//! The idempotency store ([`crate::domain::dedupe::Store`]): a DynamoDB table shared by every
+//! instance, or one process's memory.
+
+mod dynamo;
+mod memory;
+
+pub use dynamo::DynamoStore;
+pub use memory::MemoryStore;

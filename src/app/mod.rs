@@ -1,0 +1,219 @@
+//! Wiring: turns the configuration into the shared state (AWS clients, keys, providers, the
+//! idempotency store) once. The only place that chooses adapters.
+
+pub mod config;
+
+use crate::adapters::aws::{load_aws_config, secrets_client};
+use crate::adapters::emf::Metrics;
+use crate::adapters::providers::{BuildContext, BuildError};
+use crate::adapters::secrets::{ApiKeys, SecretKeys};
+use crate::adapters::store::{DynamoStore, MemoryStore};
+use crate::domain::dedupe::{Budget, Idempotency, Settings};
+use crate::domain::gateway::Gateway;
+use crate::domain::ports::{MetricsSink, SmsProvider};
+use crate::settings::DEFAULT_SEND_DEADLINE;
+use aws_config::SdkConfig;
+use config::{Config, KeyConfig};
+use std::sync::Arc;
+use std::time::Duration;
+
+/// Why the gateway cannot start. Printed as one line.
+#[derive(Debug, thiserror::Error)]
+pub enum StartupError {
+    #[error(transparent)]
+    Config(#[from] crate::settings::ConfigError),
+    #[error(transparent)]
+    Build(#[from] BuildError),
+    #[error(transparent)]
+    NoRegion(#[from] crate::adapters::aws::NoRegion),
+    /// The idempotency table cannot work (it does not exist).
+    #[error("{0}")]
+    Idempotency(String),
+    /// A provider's own start-up check failed (credentials missing from the secret, ...).
+    #[error("{provider}: {message}")]
+    Provider {
+        provider: &'static str,
+        message: String,
+    },
+}
+
+impl StartupError {
+    fn provider((provider, message): (&'static str, String)) -> Self {
+        Self::Provider { provider, message }
+    }
+}
+
+/// Everything a request needs, built once at start-up and shared.
+#[derive(Clone)]
+pub struct AppState {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    keys: Arc<ApiKeys>,
+    gateway: Gateway,
+    metrics: Metrics,
+}
+
+impl AppState {
+    /// The keys and providers, with the default send deadline, re-sends caught in process for the
+    /// default window, and no metrics.
+    pub fn new(keys: ApiKeys, providers: Vec<Box<dyn SmsProvider>>) -> Self {
+        let settings = Settings::default();
+        let idempotency = idempotency(&settings, None, DEFAULT_SEND_DEADLINE);
+        let gateway = Gateway::new(providers, DEFAULT_SEND_DEADLINE, idempotency);
+        Self::from_parts(Arc::new(keys), gateway, Metrics::Off)
+    }
+
+    pub fn from_parts(keys: Arc<ApiKeys>, gateway: Gateway, metrics: Metrics) -> Self {
+        Self {
+            inner: Arc::new(Inner {
+                keys,
+                gateway,
+                metrics,
+            }),
+        }
+    }
+
+    pub fn keys(&self) -> &ApiKeys {
+        &self.inner.keys
+    }
+
+    pub fn gateway(&self) -> &Gateway {
+        &self.inner.gateway
+    }
+
+    /// The send metrics the HTTP layer records (EMF in Lambda).
+    pub fn metrics(&self) -> &Metrics {
+        &self.inner.metrics
+    }
+}
+
+/// Builds the shared state: AWS clients only when something uses AWS, each built once.
+pub async fn build_state(config: &Config, metrics: Metrics) -> Result<AppState, StartupError> {
+    let sdk = if config.uses_aws() {
+        Some(load_aws_config().await?)
+    } else {
+        None
+    };
+    state_from(config, sdk.as_ref(), metrics)
+}
+
+/// Builds the shared state from an AWS configuration loaded elsewhere (`sdk` must be `Some` when
+/// the configuration uses AWS).
+pub fn state_from(
+    config: &Config,
+    sdk: Option<&SdkConfig>,
+    metrics: Metrics,
+) -> Result<AppState, StartupError> {
+    let keys = Arc::new(match &config.keys {
+        KeyConfig::SecretsManager {
+            secret_id,
+            ttl,
+            stale_max,
+        } => {
+            let sdk = sdk.ok_or(crate::adapters::aws::NoRegion)?;
+            ApiKeys::SecretsManager(
+                SecretKeys::new(secrets_client(sdk), secret_id.clone(), *ttl)
+                    .with_stale_keys_max(*stale_max),
+            )
+        }
+        KeyConfig::Fixed(key) | KeyConfig::Generated(key) => {
+            ApiKeys::Fixed(crate::domain::keys::KeySet::single(key.clone()))
+        }
+    });
+    let context = BuildContext {
+        aws: sdk,
+        secret: &keys,
+    };
+    let providers = config
+        .providers
+        .iter()
+        .map(|setup| setup.build(&context))
+        .collect::<Result<Vec<_>, _>>()?;
+    check_deadline(config, providers.first().map(|p| p.as_ref()))?;
+    let sink: Arc<dyn MetricsSink> = Arc::new(metrics.clone());
+    let idempotency =
+        idempotency(&config.idempotency, sdk, config.send_deadline).with_metrics(Arc::clone(&sink));
+    let gateway = Gateway::new(providers, config.send_deadline, idempotency)
+        .with_metrics(sink)
+        .with_countries(config.countries.clone(), config.senders_by_country);
+    Ok(AppState::from_parts(keys, gateway, metrics))
+}
+
+/// The idempotency store the settings ask for: the table when there is one, else in process.
+fn idempotency(
+    settings: &Settings,
+    sdk: Option<&SdkConfig>,
+    send_deadline: Duration,
+) -> Idempotency {
+    let budget = Budget::of(send_deadline);
+    match (&settings.table, sdk) {
+        (Some(table), Some(sdk)) => {
+            let store = DynamoStore::new(sdk, table.clone(), budget.before_send);
+            Idempotency::new(Box::new(store), settings, budget)
+        }
+        _ => Idempotency::new(Box::<MemoryStore>::default(), settings, budget),
+    }
+}
+
+/// `SEND_DEADLINE_MS` must leave the first provider its minimum time to send even when the
+/// idempotency table's calls take all the time they are given (a fifth of the deadline before the
+/// send, a tenth after it); otherwise every send would fail, or be cut after its request left.
+fn check_deadline(config: &Config, first: Option<&dyn SmsProvider>) -> Result<(), StartupError> {
+    let Some(first) = first else {
+        return Ok(());
+    };
+    let deadline = config.send_deadline;
+    let table = config.idempotency.table.is_some();
+    let budget = Budget::of(deadline);
+    let reserved = if table {
+        budget.before_send.saturating_add(budget.after_send)
+    } else {
+        Duration::ZERO
+    };
+    let needs = first.min_send_time();
+    if deadline.saturating_sub(reserved) >= needs {
+        return Ok(());
+    }
+    let least_ms = if table {
+        (needs.as_millis() * 10).div_ceil(7)
+    } else {
+        needs.as_millis()
+    };
+    Err(StartupError::Config(crate::settings::ConfigError::invalid(
+        "SEND_DEADLINE_MS",
+        format!(
+            "is {} ms, which leaves {} less than the {} ms it needs to send{}: set at least {least_ms}",
+            deadline.as_millis(),
+            first.name(),
+            needs.as_millis(),
+            if table {
+                " once the idempotency table's calls have had their share"
+            } else {
+                ""
+            },
+        ),
+    )))
+}
+
+/// What start-up does once the state exists, in Lambda during init: reads the secret (which also
+/// opens the TLS connection) and lets each provider check itself and open its connection, so the
+/// first passcode pays for neither. The idempotency table's check and the providers that need
+/// nothing from the secret start during the secret read, the others after it. Fails only on what
+/// will not heal by itself.
+pub async fn start(state: &AppState) -> Result<(), StartupError> {
+    let gateway = state.gateway();
+    let store = async { gateway.start().await.map_err(StartupError::Idempotency) };
+    let ((), store, independent) = tokio::join!(
+        state.keys().warm_up(),
+        store,
+        gateway.start_providers(false)
+    );
+    store?;
+    independent.map_err(StartupError::provider)?;
+    gateway
+        .start_providers(true)
+        .await
+        .map_err(StartupError::provider)
+}
