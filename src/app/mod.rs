@@ -60,7 +60,7 @@ impl AppState {
     /// default window, and no metrics.
     pub fn new(keys: ApiKeys, providers: Vec<Box<dyn SmsProvider>>) -> Self {
         let settings = Settings::default();
-        let idempotency = idempotency(&settings, None, DEFAULT_SEND_DEADLINE);
+        let idempotency = idempotency(&settings, None, Budget::of(DEFAULT_SEND_DEADLINE));
         let gateway = Gateway::new(providers, DEFAULT_SEND_DEADLINE, idempotency);
         Self::from_parts(Arc::new(keys), gateway, Metrics::Off)
     }
@@ -133,8 +133,12 @@ pub fn state_from(
         .collect::<Result<Vec<_>, _>>()?;
     check_deadline(config, providers.first().map(|p| p.as_ref()))?;
     let sink: Arc<dyn MetricsSink> = Arc::new(metrics.clone());
-    let idempotency =
-        idempotency(&config.idempotency, sdk, config.send_deadline).with_metrics(Arc::clone(&sink));
+    // A re-claimed send needs the first provider's minimum time, or it answers at once.
+    let first_needs = providers
+        .first()
+        .map_or(Duration::ZERO, |p| p.min_send_time());
+    let budget = Budget::of(config.send_deadline).with_min_send(first_needs);
+    let idempotency = idempotency(&config.idempotency, sdk, budget).with_metrics(Arc::clone(&sink));
     let gateway = Gateway::new(providers, config.send_deadline, idempotency)
         .with_metrics(sink)
         .with_countries(config.countries.clone(), config.senders_by_country);
@@ -142,12 +146,7 @@ pub fn state_from(
 }
 
 /// The idempotency store the settings ask for: the table when there is one, else in process.
-fn idempotency(
-    settings: &Settings,
-    sdk: Option<&SdkConfig>,
-    send_deadline: Duration,
-) -> Idempotency {
-    let budget = Budget::of(send_deadline);
+fn idempotency(settings: &Settings, sdk: Option<&SdkConfig>, budget: Budget) -> Idempotency {
     match (&settings.table, sdk) {
         (Some(table), Some(sdk)) => {
             let store = DynamoStore::new(sdk, table.clone(), budget.before_send);

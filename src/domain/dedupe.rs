@@ -168,6 +168,15 @@ impl Budget {
             to_send: deadline / 5,
         }
     }
+
+    /// With providers that need `min_send` to send: a re-claimed send needs that much, and the
+    /// time to record its outcome, or it answers `TooLate` instead of claiming for nothing.
+    pub fn with_min_send(self, min_send: Duration) -> Self {
+        Self {
+            to_send: self.to_send.max(min_send.saturating_add(self.after_send)),
+            ..self
+        }
+    }
 }
 
 pub struct Idempotency {
@@ -222,7 +231,8 @@ impl Idempotency {
     pub async fn admit(&self, key: &[u8], sms: &SmsRequest, deadline: Instant) -> Admission {
         let phone = sms.phone_number.as_str();
         let send_key = Fingerprint::of(key, "send", &[phone, sms.message.as_str()]);
-        let store_until = deadline.min(from_now(self.budget.before_send));
+        // The store's calls before the send: never past their share of the deadline.
+        let store_until = || deadline.min(from_now(self.budget.before_send));
         if self.window.is_zero() {
             // DEDUPE_WINDOW_SECONDS=0: no duplicate check, only the limit.
             let ticket = Ticket {
@@ -231,7 +241,7 @@ impl Idempotency {
                 expires_at: 0,
                 counted: None,
             };
-            return self.limit(key, sms, ticket, store_until).await;
+            return self.limit(key, sms, ticket, store_until()).await;
         }
         let mut token = [0u8; 16];
         if getrandom::fill(&mut token).is_err() {
@@ -239,11 +249,7 @@ impl Idempotency {
             token[..8].copy_from_slice(&now_ms().to_be_bytes());
         }
         let token = crate::domain::keys::hex(&token);
-        let mut waited = false;
         loop {
-            if waited && deadline.saturating_duration_since(Instant::now()) < self.budget.to_send {
-                return Admission::TooLate;
-            }
             let now = now_ms();
             let lease = deadline
                 .saturating_duration_since(Instant::now())
@@ -260,11 +266,7 @@ impl Idempotency {
                 provider: None,
                 message_id: None,
             };
-            let until = if waited {
-                deadline.min(from_now(self.budget.before_send))
-            } else {
-                store_until
-            };
+            let until = store_until();
             let claimed = self.within(until, "claim", self.store.claim(&send_key, &claim, now));
             let ticket = Ticket {
                 key: send_key.clone(),
@@ -281,7 +283,14 @@ impl Idempotency {
             };
             match self.wait(&send_key, existing, deadline).await {
                 Some(admission) => return admission,
-                None => waited = true, // the other send failed or lapsed: claim again
+                // The other send certainly failed (or its record expired): claim again, if the
+                // deadline leaves the time to send.
+                None if deadline.saturating_duration_since(Instant::now())
+                    < self.budget.to_send =>
+                {
+                    return Admission::TooLate;
+                }
+                None => {}
             }
         }
     }
@@ -525,6 +534,14 @@ mod tests {
 
     fn deadline() -> Instant {
         Instant::now() + Duration::from_millis(2500)
+    }
+
+    #[test]
+    fn a_re_claim_needs_the_providers_minimum_and_the_time_to_record_the_outcome() {
+        let ms = Duration::from_millis;
+        let budget = Budget::of(ms(2500)).with_min_send(ms(1000));
+        assert_eq!(budget.to_send, ms(1250), "1 s and the 250 ms kept for the outcome");
+        assert_eq!(Budget::of(ms(10_000)).with_min_send(ms(1000)).to_send, ms(2000));
     }
 
     #[test]

@@ -19,7 +19,7 @@ use aws_smithy_types::body::SdkBody;
 use http::header;
 use std::collections::HashMap;
 use std::fmt;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::time::Instant;
 
@@ -306,10 +306,16 @@ impl ProviderSetup for TwilioSettings {
     }
 }
 
+/// The Twilio credentials one read of the gateway secret holds (`None`: it holds none), or why
+/// they cannot work.
+type InSecret = Result<Option<Credentials>, String>;
+
 pub struct Twilio {
     settings: TwilioSettings,
     secret: Arc<ApiKeys>,
     http: HttpClient,
+    /// The credentials of the last secret read, parsed once per read rather than per send.
+    parsed: Mutex<Option<(Arc<SecretValue>, InSecret)>>,
 }
 
 impl Twilio {
@@ -318,27 +324,38 @@ impl Twilio {
             settings,
             secret,
             http: HttpClient::new(),
+            parsed: Mutex::new(None),
         }
     }
 
     /// The credentials to use now: the gateway secret's (as last read), else the environment's.
     fn credentials(&self) -> Result<Option<Credentials>, String> {
-        self.credentials_in(self.secret.latest().as_deref())
+        self.credentials_in(self.secret.latest().as_ref())
     }
 
     /// The credentials `secret` holds, else the environment's.
-    fn credentials_in(&self, secret: Option<&SecretValue>) -> Result<Option<Credentials>, String> {
-        if let Some(secret) = secret {
-            let in_secret =
-                Credentials::read(&SECRET_NAMES, |name| secret.field(name).map(str::to_owned))
-                    .map_err(|problem| {
-                        format!("the gateway secret's Twilio credentials: {problem}")
-                    })?;
-            if in_secret.is_some() {
-                return Ok(in_secret);
-            }
+    fn credentials_in(&self, secret: Option<&Arc<SecretValue>>) -> InSecret {
+        if let Some(secret) = secret
+            && let Some(credentials) = self.in_secret(secret)?
+        {
+            return Ok(Some(credentials));
         }
         Ok(self.settings.env_credentials.clone())
+    }
+
+    /// The credentials in this read of the secret.
+    fn in_secret(&self, secret: &Arc<SecretValue>) -> InSecret {
+        let mut parsed = self.parsed.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some((read, credentials)) = &*parsed
+            && Arc::ptr_eq(read, secret)
+        {
+            return credentials.clone();
+        }
+        let credentials =
+            Credentials::read(&SECRET_NAMES, |name| secret.field(name).map(str::to_owned))
+                .map_err(|problem| format!("the gateway secret's Twilio credentials: {problem}"));
+        *parsed = Some((Arc::clone(secret), credentials.clone()));
+        credentials
     }
 
     /// Why there are no credentials. Sent to Mosaic in a 502 as well as logged, so it names the
@@ -486,16 +503,14 @@ impl SmsProvider for Twilio {
     async fn send(&self, sms: &SmsRequest, deadline: Instant) -> Result<MessageId, ProviderError> {
         let secret = self.secret.latest();
         let credentials = self
-            .credentials_in(secret.as_deref())
+            .credentials_in(secret.as_ref())
             .map_err(ProviderError::misconfigured)?
             .ok_or_else(|| ProviderError::misconfigured(self.no_credentials()))?;
         let answer = self.post(sms, &credentials, deadline).await?;
         // Only credentials from the secret can have been rotated there.
         let from_secret = secret
-            .as_deref()
-            .and_then(|s| Credentials::read(&SECRET_NAMES, |n| s.field(n).map(str::to_owned)).ok())
-            .flatten()
-            .is_some();
+            .as_ref()
+            .is_some_and(|s| matches!(self.in_secret(s), Ok(Some(_))));
         if !refuses_credentials(&answer) || !from_secret {
             return outcome(answer);
         }
