@@ -540,8 +540,15 @@ mod tests {
     fn a_re_claim_needs_the_providers_minimum_and_the_time_to_record_the_outcome() {
         let ms = Duration::from_millis;
         let budget = Budget::of(ms(2500)).with_min_send(ms(1000));
-        assert_eq!(budget.to_send, ms(1250), "1 s and the 250 ms kept for the outcome");
-        assert_eq!(Budget::of(ms(10_000)).with_min_send(ms(1000)).to_send, ms(2000));
+        assert_eq!(
+            budget.to_send,
+            ms(1250),
+            "1 s and the 250 ms kept for the outcome"
+        );
+        assert_eq!(
+            Budget::of(ms(10_000)).with_min_send(ms(1000)).to_send,
+            ms(2000)
+        );
     }
 
     #[test]
