@@ -150,9 +150,9 @@ fn idempotency(settings: &Settings, sdk: Option<&SdkConfig>, budget: Budget) -> 
     match (&settings.table, sdk) {
         (Some(table), Some(sdk)) => {
             let store = DynamoStore::new(sdk, table.clone(), budget.before_send);
-            Idempotency::new(Box::new(store), settings, budget)
+            Idempotency::new(store, settings, budget)
         }
-        _ => Idempotency::new(Box::<MemoryStore>::default(), settings, budget),
+        _ => Idempotency::new(MemoryStore::default(), settings, budget),
     }
 }
 

@@ -16,8 +16,9 @@
 //! the store holds neither a number nor a message, and nothing in it can be turned back into one
 //! without the key.
 
+use crate::domain::limits::{Bucket, NumberLimit};
 use crate::domain::ports::{
-    Claimed, Fingerprint, MetricsSink, NoMetrics, Record, State, Store, StoreError,
+    Claimed, Counters, DedupeStore, Fingerprint, MetricsSink, NoMetrics, Record, State, StoreError,
 };
 use crate::domain::sms::SmsRequest;
 use std::sync::Arc;
@@ -180,9 +181,9 @@ impl Budget {
 }
 
 pub struct Idempotency {
-    store: Box<dyn Store>,
+    store: Arc<dyn DedupeStore>,
+    limit: NumberLimit,
     window: Duration,
-    per_number_per_hour: Option<u64>,
     on_store_failure: OnStoreFailure,
     budget: Budget,
     /// Whether the store is shared (a table): only then does recording an outcome take time.
@@ -192,12 +193,18 @@ pub struct Idempotency {
 }
 
 impl Idempotency {
-    pub fn new(store: Box<dyn Store>, settings: &Settings, budget: Budget) -> Self {
+    /// `store` keeps both the send records and the per-number counters.
+    pub fn new<S>(store: S, settings: &Settings, budget: Budget) -> Self
+    where
+        S: DedupeStore + Counters + 'static,
+    {
+        let store = Arc::new(store);
+        let counters: Arc<dyn Counters> = store.clone();
         Self {
             shared: store.shared(),
             store,
+            limit: NumberLimit::new(counters, settings.per_number_per_hour),
             window: settings.window,
-            per_number_per_hour: settings.per_number_per_hour,
             on_store_failure: settings.on_store_failure,
             budget,
             metrics: Arc::new(NoMetrics),
@@ -343,25 +350,16 @@ impl Idempotency {
         ticket: Ticket,
         until: Instant,
     ) -> Admission {
-        let Some(limit) = self.per_number_per_hour else {
+        let Some(limit) = self.limit.per_hour() else {
             return Admission::Send(ticket);
         };
-        let hour = now_ms() / 3_600_000;
-        // The hour is in the hash too: the table cannot link one number's counters across hours.
-        let number = Fingerprint::of(
-            key,
-            "number",
-            &[sms.phone_number.as_str(), &hour.to_string()],
-        );
-        let bucket = format!("n#{}", number.hex());
-        // Kept an hour past its own, for a look during an investigation; DynamoDB's TTL deletes it.
-        let expires_at = (hour + 2) * 3600;
+        let bucket = Bucket::of(key, sms.phone_number.as_str(), now_ms());
         match self
-            .within(until, "count", self.store.count(&bucket, limit, expires_at))
+            .within(until, "count", self.limit.count(&bucket, limit))
             .await
         {
             Ok(true) => Admission::Send(Ticket {
-                counted: Some(bucket),
+                counted: Some(bucket.name),
                 ..ticket
             }),
             Ok(false) => {
@@ -373,7 +371,7 @@ impl Idempotency {
                 // is taken back (the store's -1 is conditional on a count being there).
                 let ticket = match self.on_store_failure {
                     OnStoreFailure::Closed => Ticket {
-                        counted: Some(bucket),
+                        counted: Some(bucket.name),
                         ..ticket
                     },
                     OnStoreFailure::Open => ticket,
@@ -396,7 +394,7 @@ impl Idempotency {
         };
         let refund = async {
             match &refund_bucket {
-                Some(bucket) => self.store.uncount(bucket).await,
+                Some(bucket) => self.limit.give_back(bucket).await,
                 None => Ok(()),
             }
         };
@@ -513,7 +511,7 @@ mod tests {
 
     fn memory(window_s: u64, limit: Option<u64>) -> Idempotency {
         Idempotency::new(
-            Box::<MemoryStore>::default(),
+            MemoryStore::default(),
             &Settings {
                 table: None,
                 window: Duration::from_secs(window_s),
@@ -673,7 +671,7 @@ mod tests {
     struct Down;
 
     #[async_trait::async_trait]
-    impl Store for Down {
+    impl DedupeStore for Down {
         async fn claim(&self, _: &Fingerprint, _: &Record, _: u64) -> Result<Claimed, StoreError> {
             Err(StoreError("down".into()))
         }
@@ -683,6 +681,10 @@ mod tests {
         async fn finish(&self, _: &Fingerprint, _: &str, _: &Record) -> Result<(), StoreError> {
             Err(StoreError("down".into()))
         }
+    }
+
+    #[async_trait::async_trait]
+    impl Counters for Down {
         async fn count(&self, _: &str, _: u64, _: u64) -> Result<bool, StoreError> {
             panic!("no count after the store failed the claim")
         }
@@ -699,11 +701,7 @@ mod tests {
             per_number_per_hour: Some(1),
             on_store_failure: OnStoreFailure::Open,
         };
-        let idem = Idempotency::new(
-            Box::new(Down),
-            &settings,
-            Budget::of(Duration::from_millis(2500)),
-        );
+        let idem = Idempotency::new(Down, &settings, Budget::of(Duration::from_millis(2500)));
         let request = sms("+14155550100", "code 1");
         match idem.admit(b"k", &request, deadline()).await {
             // The claim may have landed: its token is kept, to record the outcome on it.

@@ -310,7 +310,7 @@ mod tests {
             .collect();
         let deadline = Duration::from_millis(2500);
         let idempotency = Idempotency::new(
-            Box::<MemoryStore>::default(),
+            MemoryStore::default(),
             &dedupe::Settings::default(),
             dedupe::Budget::of(deadline),
         );

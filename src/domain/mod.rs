@@ -7,6 +7,7 @@ pub mod country;
 pub mod dedupe;
 pub mod gateway;
 pub mod keys;
+pub mod limits;
 pub mod outcome;
 pub mod phone;
 pub mod ports;

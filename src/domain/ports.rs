@@ -149,9 +149,9 @@ pub enum Claimed {
 #[error("{0}")]
 pub struct StoreError(pub(crate) String);
 
-/// The shared state behind dedupe and limits.
+/// The records behind dedupe: one per send, claimed before it and finished after it.
 #[async_trait::async_trait]
-pub trait Store: Send + Sync {
+pub trait DedupeStore: Send + Sync {
     /// Writes `claim` unless a record that may not be replaced is there.
     async fn claim(
         &self,
@@ -164,10 +164,6 @@ pub trait Store: Send + Sync {
     /// Records a claim's outcome, if the claim is still `token`'s.
     async fn finish(&self, key: &Fingerprint, token: &str, done: &Record)
     -> Result<(), StoreError>;
-    /// Counts one send in `bucket` unless it already holds `limit`; `false` when over.
-    async fn count(&self, bucket: &str, limit: u64, expires_at: u64) -> Result<bool, StoreError>;
-    /// Takes back one send counted in `bucket` (it certainly did not go out).
-    async fn uncount(&self, bucket: &str) -> Result<(), StoreError>;
     /// A cheap read during start-up: checks the store and opens its connection.
     async fn start(&self) -> Result<(), String> {
         Ok(())
@@ -176,4 +172,14 @@ pub trait Store: Send + Sync {
     fn shared(&self) -> bool {
         false
     }
+}
+
+/// Counters by bucket, behind the limits (the per-number limit today): atomic, shared by every
+/// instance when the store is.
+#[async_trait::async_trait]
+pub trait Counters: Send + Sync {
+    /// Counts one send in `bucket` unless it already holds `limit`; `false` when over.
+    async fn count(&self, bucket: &str, limit: u64, expires_at: u64) -> Result<bool, StoreError>;
+    /// Takes back one send counted in `bucket` (it certainly did not go out).
+    async fn uncount(&self, bucket: &str) -> Result<(), StoreError>;
 }

@@ -284,7 +284,7 @@ async fn twilio_then_recorder(
     let recorder = Recorder::ok("backup");
     let providers: Vec<Box<dyn SmsProvider>> = vec![twilio, Box::new(recorder.clone())];
     let idempotency = Idempotency::new(
-        Box::<MemoryStore>::default(),
+        MemoryStore::default(),
         &Settings::default(),
         Budget::of(config.send_deadline),
     );

@@ -1,6 +1,8 @@
 //! The DynamoDB store (`IDEMPOTENCY_TABLE`), shared by every instance.
 
-use crate::domain::ports::{Claimed, Fingerprint, Record, State, Store, StoreError};
+use crate::domain::ports::{
+    Claimed, Counters, DedupeStore, Fingerprint, Record, State, StoreError,
+};
 use aws_sdk_dynamodb::error::ProvideErrorMetadata;
 use aws_sdk_dynamodb::types::AttributeValue;
 use std::collections::HashMap;
@@ -81,7 +83,7 @@ fn record_from(item: &HashMap<String, AttributeValue>) -> Option<Record> {
 }
 
 #[async_trait::async_trait]
-impl Store for DynamoStore {
+impl DedupeStore for DynamoStore {
     async fn claim(
         &self,
         key: &Fingerprint,
@@ -177,6 +179,45 @@ impl Store for DynamoStore {
         }
     }
 
+    fn shared(&self) -> bool {
+        true
+    }
+
+    /// Reads a key that never exists: checks that the table is there and readable, and opens
+    /// the connection during init.
+    async fn start(&self) -> Result<(), String> {
+        let read = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .key("pk", AttributeValue::S("start-up check".into()))
+            .send()
+            .await;
+        match read {
+            Ok(_) => Ok(()),
+            Err(err)
+                if err
+                    .as_service_error()
+                    .is_some_and(|e| e.is_resource_not_found_exception()) =>
+            {
+                Err(format!(
+                    "IDEMPOTENCY_TABLE: the DynamoDB table {} does not exist (in this account and region)",
+                    self.table
+                ))
+            }
+            Err(err) => {
+                tracing::warn!(
+                    error = %self.error("GetItem", err),
+                    "cannot read the idempotency table at start-up (dynamodb:GetItem); sends go ahead without the duplicate check until it can be used"
+                );
+                Ok(())
+            }
+        }
+    }
+}
+
+#[async_trait::async_trait]
+impl Counters for DynamoStore {
     async fn count(&self, bucket: &str, limit: u64, expires_at: u64) -> Result<bool, StoreError> {
         let result = self
             .client
@@ -215,42 +256,6 @@ impl Store for DynamoStore {
             // Nothing to take back (the counter expired).
             Err(err) if condition_failed(&err) => Ok(()),
             Err(err) => Err(self.error("UpdateItem", err)),
-        }
-    }
-
-    fn shared(&self) -> bool {
-        true
-    }
-
-    /// Reads a key that never exists: checks that the table is there and readable, and opens
-    /// the connection during init.
-    async fn start(&self) -> Result<(), String> {
-        let read = self
-            .client
-            .get_item()
-            .table_name(&self.table)
-            .key("pk", AttributeValue::S("start-up check".into()))
-            .send()
-            .await;
-        match read {
-            Ok(_) => Ok(()),
-            Err(err)
-                if err
-                    .as_service_error()
-                    .is_some_and(|e| e.is_resource_not_found_exception()) =>
-            {
-                Err(format!(
-                    "IDEMPOTENCY_TABLE: the DynamoDB table {} does not exist (in this account and region)",
-                    self.table
-                ))
-            }
-            Err(err) => {
-                tracing::warn!(
-                    error = %self.error("GetItem", err),
-                    "cannot read the idempotency table at start-up (dynamodb:GetItem); sends go ahead without the duplicate check until it can be used"
-                );
-                Ok(())
-            }
         }
     }
 }

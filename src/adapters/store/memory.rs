@@ -1,7 +1,7 @@
 //! The in-process store: covers re-sends that reach the same process (no `IDEMPOTENCY_TABLE`).
 
 use crate::domain::dedupe::now_ms;
-use crate::domain::ports::{Claimed, Fingerprint, Record, Store, StoreError};
+use crate::domain::ports::{Claimed, Counters, DedupeStore, Fingerprint, Record, StoreError};
 use std::collections::HashMap;
 use std::sync::Mutex;
 
@@ -16,7 +16,7 @@ pub struct MemoryStore {
 const MEMORY_PRUNE_ABOVE: usize = 4096;
 
 #[async_trait::async_trait]
-impl Store for MemoryStore {
+impl DedupeStore for MemoryStore {
     async fn claim(
         &self,
         key: &Fingerprint,
@@ -53,7 +53,10 @@ impl Store for MemoryStore {
         }
         Ok(())
     }
+}
 
+#[async_trait::async_trait]
+impl Counters for MemoryStore {
     async fn count(&self, bucket: &str, limit: u64, expires_at: u64) -> Result<bool, StoreError> {
         let mut counts = self.counts.lock().unwrap_or_else(|p| p.into_inner());
         if counts.len() > MEMORY_PRUNE_ABOVE {
