@@ -595,6 +595,17 @@ fn secret_with_token(token: &str) -> String {
     json!({"api_key": KEY, "twilio_account_sid": ACCOUNT, "twilio_auth_token": token}).to_string()
 }
 
+/// Rotates the Twilio token in the gateway secret `name`.
+async fn put_token(secrets: &aws_sdk_secretsmanager::Client, name: &str, token: &str) {
+    secrets
+        .put_secret_value()
+        .secret_id(name)
+        .secret_string(secret_with_token(token))
+        .send()
+        .await
+        .unwrap();
+}
+
 async fn new_secret(name: &str, value: &str) -> aws_sdk_secretsmanager::Client {
     let secrets = secrets_admin().await;
     secrets
@@ -650,13 +661,7 @@ async fn credentials_rotated_in_the_secret_are_used_without_a_restart() {
     assert_eq!(response.status(), 502, "{body}");
     assert_eq!(body["error"], "provider_failed");
 
-    secrets
-        .put_secret_value()
-        .secret_id(&name)
-        .secret_string(secret_with_token("r0tated-t0ken"))
-        .send()
-        .await
-        .unwrap();
+    put_token(&secrets, &name, "r0tated-t0ken").await;
     let (response, body) = call(&app, send(sms("+14155550108"))).await;
     assert_eq!(response.status(), 200, "{body}");
     assert_eq!(messages(&twilio).await.len(), 3);
@@ -670,13 +675,7 @@ async fn a_token_rotated_in_the_secret_is_read_at_the_first_refusal_and_sent_wit
     assert_eq!(response.status(), 200, "{body}");
 
     // The token is rotated (the secret first, as a rotation does), and Twilio revokes the old one.
-    secrets
-        .put_secret_value()
-        .secret_id(&name)
-        .secret_string(secret_with_token("r0tated-t0ken"))
-        .send()
-        .await
-        .unwrap();
+    put_token(&secrets, &name, "r0tated-t0ken").await;
     *accepted.lock().unwrap() = "r0tated-t0ken".into();
     let (response, body) = call(&app, send(sms("+14155550117"))).await;
     assert_eq!(
