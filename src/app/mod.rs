@@ -165,9 +165,8 @@ fn check_deadline(config: &Config, first: Option<&dyn SmsProvider>) -> Result<()
     };
     let deadline = config.send_deadline;
     let table = config.idempotency.table.is_some();
-    let budget = Budget::of(deadline);
     let reserved = if table {
-        budget.before_send.saturating_add(budget.after_send)
+        Budget::of(deadline).reserved()
     } else {
         Duration::ZERO
     };
@@ -175,11 +174,12 @@ fn check_deadline(config: &Config, first: Option<&dyn SmsProvider>) -> Result<()
     if deadline.saturating_sub(reserved) >= needs {
         return Ok(());
     }
-    let least_ms = if table {
-        (needs.as_millis() * 10).div_ceil(7)
+    let least = if table {
+        Budget::least_deadline_for(needs)
     } else {
-        needs.as_millis()
+        needs
     };
+    let least_ms = least.as_millis();
     Err(StartupError::Config(crate::settings::ConfigError::invalid(
         "SEND_DEADLINE_MS",
         format!(

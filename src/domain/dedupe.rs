@@ -160,14 +160,32 @@ pub struct Budget {
     pub to_send: Duration,
 }
 
+/// The store's shares of the deadline: a fifth before the send, a tenth after it.
+const BEFORE_SEND_SHARE: u32 = 5;
+const AFTER_SEND_SHARE: u32 = 10;
+
 impl Budget {
     /// A fifth of the deadline before the send, a tenth after it (500 ms and 250 ms of 2.5 s).
     pub fn of(deadline: Duration) -> Self {
         Self {
-            before_send: deadline / 5,
-            after_send: deadline / 10,
-            to_send: deadline / 5,
+            before_send: deadline / BEFORE_SEND_SHARE,
+            after_send: deadline / AFTER_SEND_SHARE,
+            to_send: deadline / BEFORE_SEND_SHARE,
         }
+    }
+
+    /// What the store's calls may take of the deadline, before and after the send together.
+    pub fn reserved(&self) -> Duration {
+        self.before_send.saturating_add(self.after_send)
+    }
+
+    /// The shortest deadline that still leaves `min_send` to the providers once the store's calls
+    /// had their shares: d - d/5 - d/10 >= min, so d >= min * 10 / 7.
+    pub fn least_deadline_for(min_send: Duration) -> Duration {
+        let (before, after) = (u128::from(BEFORE_SEND_SHARE), u128::from(AFTER_SEND_SHARE));
+        let scaled = min_send.as_millis() * before * after;
+        let least = scaled.div_ceil(before * after - before - after);
+        Duration::from_millis(u64::try_from(least).unwrap_or(u64::MAX))
     }
 
     /// With providers that need `min_send` to send: a re-claimed send needs that much, and the
@@ -547,6 +565,11 @@ mod tests {
             Budget::of(ms(10_000)).with_min_send(ms(1000)).to_send,
             ms(2000)
         );
+        // 1429 ms leaves 1 s once a fifth and a tenth are kept for the store; 1428 does not.
+        let least = Budget::least_deadline_for(ms(1000));
+        assert_eq!(least, ms(1429));
+        assert!(least - Budget::of(least).reserved() >= ms(1000));
+        assert!(ms(1428) - Budget::of(ms(1428)).reserved() < ms(1000));
     }
 
     #[test]

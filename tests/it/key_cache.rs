@@ -32,6 +32,16 @@ fn keys(rule: &Rule) -> ApiKeys {
     ApiKeys::SecretsManager(SecretKeys::new(client, "mosaic/api-key".into(), TTL))
 }
 
+/// The secret was deleted: a permanent failure.
+fn deleted() -> GetSecretValueError {
+    use aws_sdk_secretsmanager::types::error::ResourceNotFoundException;
+    GetSecretValueError::ResourceNotFoundException(
+        ResourceNotFoundException::builder()
+            .message("deleted")
+            .build(),
+    )
+}
+
 fn unavailable() -> GetSecretValueError {
     GetSecretValueError::InternalServiceError(
         InternalServiceError::builder().message("down").build(),
@@ -123,17 +133,10 @@ async fn unreadable_secrets_give_unavailable_and_a_request_a_second_later_tries_
 
 #[tokio::test(start_paused = true)]
 async fn after_a_permanent_failure_unauthenticated_requests_cannot_hammer_secrets_manager() {
-    use aws_sdk_secretsmanager::types::error::ResourceNotFoundException;
     let rule = mock!(Client::get_secret_value)
         .sequence()
         .output(value("key-1"))
-        .error(|| {
-            GetSecretValueError::ResourceNotFoundException(
-                ResourceNotFoundException::builder()
-                    .message("deleted")
-                    .build(),
-            )
-        })
+        .error(deleted)
         .repeatedly()
         .build();
     let keys = keys(&rule);
@@ -324,18 +327,12 @@ fn keys_with_stale_max(rule: &Rule, stale_max: Duration) -> ApiKeys {
 #[tokio::test(start_paused = true)]
 async fn a_deleted_denied_or_broken_secret_stops_the_cached_keys_at_once() {
     use aws_sdk_secretsmanager::error::ErrorMetadata;
-    use aws_sdk_secretsmanager::types::error::{DecryptionFailure, ResourceNotFoundException};
+    use aws_sdk_secretsmanager::types::error::DecryptionFailure;
     let first = || value(r#"{"api_key":"key-1","twilio_auth_token":"t"}"#);
     let deleted = mock!(Client::get_secret_value)
         .sequence()
         .output(first())
-        .error(|| {
-            GetSecretValueError::ResourceNotFoundException(
-                ResourceNotFoundException::builder()
-                    .message("deleted")
-                    .build(),
-            )
-        })
+        .error(deleted)
         .repeatedly()
         .build();
     let denied = mock!(Client::get_secret_value)
