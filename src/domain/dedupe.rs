@@ -17,6 +17,7 @@
 //! without the key.
 
 use crate::domain::limits::{Bucket, NumberLimit};
+use crate::domain::outcome::{Delivery, Held};
 use crate::domain::ports::{
     Claimed, Counters, DedupeStore, Fingerprint, MetricsSink, NoMetrics, Record, State, StoreError,
 };
@@ -102,30 +103,6 @@ impl Settings {
     }
 }
 
-/// What the gateway may do with a request.
-#[derive(Debug)]
-pub enum Admission {
-    /// Send it, then report the outcome with [`Idempotency::finish`].
-    Send(Ticket),
-    /// An identical request was sent within the window.
-    Duplicate {
-        provider: String,
-        message_id: String,
-    },
-    /// The number had its SMS for this hour.
-    OverLimit { limit: u64 },
-    /// An identical request is being sent by another instance and had no outcome by the deadline.
-    StillInFlight,
-    /// An identical request failed moments ago, and too little of the deadline is left to try
-    /// again without risking a send cut in half (maybe sent).
-    TooLate,
-    /// The store could not answer and `LIMITS_ON_STORE_FAILURE=closed`: nothing is sent.
-    StoreUnavailable,
-    /// An identical request within the window may have been sent (its outcome is unknown):
-    /// sending again could deliver a second copy.
-    MaybeSentBefore,
-}
-
 /// A claimed send (or, when the store failed, one that may or may not be claimed).
 #[derive(Debug)]
 pub struct Ticket {
@@ -135,16 +112,6 @@ pub struct Ticket {
     expires_at: u64,
     /// The per-number counter this send was counted in, if any.
     counted: Option<String>,
-}
-
-/// What became of a ticket's send.
-pub enum Outcome<'a> {
-    Sent {
-        provider: &'a str,
-        message_id: &'a str,
-    },
-    NotSent,
-    MaybeSent,
 }
 
 /// How the store's calls share the send deadline (`SEND_DEADLINE_MS`).
@@ -253,7 +220,12 @@ impl Idempotency {
     /// Claims `sms` (sent with API key `key`) for this request, waiting up to `deadline` for an
     /// identical request's outcome. A store that fails lets the send go unchecked: losing a
     /// passcode is worse than sending it twice.
-    pub async fn admit(&self, key: &[u8], sms: &SmsRequest, deadline: Instant) -> Admission {
+    pub async fn admit(
+        &self,
+        key: &[u8],
+        sms: &SmsRequest,
+        deadline: Instant,
+    ) -> Result<Ticket, Held> {
         let phone = sms.phone_number.as_str();
         let send_key = Fingerprint::of(key, "send", &[phone, sms.message.as_str()]);
         // The store's calls before the send: never past their share of the deadline.
@@ -307,13 +279,13 @@ impl Idempotency {
                 Err(err) => return self.unchecked(&err, ticket, until).await,
             };
             match self.wait(&send_key, existing, deadline).await {
-                Some(admission) => return admission,
+                Some(held) => return Err(held),
                 // The other send certainly failed (or its record expired): claim again, if the
                 // deadline leaves the time to send.
                 None if deadline.saturating_duration_since(Instant::now())
                     < self.budget.to_send =>
                 {
-                    return Admission::TooLate;
+                    return Err(Held::TooLate);
                 }
                 None => {}
             }
@@ -322,31 +294,26 @@ impl Idempotency {
 
     /// Follows another request's claim until it ends: `None` when it failed or lapsed (this one
     /// may send).
-    async fn wait(
-        &self,
-        key: &Fingerprint,
-        mut record: Record,
-        deadline: Instant,
-    ) -> Option<Admission> {
+    async fn wait(&self, key: &Fingerprint, mut record: Record, deadline: Instant) -> Option<Held> {
         loop {
             match record.state {
                 State::Sent => {
-                    return Some(Admission::Duplicate {
+                    return Some(Held::Duplicate {
                         provider: record.provider.unwrap_or_default(),
                         message_id: record.message_id.unwrap_or_default(),
                     });
                 }
                 _ if record.replaceable(now_ms()) => return None,
-                State::Unknown => return Some(Admission::MaybeSentBefore),
+                State::Unknown => return Some(Held::MaybeSentBefore),
                 State::InFlight if record.lease_until_ms <= now_ms() => {
-                    return Some(Admission::MaybeSentBefore);
+                    return Some(Held::MaybeSentBefore);
                 }
                 _ => {}
             }
             let lease_left = Duration::from_millis(record.lease_until_ms.saturating_sub(now_ms()));
             let next = from_now(POLL_INTERVAL.min(lease_left));
             if next >= deadline {
-                return Some(Admission::StillInFlight);
+                return Some(Held::StillInFlight);
             }
             tokio::time::sleep_until(next).await;
             match self.within(deadline, "look", self.store.look(key)).await {
@@ -354,7 +321,7 @@ impl Idempotency {
                 Ok(None) => return None,
                 Err(err) => {
                     tracing::error!(error = %err, "the idempotency store cannot be read");
-                    return Some(Admission::StillInFlight);
+                    return Some(Held::StillInFlight);
                 }
             }
         }
@@ -367,22 +334,22 @@ impl Idempotency {
         sms: &SmsRequest,
         ticket: Ticket,
         until: Instant,
-    ) -> Admission {
+    ) -> Result<Ticket, Held> {
         let Some(limit) = self.limit.per_hour() else {
-            return Admission::Send(ticket);
+            return Ok(ticket);
         };
         let bucket = Bucket::of(key, sms.phone_number.as_str(), now_ms());
         match self
             .within(until, "count", self.limit.count(&bucket, limit))
             .await
         {
-            Ok(true) => Admission::Send(Ticket {
+            Ok(true) => Ok(Ticket {
                 counted: Some(bucket.name),
                 ..ticket
             }),
             Ok(false) => {
-                self.finish(ticket, Outcome::NotSent, until).await;
-                Admission::OverLimit { limit }
+                self.finish(ticket, Delivery::NotSent, until).await;
+                Err(Held::OverLimit { limit })
             }
             Err(err) => {
                 // A count that failed may still have landed: when nothing is sent (closed), it
@@ -401,13 +368,13 @@ impl Idempotency {
 
     /// Records what became of a ticket's send, so a re-send answers `duplicate` or may go; gives
     /// up at `until` (the send deadline), however little time is left then.
-    pub async fn finish(&self, ticket: Ticket, outcome: Outcome<'_>, until: Instant) {
+    pub async fn finish(&self, ticket: Ticket, outcome: Delivery<'_>, until: Instant) {
         // Not past the deadline: Mosaic is waiting for the answer, and the claim's lease ends
         // soon after it.
         let until = until.max(from_now(MIN_FINISH));
         // A send that certainly did not go out does not count against its number.
         let refund_bucket: Option<String> = match outcome {
-            Outcome::NotSent => ticket.counted.clone(),
+            Delivery::NotSent => ticket.counted.clone(),
             _ => None,
         };
         let refund = async {
@@ -421,7 +388,7 @@ impl Idempotency {
                 return Ok(());
             };
             let (state, provider, message_id) = match outcome {
-                Outcome::Sent {
+                Delivery::Sent {
                     provider,
                     message_id,
                 } => (
@@ -429,8 +396,8 @@ impl Idempotency {
                     Some(provider.to_owned()),
                     Some(message_id.to_owned()),
                 ),
-                Outcome::NotSent => (State::Failed, None, None),
-                Outcome::MaybeSent => (State::Unknown, None, None),
+                Delivery::NotSent => (State::Failed, None, None),
+                Delivery::MaybeSent => (State::Unknown, None, None),
             };
             let done = Record {
                 state,
@@ -462,14 +429,19 @@ impl Idempotency {
     }
 
     /// The store failed before the send (claim or count): `LIMITS_ON_STORE_FAILURE` decides.
-    async fn unchecked(&self, err: &StoreError, ticket: Ticket, until: Instant) -> Admission {
+    async fn unchecked(
+        &self,
+        err: &StoreError,
+        ticket: Ticket,
+        until: Instant,
+    ) -> Result<Ticket, Held> {
         match self.on_store_failure {
             OnStoreFailure::Open => {
                 tracing::error!(
                     error = %err,
                     "the idempotency store cannot be used: sending without the duplicate check or the limits (LIMITS_ON_STORE_FAILURE=open)"
                 );
-                Admission::Send(ticket)
+                Ok(ticket)
             }
             OnStoreFailure::Closed => {
                 tracing::error!(
@@ -477,8 +449,8 @@ impl Idempotency {
                     "the idempotency store cannot be used: not sending (LIMITS_ON_STORE_FAILURE=closed)"
                 );
                 // A claim that did land is released for Mosaic's re-send (if the store takes it).
-                self.finish(ticket, Outcome::NotSent, until).await;
-                Admission::StoreUnavailable
+                self.finish(ticket, Delivery::NotSent, until).await;
+                Err(Held::StoreUnavailable)
             }
         }
     }
@@ -541,7 +513,7 @@ mod tests {
     }
 
     async fn sent(idem: &Idempotency, ticket: Ticket, message_id: &str) {
-        let outcome = Outcome::Sent {
+        let outcome = Delivery::Sent {
             provider: "sns",
             message_id,
         };
@@ -602,25 +574,25 @@ mod tests {
     async fn a_sent_message_is_a_duplicate_within_the_window() {
         let idem = memory(30, None);
         let first = sms("+14155550100", "code 1");
-        let Admission::Send(ticket) = idem.admit(b"k", &first, deadline()).await else {
+        let Ok(ticket) = idem.admit(b"k", &first, deadline()).await else {
             panic!("the first one sends")
         };
         sent(&idem, ticket, "m-1").await;
         match idem.admit(b"k", &first, deadline()).await {
-            Admission::Duplicate {
+            Err(Held::Duplicate {
                 provider,
                 message_id,
-            } => {
+            }) => {
                 assert_eq!((provider.as_str(), message_id.as_str()), ("sns", "m-1"))
             }
             other => panic!("expected a duplicate, got {other:?}"),
         }
         // Another message to the same number, or the same one under another key, is new.
-        assert!(matches!(
+        assert!(
             idem.admit(b"k", &sms("+14155550100", "code 2"), deadline())
-                .await,
-            Admission::Send(_)
-        ));
+                .await
+                .is_ok()
+        );
     }
 
     #[tokio::test]
@@ -628,18 +600,18 @@ mod tests {
         let idem = memory(30, None);
         let request = sms("+14155550100", "code 1");
         for _ in 0..2 {
-            let Admission::Send(ticket) = idem.admit(b"k", &request, deadline()).await else {
+            let Ok(ticket) = idem.admit(b"k", &request, deadline()).await else {
                 panic!("a certainly failed send lets the next one go")
             };
-            idem.finish(ticket, Outcome::NotSent, deadline()).await;
+            idem.finish(ticket, Delivery::NotSent, deadline()).await;
         }
-        let Admission::Send(ticket) = idem.admit(b"k", &request, deadline()).await else {
+        let Ok(ticket) = idem.admit(b"k", &request, deadline()).await else {
             panic!("sends")
         };
-        idem.finish(ticket, Outcome::MaybeSent, deadline()).await;
+        idem.finish(ticket, Delivery::MaybeSent, deadline()).await;
         assert!(matches!(
             idem.admit(b"k", &request, deadline()).await,
-            Admission::MaybeSentBefore
+            Err(Held::MaybeSentBefore)
         ));
     }
 
@@ -648,7 +620,7 @@ mod tests {
         let idem = memory(0, None);
         let request = sms("+14155550100", "code 1");
         for _ in 0..2 {
-            let Admission::Send(ticket) = idem.admit(b"k", &request, deadline()).await else {
+            let Ok(ticket) = idem.admit(b"k", &request, deadline()).await else {
                 panic!("sends")
             };
             sent(&idem, ticket, "m").await;
@@ -659,7 +631,7 @@ mod tests {
     async fn a_re_send_waits_for_the_first_outcome() {
         let idem = std::sync::Arc::new(memory(30, None));
         let request = sms("+14155550100", "code 1");
-        let Admission::Send(ticket) = idem.admit(b"k", &request, deadline()).await else {
+        let Ok(ticket) = idem.admit(b"k", &request, deadline()).await else {
             panic!("sends")
         };
         let waiting = {
@@ -674,7 +646,7 @@ mod tests {
         sent(&idem, ticket, "m-1").await;
         assert!(matches!(
             waiting.await.unwrap(),
-            Admission::Duplicate { .. }
+            Err(Held::Duplicate { .. })
         ));
     }
 
@@ -686,7 +658,7 @@ mod tests {
         let soon = Instant::now() + Duration::from_millis(300);
         assert!(matches!(
             idem.admit(b"k", &request, soon).await,
-            Admission::StillInFlight
+            Err(Held::StillInFlight)
         ));
     }
 
@@ -728,7 +700,7 @@ mod tests {
         let request = sms("+14155550100", "code 1");
         match idem.admit(b"k", &request, deadline()).await {
             // The claim may have landed: its token is kept, to record the outcome on it.
-            Admission::Send(ticket) => assert!(ticket.token.is_some()),
+            Ok(ticket) => assert!(ticket.token.is_some()),
             other => panic!("{other:?}"),
         }
     }
@@ -737,7 +709,7 @@ mod tests {
     async fn a_re_claim_with_too_little_time_left_answers_instead_of_sending() {
         let idem = std::sync::Arc::new(memory(30, None));
         let request = sms("+14155550100", "code 1");
-        let Admission::Send(ticket) = idem.admit(b"k", &request, deadline()).await else {
+        let Ok(ticket) = idem.admit(b"k", &request, deadline()).await else {
             panic!("sends")
         };
         // The re-send has 400 ms; the first one fails after 300.
@@ -747,8 +719,8 @@ mod tests {
             tokio::spawn(async move { idem.admit(b"k", &request, soon).await })
         };
         tokio::time::sleep(Duration::from_millis(300)).await;
-        idem.finish(ticket, Outcome::NotSent, deadline()).await;
-        assert!(matches!(waiting.await.unwrap(), Admission::TooLate));
+        idem.finish(ticket, Delivery::NotSent, deadline()).await;
+        assert!(matches!(waiting.await.unwrap(), Err(Held::TooLate)));
     }
 
     #[tokio::test]
@@ -792,13 +764,13 @@ mod tests {
         let request = sms("+14155550100", "code 1");
         // The first request claims and never records an outcome (its instance is gone).
         let soon = Instant::now() + Duration::from_millis(100);
-        let Admission::Send(_lost) = idem.admit(b"k", &request, soon).await else {
+        let Ok(_lost) = idem.admit(b"k", &request, soon).await else {
             panic!("sends")
         };
         // The re-send waits out the lease, then answers instead of sending.
         assert!(matches!(
             idem.admit(b"k", &request, deadline()).await,
-            Admission::MaybeSentBefore
+            Err(Held::MaybeSentBefore)
         ));
     }
 
@@ -811,35 +783,35 @@ mod tests {
                 .admit(b"k", &sms("+14155550100", &format!("code {i}")), deadline())
                 .await
             {
-                Admission::Send(ticket) => {
+                Ok(ticket) => {
                     sends += 1;
                     sent(&idem, ticket, "m").await;
                 }
-                Admission::OverLimit { limit } => assert_eq!(limit, 2),
+                Err(Held::OverLimit { limit }) => assert_eq!(limit, 2),
                 other => panic!("{other:?}"),
             }
         }
         assert_eq!(sends, 2);
         // Another number has its own count, and a send that certainly did not go out is taken
         // back.
-        let Admission::Send(ticket) = idem
+        let Ok(ticket) = idem
             .admit(b"k", &sms("+14155550101", "code 8"), deadline())
             .await
         else {
             panic!("sends")
         };
-        idem.finish(ticket, Outcome::NotSent, deadline()).await;
-        let Admission::Send(ticket) = idem
+        idem.finish(ticket, Delivery::NotSent, deadline()).await;
+        let Ok(ticket) = idem
             .admit(b"k", &sms("+14155550101", "code 7"), deadline())
             .await
         else {
             panic!("the failed one was not counted")
         };
-        idem.finish(ticket, Outcome::MaybeSent, deadline()).await;
-        assert!(matches!(
+        idem.finish(ticket, Delivery::MaybeSent, deadline()).await;
+        assert!(
             idem.admit(b"k", &sms("+14155550101", "code 9"), deadline())
-                .await,
-            Admission::Send(_)
-        ));
+                .await
+                .is_ok()
+        );
     }
 }

@@ -3,46 +3,13 @@
 //! `http` only maps requests to it and its outcomes to the contract.
 
 use crate::domain::country::{Country, CountryPolicy};
-use crate::domain::dedupe::{self, Admission, Idempotency};
-use crate::domain::outcome::{MessageId, ProviderError};
+use crate::domain::dedupe::Idempotency;
+use crate::domain::outcome::{Dispatch, Held, ProviderError};
 use crate::domain::ports::{MetricsSink, NoMetrics, SmsProvider};
 use crate::domain::sms::SmsRequest;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::time::Instant;
-
-/// What became of one SMS.
-#[derive(Debug)]
-pub struct Dispatch {
-    /// The provider that answered last (the one that sent, or the last one that failed).
-    pub provider: &'static str,
-    pub result: Result<MessageId, ProviderError>,
-}
-
-/// What became of one request to send.
-#[derive(Debug)]
-pub enum SendOutcome {
-    /// The providers were tried.
-    Dispatched(Dispatch),
-    /// An identical request was sent within the dedupe window; nothing was sent again.
-    Duplicate {
-        provider: String,
-        message_id: MessageId,
-    },
-    /// The number's country is not allowed (`None`: its country could not be told).
-    CountryNotAllowed { country: Option<Country> },
-    /// The number had its `limit` SMS this hour.
-    OverLimit { limit: u64 },
-    /// An identical request failed moments ago and too little time is left to try again.
-    TooLate,
-    /// An identical request is still being sent elsewhere: sending again could deliver twice,
-    /// and its outcome did not come before the deadline.
-    StillInFlight,
-    /// The idempotency store could not answer and `LIMITS_ON_STORE_FAILURE=closed`.
-    LimitsUnavailable,
-    /// An identical request within the dedupe window may have been sent; nothing is sent again.
-    EarlierMaybeSent,
-}
 
 pub struct Gateway {
     /// Tried in this order; never empty.
@@ -104,48 +71,30 @@ impl Gateway {
     /// Sends a validated SMS, that the request with API key `key` asked for: the country policy,
     /// then the claim against re-sends and the per-number limit, then the providers, all before
     /// `arrived` plus the deadline.
-    pub async fn send(&self, sms: &SmsRequest, key: &[u8], arrived: Instant) -> SendOutcome {
+    pub async fn send(
+        &self,
+        sms: &SmsRequest,
+        key: &[u8],
+        arrived: Instant,
+    ) -> Result<Dispatch, Held> {
         let mut sms = sms.clone();
         if self.needs_country {
             sms.country = Country::of(&sms.phone_number);
         }
         if !self.countries.allows(&sms.phone_number, sms.country) {
-            return SendOutcome::CountryNotAllowed {
+            return Err(Held::CountryNotAllowed {
                 country: sms.country,
-            };
+            });
         }
         let deadline = self.deadline_for(arrived);
-        let ticket = match self.idempotency.admit(key, &sms, deadline).await {
-            Admission::Send(ticket) => ticket,
-            Admission::Duplicate {
-                provider,
-                message_id,
-            } => {
-                return SendOutcome::Duplicate {
-                    provider,
-                    message_id,
-                };
-            }
-            Admission::OverLimit { limit } => return SendOutcome::OverLimit { limit },
-            Admission::StillInFlight => return SendOutcome::StillInFlight,
-            Admission::TooLate => return SendOutcome::TooLate,
-            Admission::StoreUnavailable => return SendOutcome::LimitsUnavailable,
-            Admission::MaybeSentBefore => return SendOutcome::EarlierMaybeSent,
-        };
+        let ticket = self.idempotency.admit(key, &sms, deadline).await?;
         let dispatch = self
             .dispatch_until(&sms, self.idempotency.send_until(deadline))
             .await;
-        let outcome = match &dispatch.result {
-            Ok(message_id) => dedupe::Outcome::Sent {
-                provider: dispatch.provider,
-                message_id,
-            },
-            Err(e) if e.certainly_not_sent() => dedupe::Outcome::NotSent,
-            Err(ProviderError::Rejected { .. }) => dedupe::Outcome::NotSent,
-            Err(_) => dedupe::Outcome::MaybeSent,
-        };
-        self.idempotency.finish(ticket, outcome, deadline).await;
-        SendOutcome::Dispatched(dispatch)
+        self.idempotency
+            .finish(ticket, dispatch.delivery(), deadline)
+            .await;
+        Ok(dispatch)
     }
 
     /// The providers' names, in the order they are tried.
@@ -257,6 +206,8 @@ impl Gateway {
 mod tests {
     use super::*;
     use crate::adapters::store::MemoryStore;
+    use crate::domain::dedupe;
+    use crate::domain::outcome::MessageId;
     use crate::domain::sms::SmsRequest;
     use std::sync::Arc;
     use std::sync::atomic::{AtomicUsize, Ordering};

@@ -1,5 +1,14 @@
-//! What became of a send, as a provider answers it: its message id, or one of three outcomes that
-//! decide the answer and whether another provider may go. These three are the at-most-once rule.
+//! What became of a request to send, in the three types the rest of the code passes along:
+//!
+//! * [`ProviderError`]: a provider's failure, in one of three classes that decide the answer and
+//!   whether another provider may go. These three are the at-most-once rule.
+//! * [`Dispatch`]: what the providers made of one SMS (the last one's name and result), and what
+//!   that means for an identical request after it ([`Delivery`]).
+//! * [`Held`]: why a request was answered without calling any provider.
+//!
+//! The HTTP layer maps `Result<Dispatch, Held>` to the contract's answers.
+
+use crate::domain::country::Country;
 
 /// The provider's id for a sent message (SNS `MessageId`, Twilio `sid`, ...).
 pub type MessageId = String;
@@ -79,4 +88,66 @@ pub fn accepted(provider: &str, message_id: Option<String>) -> Result<MessageId,
             "{provider} answered success without a message id it could read: it may have sent the message"
         ))),
     }
+}
+
+/// What became of one SMS that went to the providers.
+#[derive(Debug)]
+pub struct Dispatch {
+    /// The provider that answered last (the one that sent, or the last one that failed).
+    pub provider: &'static str,
+    pub result: Result<MessageId, ProviderError>,
+}
+
+impl Dispatch {
+    /// What the result means for an identical request after it (and for the per-number count).
+    pub fn delivery(&self) -> Delivery<'_> {
+        match &self.result {
+            Ok(message_id) => Delivery::Sent {
+                provider: self.provider,
+                message_id,
+            },
+            // A refused recipient was not sent to either: its re-send is refused again.
+            Err(ProviderError::Rejected { .. }) => Delivery::NotSent,
+            Err(e) if e.certainly_not_sent() => Delivery::NotSent,
+            Err(_) => Delivery::MaybeSent,
+        }
+    }
+}
+
+/// Whether a send went out, as the dedupe record keeps it.
+#[derive(Debug, Clone, Copy)]
+pub enum Delivery<'a> {
+    Sent {
+        provider: &'a str,
+        message_id: &'a str,
+    },
+    /// Certainly not sent: a re-send may go, and the send does not count against the number.
+    NotSent,
+    /// It may have gone out: within the dedupe window nothing is sent again.
+    MaybeSent,
+}
+
+/// Why a request was answered without calling a provider.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Held {
+    /// An identical request was sent within the dedupe window; nothing was sent again.
+    Duplicate {
+        provider: String,
+        message_id: String,
+    },
+    /// The number's country is not allowed (`None`: its country could not be told).
+    CountryNotAllowed { country: Option<Country> },
+    /// The number had its `limit` SMS this hour.
+    OverLimit { limit: u64 },
+    /// An identical request is being sent by another instance and had no outcome by the deadline:
+    /// sending again could deliver twice.
+    StillInFlight,
+    /// An identical request failed moments ago, and too little of the deadline is left to try
+    /// again without risking a send cut in half (maybe sent).
+    TooLate,
+    /// The idempotency store could not answer and `LIMITS_ON_STORE_FAILURE=closed`.
+    StoreUnavailable,
+    /// An identical request within the window may have been sent (its outcome is unknown):
+    /// sending again could deliver a second copy.
+    MaybeSentBefore,
 }

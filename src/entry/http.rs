@@ -3,8 +3,7 @@
 //! ([`crate::domain::gateway::Gateway`]) and its outcomes to the contract.
 
 pub use crate::app::AppState;
-use crate::domain::gateway::{Dispatch, SendOutcome};
-use crate::domain::outcome::ProviderError;
+use crate::domain::outcome::{Dispatch, Held, ProviderError};
 use crate::domain::sms::{FieldError, PhoneNumber, SmsRequest};
 use axum::Router;
 use axum::body::Body;
@@ -131,6 +130,18 @@ impl ApiError {
             Self::CountryNotAllowed(_) => "country_not_allowed",
             Self::OverLimit(_) => "rate_limited",
             Self::LimitsUnavailable => "limits_unavailable",
+        }
+    }
+}
+
+impl From<ProviderError> for ApiError {
+    fn from(failure: ProviderError) -> Self {
+        match failure {
+            ProviderError::Rejected { reason } => Self::Rejected(reason),
+            ProviderError::Unavailable { reason } | ProviderError::Misconfigured { reason } => {
+                Self::ProviderFailed(reason)
+            }
+            ProviderError::Indeterminate { reason } => Self::DeliveryUnknown(reason),
         }
     }
 }
@@ -323,16 +334,39 @@ async fn send(
     })
     .await
     .unwrap_or_else(|_| {
-        SendOutcome::Dispatched(Dispatch {
+        Ok(Dispatch {
             provider: state.gateway().provider_names()[0],
             result: Err(ProviderError::indeterminate(
                 "the send stopped unexpectedly",
             )),
         })
     });
-    let dispatch = match outcome {
-        SendOutcome::Dispatched(dispatch) => dispatch,
-        SendOutcome::Duplicate {
+    match outcome {
+        Ok(Dispatch {
+            provider,
+            result: Ok(message_id),
+        }) => {
+            log.provider = Some(provider);
+            log.message_id = Some(message_id.clone());
+            let body = json!({"status": "sent", "provider": provider, "message_id": message_id});
+            Ok(axum::Json(body).into_response())
+        }
+        Ok(Dispatch {
+            provider,
+            result: Err(failure),
+        }) => {
+            log.provider = Some(provider);
+            Err(ApiError::from(failure))
+        }
+        Err(held) => answer_held(held, log),
+    }
+}
+
+/// The answer to a request no provider was called for: a duplicate's 200 with the first send's
+/// id, or the error that says why nothing was sent.
+fn answer_held(held: Held, log: &mut LogFields) -> Result<Response, ApiError> {
+    Err(match held {
+        Held::Duplicate {
             provider,
             message_id,
         } => {
@@ -342,39 +376,20 @@ async fn send(
                 json!({"status": "duplicate", "provider": provider, "message_id": message_id});
             return Ok(axum::Json(body).into_response());
         }
-        SendOutcome::CountryNotAllowed { country } => {
-            return Err(ApiError::CountryNotAllowed(match country {
-                Some(country) => format!("SMS to numbers in {country} are not allowed"),
-                None => {
-                    "the number's country cannot be told, and only listed countries are allowed"
-                        .into()
-                }
-            }));
-        }
-        SendOutcome::OverLimit { limit } => return Err(ApiError::OverLimit(limit)),
-        SendOutcome::StillInFlight => return Err(ApiError::StillInFlight),
-        SendOutcome::LimitsUnavailable => return Err(ApiError::LimitsUnavailable),
-        SendOutcome::EarlierMaybeSent => return Err(ApiError::EarlierMaybeSent),
-        SendOutcome::TooLate => {
-            return Err(ApiError::ProviderFailed(
-                "an identical request failed moments ago, and too little of the send deadline is left to try again".into(),
-            ));
-        }
-    };
-    log.provider = Some(dispatch.provider);
-    match dispatch.result {
-        Ok(message_id) => {
-            log.message_id = Some(message_id.clone());
-            let body =
-                json!({"status": "sent", "provider": dispatch.provider, "message_id": message_id});
-            Ok(axum::Json(body).into_response())
-        }
-        Err(ProviderError::Rejected { reason }) => Err(ApiError::Rejected(reason)),
-        Err(ProviderError::Unavailable { reason } | ProviderError::Misconfigured { reason }) => {
-            Err(ApiError::ProviderFailed(reason))
-        }
-        Err(ProviderError::Indeterminate { reason }) => Err(ApiError::DeliveryUnknown(reason)),
-    }
+        Held::CountryNotAllowed { country } => ApiError::CountryNotAllowed(match country {
+            Some(country) => format!("SMS to numbers in {country} are not allowed"),
+            None => {
+                "the number's country cannot be told, and only listed countries are allowed".into()
+            }
+        }),
+        Held::OverLimit { limit } => ApiError::OverLimit(limit),
+        Held::StillInFlight => ApiError::StillInFlight,
+        Held::StoreUnavailable => ApiError::LimitsUnavailable,
+        Held::MaybeSentBefore => ApiError::EarlierMaybeSent,
+        Held::TooLate => ApiError::ProviderFailed(
+            "an identical request failed moments ago, and too little of the send deadline is left to try again".into(),
+        ),
+    })
 }
 
 /// `application/json`, with or without parameters, or any `application/*+json`.
