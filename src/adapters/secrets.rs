@@ -105,14 +105,11 @@ impl ApiKeys {
 pub struct SecretKeys {
     client: aws_sdk_secretsmanager::Client,
     secret_id: String,
-    ttl: Duration,
-    min_refresh: Duration,
-    /// How long past its TTL a secret may be served while reads fail for a passing reason.
-    stale_max: Duration,
-    /// Read state; held across a read, so concurrent requests share one.
+    /// The keys and when to read them again; held across a read, so concurrent requests share one.
     cache: Mutex<Cache>,
-    /// The keys of the last successful read, for the common case (a known key, a fresh secret)
-    /// to be checked without waiting behind a read that some unknown key started.
+    /// The keys of the last successful read and when they stop being fresh, for the common case
+    /// (a known key, a fresh secret) to be checked without waiting behind a read that some unknown
+    /// key started.
     fresh: RwLock<Option<(Arc<SecretValue>, Instant)>>,
     /// Reads attempted so far: a request that sees it change while it waits for the lock knows a
     /// read happened meanwhile (instants can compare equal; a counter cannot).
@@ -123,22 +120,14 @@ impl std::fmt::Debug for SecretKeys {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("SecretKeys")
             .field("secret_id", &self.secret_id)
-            .field("ttl", &self.ttl)
             .finish_non_exhaustive()
     }
 }
 
-#[derive(Default)]
 struct Cache {
+    /// `Some` exactly while `schedule` has a read time for them.
     keys: Option<Arc<SecretValue>>,
-    fetched_at: Option<Instant>,
-    /// The last read, whatever caused it and however it ended.
-    last_attempt: Option<Instant>,
-    /// The last read a request caused (an unknown key, refused provider credentials): those are
-    /// what a flood of requests could multiply, so they are spaced by the minimum interval.
-    last_requested: Option<Instant>,
-    /// Whether the last read failed for good (the secret gone or denied).
-    last_failed_for_good: bool,
+    schedule: ReadSchedule,
 }
 
 impl SecretKeys {
@@ -156,10 +145,10 @@ impl SecretKeys {
         Self {
             client,
             secret_id,
-            ttl,
-            min_refresh,
-            stale_max: DEFAULT_STALE_KEYS_MAX,
-            cache: Mutex::new(Cache::default()),
+            cache: Mutex::new(Cache {
+                keys: None,
+                schedule: ReadSchedule::new(ttl, min_refresh, DEFAULT_STALE_KEYS_MAX),
+            }),
             fresh: RwLock::new(None),
             attempts: AtomicU64::new(0),
         }
@@ -167,46 +156,20 @@ impl SecretKeys {
 
     /// As built, with another cap on serving stale keys (`STALE_KEYS_MAX_SECONDS`).
     pub fn with_stale_keys_max(mut self, stale_max: Duration) -> Self {
-        self.stale_max = stale_max;
+        self.cache.get_mut().schedule.stale_max = stale_max;
         self
     }
 
     /// Forgets the cached secret: keys and provider credentials stop working at once.
     fn drop_cached(&self, cache: &mut Cache) {
         cache.keys = None;
-        cache.fetched_at = None;
+        cache.schedule.fetched_at = None;
         *self.fresh.write().unwrap_or_else(|p| p.into_inner()) = None;
     }
 
-    /// Whether a read is due without any request asking: nothing is cached, or the TTL is over.
-    /// Reads that keep failing are spaced out: by the minimum interval after a permanent failure
-    /// (whoever took the secret away meant it), by a second while nothing is cached after a passing
-    /// one, and by the smaller of TTL and interval while stale keys are served.
-    fn read_due(&self, cache: &Cache) -> bool {
-        let spacing = match (&cache.keys, cache.last_failed_for_good) {
-            (None, true) => self.min_refresh,
-            (None, false) => self.min_refresh.min(NO_KEYS_RETRY_INTERVAL),
-            (Some(_), _) => {
-                let expired = cache.fetched_at.is_none_or(|t| t.elapsed() >= self.ttl);
-                if !expired {
-                    return false;
-                }
-                self.min_refresh.min(self.ttl)
-            }
-        };
-        cache.last_attempt.is_none_or(|t| t.elapsed() >= spacing)
-    }
-
-    /// Whether a request may cause a read now.
-    fn request_may_read(&self, cache: &Cache) -> bool {
-        cache
-            .last_requested
-            .is_none_or(|t| t.elapsed() >= self.min_refresh)
-    }
-
     async fn check(&self, presented: &[u8]) -> Result<bool, KeysUnavailable> {
-        if let Some((secret, fetched_at)) = &*self.fresh.read().unwrap_or_else(|p| p.into_inner())
-            && fetched_at.elapsed() < self.ttl
+        if let Some((secret, fresh_until)) = &*self.fresh.read().unwrap_or_else(|p| p.into_inner())
+            && Instant::now() < *fresh_until
             && secret.keys.accepts(presented)
         {
             return Ok(true);
@@ -217,18 +180,15 @@ impl SecretKeys {
         let read_while_waiting = self.attempts.load(Ordering::Acquire) != attempts_before;
 
         // Keys served stale for too long (reads kept failing) are no longer trusted.
-        if cache
-            .fetched_at
-            .is_some_and(|t| t.elapsed() >= self.ttl.saturating_add(self.stale_max))
-        {
+        if cache.schedule.too_stale(Instant::now()) {
             tracing::error!(
                 secret_id = %self.secret_id,
-                stale_keys_max_seconds = self.stale_max.as_secs(),
+                stale_keys_max_seconds = cache.schedule.stale_max.as_secs(),
                 "the API keys could not be read again for too long: no longer accepting the cached ones"
             );
             self.drop_cached(&mut cache);
         }
-        let read_now = !read_while_waiting && self.read_due(&cache);
+        let read_now = !read_while_waiting && cache.schedule.read_due(Instant::now());
         if read_now {
             self.refresh(&mut cache).await;
         }
@@ -237,9 +197,9 @@ impl SecretKeys {
             return Ok(true);
         }
         // An unknown key may be a new one from a rotation we have not seen yet.
-        if !read_now && !read_while_waiting && self.request_may_read(&cache) {
+        if !read_now && !read_while_waiting && cache.schedule.request_may_read(Instant::now()) {
             tracing::info!(secret_id = %self.secret_id, "unknown API key: reading the secret again in case it was rotated");
-            cache.last_requested = Some(Instant::now());
+            cache.schedule.last_requested = Some(Instant::now());
             self.refresh(&mut cache).await;
             return Ok(cache
                 .keys
@@ -266,11 +226,11 @@ impl SecretKeys {
             return Some(newer);
         }
         let read_while_waiting = self.attempts.load(Ordering::Acquire) != attempts_before;
-        if read_while_waiting || !self.request_may_read(&cache) {
+        if read_while_waiting || !cache.schedule.request_may_read(Instant::now()) {
             return None;
         }
         tracing::info!(secret_id = %self.secret_id, "provider credentials refused: reading the secret again in case they were rotated");
-        cache.last_requested = Some(Instant::now());
+        cache.schedule.last_requested = Some(Instant::now());
         self.refresh(&mut cache).await;
         newer(&cache)
     }
@@ -279,16 +239,14 @@ impl SecretKeys {
         let result = self.read().await;
         // Counted once the read is over, so a request that waited for this one sees it as done.
         let now = Instant::now();
-        cache.last_attempt = Some(now);
+        cache.schedule.attempted(now, result.as_ref().err());
         self.attempts.fetch_add(1, Ordering::Release);
-        cache.last_failed_for_good = matches!(&result, Err(err) if err.is_permanent());
         match result {
             Ok(secret) => {
                 let secret = Arc::new(secret);
                 *self.fresh.write().unwrap_or_else(|p| p.into_inner()) =
-                    Some((Arc::clone(&secret), now));
+                    Some((Arc::clone(&secret), cache.schedule.fresh_until(now)));
                 cache.keys = Some(secret);
-                cache.fetched_at = Some(now);
                 tracing::debug!(secret_id = %self.secret_id, "API keys read from Secrets Manager");
             }
             // The secret is gone, unreadable for us, or no longer makes sense: whoever did that
@@ -319,6 +277,90 @@ impl SecretKeys {
             .await
             .map_err(read_error)?;
         parse_secret(output.secret_string().ok_or(SecretError::NotAString)?)
+    }
+}
+
+/// When the secret is read again: the spacing rules alone, over instants given to it, so each rule
+/// is tested without a clock or a Secrets Manager.
+#[derive(Debug, Clone)]
+struct ReadSchedule {
+    /// A successful read is trusted this long.
+    ttl: Duration,
+    /// Request-caused reads (an unknown key, refused provider credentials) are this far apart:
+    /// those are what a flood of requests could multiply. So are reads after a permanent failure.
+    min_refresh: Duration,
+    /// How long past the TTL keys may be served while reads fail for a passing reason.
+    stale_max: Duration,
+    /// When the cached keys were read; `None` while nothing is cached.
+    fetched_at: Option<Instant>,
+    /// The last read, whatever caused it and however it ended.
+    last_attempt: Option<Instant>,
+    /// The last read a request caused.
+    last_requested: Option<Instant>,
+    /// Whether the last read failed for good (the secret gone or denied).
+    failed_for_good: bool,
+}
+
+impl ReadSchedule {
+    fn new(ttl: Duration, min_refresh: Duration, stale_max: Duration) -> Self {
+        Self {
+            ttl,
+            min_refresh,
+            stale_max,
+            fetched_at: None,
+            last_attempt: None,
+            last_requested: None,
+            failed_for_good: false,
+        }
+    }
+
+    /// A read ended at `now`, failing with `failure` or not.
+    fn attempted(&mut self, now: Instant, failure: Option<&SecretError>) {
+        self.last_attempt = Some(now);
+        self.failed_for_good = failure.is_some_and(SecretError::is_permanent);
+        match failure {
+            None => self.fetched_at = Some(now),
+            Some(err) if err.is_permanent() => self.fetched_at = None,
+            Some(_) => {}
+        }
+    }
+
+    /// Until when keys read at `read_at` are fresh. (The TTL is at most a day, so the sum is
+    /// there; were it not, the keys would only skip the lock-free check.)
+    fn fresh_until(&self, read_at: Instant) -> Instant {
+        read_at.checked_add(self.ttl).unwrap_or(read_at)
+    }
+
+    /// Whether the cached keys have been served past their TTL for longer than `stale_max`.
+    fn too_stale(&self, now: Instant) -> bool {
+        self.fetched_at.is_some_and(|t| {
+            now.saturating_duration_since(t) >= self.ttl.saturating_add(self.stale_max)
+        })
+    }
+
+    /// Whether a read is due at `now` without any request asking: nothing is cached, or the TTL
+    /// is over. Reads that keep failing are spaced out: by the minimum interval after a permanent
+    /// failure (whoever took the secret away meant it), by a second while nothing is cached after
+    /// a passing one, and by the smaller of TTL and interval while stale keys are served.
+    fn read_due(&self, now: Instant) -> bool {
+        let spacing = match (self.fetched_at, self.failed_for_good) {
+            (None, true) => self.min_refresh,
+            (None, false) => self.min_refresh.min(NO_KEYS_RETRY_INTERVAL),
+            (Some(fetched_at), _) => {
+                if now.saturating_duration_since(fetched_at) < self.ttl {
+                    return false;
+                }
+                self.min_refresh.min(self.ttl)
+            }
+        };
+        self.last_attempt
+            .is_none_or(|t| now.saturating_duration_since(t) >= spacing)
+    }
+
+    /// Whether a request may cause a read at `now`.
+    fn request_may_read(&self, now: Instant) -> bool {
+        self.last_requested
+            .is_none_or(|t| now.saturating_duration_since(t) >= self.min_refresh)
     }
 }
 
@@ -447,6 +489,65 @@ mod tests {
 
     fn key(s: &str) -> ApiKey {
         ApiKey::new(s).unwrap()
+    }
+
+    fn schedule() -> (ReadSchedule, Instant) {
+        let ttl = Duration::from_secs(300);
+        let schedule = ReadSchedule::new(ttl, MIN_REFRESH_INTERVAL, Duration::from_secs(3600));
+        (schedule, Instant::now())
+    }
+
+    #[test]
+    fn fresh_keys_are_not_read_again_until_their_ttl_is_over() {
+        let (mut s, t0) = schedule();
+        assert!(s.read_due(t0), "nothing cached: a read is due");
+        s.attempted(t0, None);
+        assert!(!s.read_due(t0 + Duration::from_secs(299)));
+        assert!(s.read_due(t0 + Duration::from_secs(300)));
+        assert_eq!(s.fresh_until(t0), t0 + Duration::from_secs(300));
+    }
+
+    #[test]
+    fn failing_reads_are_spaced_by_what_the_failure_means() {
+        let passing = SecretError::Read("throttled".into());
+        let denied = SecretError::Denied("gone".into());
+        let secs = Duration::from_secs;
+
+        // Nothing cached after a passing failure: one read a second.
+        let (mut s, t0) = schedule();
+        s.attempted(t0, Some(&passing));
+        assert!(!s.read_due(t0 + Duration::from_millis(999)));
+        assert!(s.read_due(t0 + secs(1)));
+
+        // A permanent failure: the minimum interval, and the cached keys are gone.
+        let (mut s, t0) = schedule();
+        s.attempted(t0, None);
+        s.attempted(t0 + secs(300), Some(&denied));
+        assert_eq!(s.fetched_at, None);
+        assert!(!s.read_due(t0 + secs(329)));
+        assert!(s.read_due(t0 + secs(330)));
+
+        // Stale keys kept through a passing failure: re-read every interval, trusted for the
+        // TTL plus stale_max, no longer.
+        let (mut s, t0) = schedule();
+        s.attempted(t0, None);
+        s.attempted(t0 + secs(300), Some(&passing));
+        assert_eq!(s.fetched_at, Some(t0));
+        assert!(!s.read_due(t0 + secs(329)));
+        assert!(s.read_due(t0 + secs(330)));
+        assert!(!s.too_stale(t0 + secs(3899)));
+        assert!(s.too_stale(t0 + secs(3900)));
+    }
+
+    #[test]
+    fn reads_a_request_causes_are_one_per_interval() {
+        let (mut s, t0) = schedule();
+        assert!(s.request_may_read(t0));
+        s.last_requested = Some(t0);
+        // Scheduled reads in between do not use up the allowance, nor renew it.
+        s.attempted(t0 + Duration::from_secs(10), None);
+        assert!(!s.request_may_read(t0 + Duration::from_secs(29)));
+        assert!(s.request_may_read(t0 + MIN_REFRESH_INTERVAL));
     }
 
     #[test]
