@@ -1,14 +1,18 @@
 //! The AWS SDK as every adapter shares it: the configuration (region, credentials, endpoints) and
-//! the one HTTP client, loaded once; the Secrets Manager client; the timeouts and no-retry policy
+//! the one HTTP client ([`HttpClient`], shared with the calls that are not SDK calls), loaded once; the Secrets Manager client; the timeouts and no-retry policy
 //! of clients that send SMS; and AWS errors into the three outcomes, in one place for every AWS
 //! provider.
 
-use crate::adapters::net::{CONNECT_TIMEOUT, POOL_IDLE_TIMEOUT, never_connected};
+use crate::adapters::net::{CONNECT_TIMEOUT, HttpClient, never_connected};
 use crate::domain::outcome::ProviderError;
 use aws_config::retry::RetryConfig;
 use aws_config::timeout::TimeoutConfig;
 use aws_config::{BehaviorVersion, SdkConfig};
 use aws_sdk_sns::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
+use aws_smithy_runtime_api::client::http::{
+    HttpClient as SdkHttpClient, HttpConnectorSettings, SharedHttpClient, SharedHttpConnector,
+};
+use aws_smithy_runtime_api::client::runtime_components::RuntimeComponents;
 use aws_smithy_runtime_api::http::Response;
 use std::time::Duration;
 
@@ -21,22 +25,34 @@ pub struct NoRegion;
 
 const SECRETS_OPERATION_TIMEOUT: Duration = Duration::from_millis(1000);
 const SECRETS_ATTEMPT_TIMEOUT: Duration = Duration::from_millis(500);
-/// The AWS SDK's HTTP client (its own hyper + rustls), with [`POOL_IDLE_TIMEOUT`].
-pub fn aws_http_client(
-    idle_timeout: Duration,
-) -> aws_smithy_runtime_api::client::http::SharedHttpClient {
-    aws_smithy_http_client::Builder::new()
-        .pool_idle_timeout(idle_timeout)
-        .tls_provider(aws_smithy_http_client::tls::Provider::Rustls(
-            aws_smithy_http_client::tls::rustls_provider::CryptoMode::AwsLc,
-        ))
-        .build_https()
+/// The SDK clients' HTTP client: `http`'s one connector for every client. The SDK's own client
+/// would build a connector, with its own TLS configuration and root certificates, per distinct
+/// connector setting, and a second one beside the non-SDK calls'. Every client here has the same
+/// connector settings: [`CONNECT_TIMEOUT`] and no read timeout (the operation timeouts are the
+/// SDK's, above the connector), which `http` was built with.
+#[derive(Debug)]
+struct OneConnector(SharedHttpConnector);
+
+impl SdkHttpClient for OneConnector {
+    fn http_connector(
+        &self,
+        _settings: &HttpConnectorSettings,
+        _components: &RuntimeComponents,
+    ) -> SharedHttpConnector {
+        self.0.clone()
+    }
 }
 
-/// Loads the AWS configuration (region, credentials, `AWS_ENDPOINT_URL`) from the environment.
-pub async fn load_aws_config() -> Result<SdkConfig, NoRegion> {
+/// The SDK's HTTP client over `http`'s connector.
+pub fn sdk_http_client(http: &HttpClient) -> SharedHttpClient {
+    SharedHttpClient::new(OneConnector(http.connector()))
+}
+
+/// Loads the AWS configuration (region, credentials, `AWS_ENDPOINT_URL`) from the environment;
+/// its clients call through `http`.
+pub async fn load_aws_config(http: &HttpClient) -> Result<SdkConfig, NoRegion> {
     let sdk = aws_config::defaults(BehaviorVersion::latest())
-        .http_client(aws_http_client(POOL_IDLE_TIMEOUT))
+        .http_client(sdk_http_client(http))
         .timeout_config(
             TimeoutConfig::builder()
                 .connect_timeout(CONNECT_TIMEOUT)

@@ -1,11 +1,15 @@
 //! The network as every adapter shares it: the connect and idle timeouts, what a failed
-//! connection says about a send (for the AWS clients and Twilio alike), and the one HTTP client for
-//! calls that are not AWS SDK calls (Twilio, Mosaic, a gateway under `check`): the SDK's own hyper +
-//! rustls (aws-lc) connector, so the binary carries one HTTP and TLS stack.
+//! connection says about a send (for the AWS clients and Twilio alike), and the one HTTP client:
+//! the SDK's own hyper + rustls (aws-lc) connector, so the binary carries one HTTP and TLS stack.
+//! One [`HttpClient`] is built at start-up and serves the AWS SDK clients (the `aws` adapter
+//! wraps its connector) and the calls that are not SDK calls (Twilio, Mosaic, a gateway under
+//! `check`): one TLS configuration, its root certificates parsed once, and one pool.
 
 use aws_smithy_http_client::Connector;
 use aws_smithy_http_client::tls::{Provider, rustls_provider::CryptoMode};
-use aws_smithy_runtime_api::client::http::{HttpConnector, HttpConnectorSettings};
+use aws_smithy_runtime_api::client::http::{
+    HttpConnector, HttpConnectorSettings, SharedHttpConnector,
+};
 use aws_smithy_runtime_api::client::result::ConnectorError;
 use aws_smithy_runtime_api::http::Request as HttpRequest;
 use aws_smithy_types::body::SdkBody;
@@ -51,8 +55,10 @@ pub fn never_connected(connector: &ConnectorError) -> bool {
     false
 }
 
+/// Cheap to clone: the clones share the connector, its TLS configuration and its pool.
+#[derive(Clone, Debug)]
 pub struct HttpClient {
-    connector: Connector,
+    connector: SharedHttpConnector,
 }
 
 /// A whole answer.
@@ -116,7 +122,14 @@ impl HttpClient {
             .pool_idle_timeout(idle_timeout)
             .tls_provider(Provider::Rustls(CryptoMode::AwsLc))
             .build();
-        Self { connector }
+        Self {
+            connector: SharedHttpConnector::new(connector),
+        }
+    }
+
+    /// The connector, for the AWS SDK clients to share.
+    pub fn connector(&self) -> SharedHttpConnector {
+        self.connector.clone()
     }
 
     /// Sends `request` and reads the whole answer, all within `timeout`. Never retried here.

@@ -5,6 +5,7 @@ pub mod config;
 
 use crate::adapters::aws::{load_aws_config, secrets_client};
 use crate::adapters::emf::Metrics;
+use crate::adapters::net::HttpClient;
 use crate::adapters::providers::{BuildContext, BuildError};
 use crate::adapters::secrets::{ApiKeys, SecretKeys};
 use crate::adapters::store::{DynamoStore, MemoryStore};
@@ -89,21 +90,33 @@ impl AppState {
     }
 }
 
-/// Builds the shared state: AWS clients only when something uses AWS, each built once.
+/// Builds the shared state: one HTTP client for every outside call, AWS clients only when
+/// something uses AWS, each built once.
 pub async fn build_state(config: &Config, metrics: Metrics) -> Result<AppState, StartupError> {
+    let http = HttpClient::new();
     let sdk = if config.uses_aws() {
-        Some(load_aws_config().await?)
+        Some(load_aws_config(&http).await?)
     } else {
         None
     };
-    state_from(config, sdk.as_ref(), metrics)
+    state_with(config, sdk.as_ref(), &http, metrics)
 }
 
 /// Builds the shared state from an AWS configuration loaded elsewhere (`sdk` must be `Some` when
-/// the configuration uses AWS).
+/// the configuration uses AWS); providers outside the SDK get an HTTP client of their own.
 pub fn state_from(
     config: &Config,
     sdk: Option<&SdkConfig>,
+    metrics: Metrics,
+) -> Result<AppState, StartupError> {
+    state_with(config, sdk, &HttpClient::new(), metrics)
+}
+
+/// [`state_from`], with the HTTP client `sdk` was loaded with.
+fn state_with(
+    config: &Config,
+    sdk: Option<&SdkConfig>,
+    http: &HttpClient,
     metrics: Metrics,
 ) -> Result<AppState, StartupError> {
     let keys = Arc::new(match &config.keys {
@@ -125,6 +138,7 @@ pub fn state_from(
     let context = BuildContext {
         aws: sdk,
         secret: &keys,
+        http,
     };
     let providers = config
         .providers

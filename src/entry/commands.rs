@@ -21,8 +21,9 @@ pub struct KeySource {
 }
 
 impl KeySource {
-    /// The API key, from the variable, the secret, or a prompt on the terminal (without echo).
-    pub async fn api_key(&self) -> Result<ApiKey, String> {
+    /// The API key, from the variable, the secret (read through `http`), or a prompt on the
+    /// terminal (without echo).
+    pub async fn api_key(&self, http: &HttpClient) -> Result<ApiKey, String> {
         if let Some(name) = &self.api_key_env {
             let value = std::env::var(name)
                 .map_err(|_| format!("the environment variable {name} is not set"))?;
@@ -30,7 +31,7 @@ impl KeySource {
                 .ok_or_else(|| format!("the environment variable {name} is empty"));
         }
         if let Some(secret_id) = &self.secret_id {
-            return read_secret(secret_id).await;
+            return read_secret(secret_id, http).await;
         }
         let typed = rpassword::prompt_password("Gateway API key: ").map_err(|_| {
             "no API key: give --api-key-env NAME or --secret-id ID (there is no terminal to ask on)"
@@ -40,8 +41,8 @@ impl KeySource {
     }
 }
 
-async fn read_secret(secret_id: &str) -> Result<ApiKey, String> {
-    let sdk = crate::adapters::aws::load_aws_config()
+async fn read_secret(secret_id: &str, http: &HttpClient) -> Result<ApiKey, String> {
+    let sdk = crate::adapters::aws::load_aws_config(http)
         .await
         .map_err(|e| e.to_string())?;
     let output = crate::adapters::aws::secrets_client(&sdk)
@@ -87,8 +88,8 @@ pub async fn check(
             })
         })
         .transpose()?;
-    let api_key = keys.api_key().await?;
     let client = HttpClient::new();
+    let api_key = keys.api_key(&client).await?;
     let passed = mosaic::challenge(&client, uri, &api_key)
         .await
         .map_err(|e| format!("fail: {e}"))?;
@@ -130,8 +131,8 @@ pub async fn register(
         client_id: credential("MOSAIC_CLIENT_ID")?,
         client_secret: credential("MOSAIC_CLIENT_SECRET")?,
     };
-    let api_key = keys.api_key().await?;
     let client = HttpClient::new();
+    let api_key = keys.api_key(&client).await?;
     let admin = Admin {
         client: &client,
         base: api_base

@@ -123,7 +123,9 @@ const PUBLISHED: &str = r#"<PublishResponse xmlns="http://sns.amazonaws.com/doc/
 
 async fn sns_with_idle_timeout(endpoint: &str, idle: Duration) -> Sns {
     let sdk = aws_config::defaults(aws_config::BehaviorVersion::latest())
-        .http_client(mosaic_sms_gateway::adapters::aws::aws_http_client(idle))
+        .http_client(mosaic_sms_gateway::adapters::aws::sdk_http_client(
+            &HttpClient::with_idle_timeout(idle),
+        ))
         .region("us-east-1")
         .endpoint_url(endpoint)
         .credentials_provider(aws_sdk_sns::config::Credentials::new(

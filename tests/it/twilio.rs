@@ -5,6 +5,7 @@
 
 use crate::support::*;
 use mosaic_sms_gateway::adapters::emf::Metrics;
+use mosaic_sms_gateway::adapters::net::HttpClient;
 use mosaic_sms_gateway::adapters::providers::BuildContext;
 use mosaic_sms_gateway::adapters::store::MemoryStore;
 use mosaic_sms_gateway::app;
@@ -275,9 +276,11 @@ async fn twilio_then_recorder(
     }
     let config = config_from(&vars);
     let keys = Arc::new(fixed_keys());
+    let http = HttpClient::new();
     let context = BuildContext {
         aws: None,
         secret: &keys,
+        http: &http,
     };
     let twilio = config.providers[0].build(&context).unwrap();
     twilio.start().await.unwrap();

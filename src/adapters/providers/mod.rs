@@ -9,6 +9,7 @@ pub mod outbox;
 pub mod sns;
 pub mod twilio;
 
+use crate::adapters::net::HttpClient;
 use crate::adapters::secrets::ApiKeys;
 use crate::domain::ports::SmsProvider;
 use crate::settings::{ConfigError, Env};
@@ -51,6 +52,8 @@ pub struct BuildContext<'a> {
     pub aws: Option<&'a aws_config::SdkConfig>,
     /// The gateway secret, which may hold provider credentials next to the API keys.
     pub secret: &'a Arc<ApiKeys>,
+    /// The one HTTP client (the AWS clients' too), for providers that are not AWS SDK clients.
+    pub http: &'a HttpClient,
 }
 
 /// A provider's checked settings, before its client exists.

@@ -302,6 +302,7 @@ impl ProviderSetup for TwilioSettings {
         Ok(Box::new(Twilio::new(
             self.clone(),
             Arc::clone(context.secret),
+            context.http.clone(),
         )))
     }
 }
@@ -319,11 +320,11 @@ pub struct Twilio {
 }
 
 impl Twilio {
-    pub fn new(settings: TwilioSettings, secret: Arc<ApiKeys>) -> Self {
+    pub fn new(settings: TwilioSettings, secret: Arc<ApiKeys>, http: HttpClient) -> Self {
         Self {
             settings,
             secret,
-            http: HttpClient::new(),
+            http,
             parsed: Mutex::new(None),
         }
     }
