@@ -2,6 +2,7 @@
 
 mod binary;
 mod end_user_messaging;
+mod entropy;
 mod events;
 mod idempotency;
 mod idle;
@@ -19,4 +20,5 @@ mod sns_attributes;
 mod sns_failures;
 mod sns_moto;
 mod support;
+mod tls;
 mod twilio;

@@ -38,7 +38,7 @@ pub fn moto() -> &'static Moto {
 }
 
 /// The Python that scripts/test set up (MOTO_PYTHON), or the project's .venv.
-fn test_python() -> String {
+pub fn test_python() -> String {
     std::env::var("MOTO_PYTHON")
         .unwrap_or_else(|_| concat!(env!("CARGO_MANIFEST_DIR"), "/.venv/bin/python").to_owned())
 }
