@@ -11,8 +11,9 @@ use serde_json::{Value, json};
 use std::process::Command;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-const TWILIO_ACCOUNT: &str = "AC0123456789abcdef0123456789abcdef";
-const TWILIO_TOKEN: &str = "7e577e577e577e577e577e577e577e57";
+use crate::support::{
+    STAND_IN_TWILIO_ACCOUNT as TWILIO_ACCOUNT, STAND_IN_TWILIO_TOKEN as TWILIO_TOKEN,
+};
 
 async fn dynamodb() -> aws_sdk_dynamodb::Client {
     aws_sdk_dynamodb::Client::new(&aws_config(&moto().endpoint).await)
@@ -206,24 +207,7 @@ async fn three_processes_send_one_sms_through_twilio() {
     let phone = unique_phone();
     let id = one_sms_from_three_processes(&gateways, &phone, "Your code is 661100").await;
 
-    let listed: Value = reqwest::Client::new()
-        .get(format!(
-            "{}/2010-04-01/Accounts/{TWILIO_ACCOUNT}/Messages.json",
-            stand_in.url
-        ))
-        .basic_auth(TWILIO_ACCOUNT, Some(TWILIO_TOKEN))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let to_phone: Vec<&Value> = listed["messages"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter(|m| m["to"] == phone.as_str())
-        .collect();
+    let to_phone = stand_in.twilio_messages_to(&phone).await;
     assert_eq!(to_phone.len(), 1, "Twilio got one message: {to_phone:?}");
     assert_eq!(to_phone[0]["sid"], id.as_str());
 }

@@ -191,6 +191,35 @@ pub fn sns_stand_in() -> SnsStandIn {
     }
 }
 
+/// The Twilio account the stand-in knows, and its auth token (test values, not real ones).
+pub const STAND_IN_TWILIO_ACCOUNT: &str = "AC0123456789abcdef0123456789abcdef";
+pub const STAND_IN_TWILIO_TOKEN: &str = "7e577e577e577e577e577e577e577e57";
+
+impl SnsStandIn {
+    /// The Twilio messages the stand-in accepted for `phone`.
+    pub async fn twilio_messages_to(&self, phone: &str) -> Vec<serde_json::Value> {
+        let listed: serde_json::Value = reqwest::Client::new()
+            .get(format!(
+                "{}/2010-04-01/Accounts/{STAND_IN_TWILIO_ACCOUNT}/Messages.json",
+                self.url
+            ))
+            .basic_auth(STAND_IN_TWILIO_ACCOUNT, Some(STAND_IN_TWILIO_TOKEN))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        listed["messages"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|m| m["to"] == phone)
+            .cloned()
+            .collect()
+    }
+}
+
 /// A fresh phone number for each call, so tests sharing one moto never see each other's SMS.
 pub fn unique_phone() -> String {
     static NEXT: AtomicUsize = AtomicUsize::new(0);

@@ -9,10 +9,6 @@ use std::io::{BufRead, BufReader};
 use std::path::PathBuf;
 use std::process::{Child, ChildStdin, Command, Stdio};
 
-/// The Twilio stand-in's account (tests/support/sns_stand_in.py).
-const TWILIO_ACCOUNT: &str = "AC0123456789abcdef0123456789abcdef";
-const TWILIO_TOKEN: &str = "7e577e577e577e577e577e577e577e57";
-
 /// The proxy: one `https://127.0.0.1:port` per backend, and the bundle that trusts it. Stops when
 /// dropped.
 struct TlsProxy {
@@ -61,8 +57,8 @@ async fn twilio_secret(tag: &str) -> String {
     let name = format!("mosaic/tls-{tag}-{}", std::process::id());
     let value = serde_json::json!({
         "api_key": "tls-key",
-        "twilio_account_sid": TWILIO_ACCOUNT,
-        "twilio_auth_token": TWILIO_TOKEN,
+        "twilio_account_sid": STAND_IN_TWILIO_ACCOUNT,
+        "twilio_auth_token": STAND_IN_TWILIO_TOKEN,
     });
     aws_sdk_secretsmanager::Client::new(&aws_config(&moto().endpoint).await)
         .create_secret()
@@ -116,25 +112,8 @@ async fn the_secret_and_a_twilio_send_go_over_tls_with_the_roots_of_ssl_cert_fil
     assert_eq!(answer["provider"], "twilio");
 
     // What the stand-in accepted (asked over plain HTTP, behind the proxy).
-    let messages: serde_json::Value = reqwest::Client::new()
-        .get(format!(
-            "{}/2010-04-01/Accounts/{TWILIO_ACCOUNT}/Messages.json",
-            stand_in.url
-        ))
-        .basic_auth(TWILIO_ACCOUNT, Some(TWILIO_TOKEN))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let ours: Vec<_> = messages["messages"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter(|m| m["to"] == phone.as_str())
-        .collect();
-    assert_eq!(ours.len(), 1, "{messages}");
+    let ours = stand_in.twilio_messages_to(&phone).await;
+    assert_eq!(ours.len(), 1, "{ours:?}");
     assert_eq!(ours[0]["sid"], answer["message_id"]);
 }
 
