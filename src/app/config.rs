@@ -34,6 +34,8 @@ pub struct Config {
     pub send_deadline: Duration,
     /// `ALLOWED_COUNTRIES` / `BLOCKED_COUNTRIES`.
     pub countries: crate::domain::country::CountryPolicy,
+    /// `VALID_NUMBERS_ONLY` and `BLOCKED_NUMBER_TYPES`.
+    pub numbers: crate::domain::numbering::NumberPolicy,
     /// Whether `SENDER_BY_COUNTRY` is set (each provider reads its own senders from it).
     pub senders_by_country: bool,
     /// `IDEMPOTENCY_TABLE`, `DEDUPE_WINDOW_SECONDS`, `MAX_SMS_PER_NUMBER_PER_HOUR`.
@@ -116,6 +118,7 @@ impl Config {
             providers: chosen,
             send_deadline,
             countries: crate::domain::country::CountryPolicy::from_env(&env)?,
+            numbers: crate::domain::numbering::NumberPolicy::from_env(&env)?,
             senders_by_country: env.optional("SENDER_BY_COUNTRY").is_some(),
             idempotency: crate::domain::dedupe::Settings::from_env(&env)?,
         })

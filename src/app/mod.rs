@@ -155,7 +155,8 @@ fn state_with(
     let idempotency = idempotency(&config.idempotency, sdk, budget).with_metrics(Arc::clone(&sink));
     let gateway = Gateway::new(providers, config.send_deadline, idempotency)
         .with_metrics(sink)
-        .with_countries(config.countries.clone(), config.senders_by_country);
+        .with_countries(config.countries.clone(), config.senders_by_country)
+        .with_numbers(config.numbers.clone());
     Ok(AppState::from_parts(keys, gateway, metrics))
 }
 

@@ -1,94 +1,15 @@
 //! Where a phone number is, and what follows from it: the country policy (`ALLOWED_COUNTRIES`,
 //! `BLOCKED_COUNTRIES`) and local senders (`SENDER_BY_COUNTRY`).
 //!
-//! The country comes from Google's libphonenumber metadata (taken from the `phonenumber` crate by
-//! build.rs), not from a prefix table: +1 is the US, Canada or one of twenty other countries, +7 is
-//! Russia or Kazakhstan, and only the number's national pattern tells which. The lookup follows
-//! libphonenumber's `getRegionCodeForNumber`: a calling code with one country is that country; for
-//! a shared one, the first country (main one first) whose leading digits start the national number,
-//! or, without leading digits, whose patterns take it as a number of some type.
+//! The country comes from the numbering plan ([`numbering`], Google's libphonenumber metadata), not
+//! from a prefix table: +1 is the US, Canada or one of twenty other countries, +7 is Russia or
+//! Kazakhstan, and only the number's national pattern tells which.
 
+use crate::domain::numbering;
 use crate::domain::phone::PhoneNumber;
 use crate::settings::{ConfigError, Env};
-use regex::Regex;
 use std::collections::{HashMap, HashSet};
 use std::fmt;
-use std::sync::OnceLock;
-
-/// A pattern and the national number lengths it takes (empty: any).
-struct Desc {
-    pattern: &'static str,
-    lengths: &'static [u16],
-}
-
-/// The numbering plan of a region that shares its calling code.
-struct Plan {
-    region: &'static str,
-    leading_digits: Option<&'static str>,
-    general: Desc,
-    /// Premium rate, toll free, ..., fixed line, mobile: a number matching one of them (and the
-    /// general pattern) is this region's.
-    types: &'static [Desc],
-}
-
-include!(concat!(env!("OUT_DIR"), "/numbering.rs"));
-
-/// A plan's patterns, compiled on first use (a few per region; only for shared calling codes).
-struct Compiled {
-    leading_digits: Option<Regex>,
-    general: (Regex, &'static [u16]),
-    types: Vec<(Regex, &'static [u16])>,
-}
-
-fn compile(pattern: &str, anchored_end: bool) -> Regex {
-    let anchored = if anchored_end {
-        format!("^(?:{pattern})$")
-    } else {
-        format!("^(?:{pattern})")
-    };
-    // Checked for every plan by the tests: a pattern that does not compile matches nothing.
-    Regex::new(&anchored).unwrap_or_else(|_| Regex::new("z^").expect("a valid regex"))
-}
-
-impl Plan {
-    fn compiled(&self, index: usize) -> &'static Compiled {
-        static COMPILED: OnceLock<Vec<OnceLock<Compiled>>> = OnceLock::new();
-        let all = COMPILED.get_or_init(|| PLANS.iter().map(|_| OnceLock::new()).collect());
-        all[index].get_or_init(|| Compiled {
-            leading_digits: self.leading_digits.map(|p| compile(p, false)),
-            general: (compile(self.general.pattern, true), self.general.lengths),
-            types: self
-                .types
-                .iter()
-                .map(|d| (compile(d.pattern, true), d.lengths))
-                .collect(),
-        })
-    }
-
-    /// Whether `national` (the digits after the calling code) is this region's number.
-    fn takes(&self, index: usize, national: &str) -> bool {
-        let compiled = self.compiled(index);
-        if let Some(leading) = &compiled.leading_digits {
-            return leading.is_match(national);
-        }
-        let fits = |(pattern, lengths): &(Regex, &[u16])| {
-            (lengths.is_empty() || lengths.contains(&(national.len() as u16)))
-                && pattern.is_match(national)
-        };
-        fits(&compiled.general) && compiled.types.iter().any(fits)
-    }
-}
-
-/// The calling code of E.164 `digits` (they are prefix-free) and its regions.
-fn calling_code(digits: &str) -> Option<(usize, &'static [&'static str])> {
-    (1..=3).find_map(|len| {
-        let code: u16 = digits.get(..len)?.parse().ok()?;
-        CODES
-            .binary_search_by_key(&code, |(c, _)| *c)
-            .ok()
-            .map(|i| (len, CODES[i].1))
-    })
-}
 
 /// An ISO 3166 alpha-2 code that libphonenumber knows (`US`, `GB`, `KZ`, ...).
 #[derive(Clone, Copy, PartialEq, Eq, Hash)]
@@ -98,37 +19,23 @@ impl Country {
     /// `None` unless `code` (any case) is a region libphonenumber has metadata for.
     pub fn parse(code: &str) -> Option<Self> {
         let upper = code.trim().to_ascii_uppercase();
-        let known = CODES
-            .iter()
-            .any(|(_, regions)| regions.contains(&upper.as_str()));
         let bytes = upper.as_bytes();
-        (known && bytes.len() == 2).then(|| Self([bytes[0], bytes[1]]))
+        (bytes.len() == 2 && numbering::knows_region(&upper)).then(|| Self([bytes[0], bytes[1]]))
     }
 
     /// The country of `phone` by its number plan; `None` for numbers no country owns (the
     /// international +800, +881 satellite and +882/+883 network numbers) or, under a shared
     /// calling code, that match no country's plan.
     pub fn of(phone: &PhoneNumber) -> Option<Self> {
-        let digits = &phone.as_str()[1..];
-        let (len, regions) = calling_code(digits)?;
-        if let [only] = regions {
-            return Self::parse(only);
-        }
-        let national = &digits[len..];
-        regions.iter().find_map(|region| {
-            let index = PLANS.iter().position(|p| p.region == *region)?;
-            PLANS[index]
-                .takes(index, national)
-                .then(|| Self::parse(region))
-                .flatten()
-        })
+        numbering::region_of(phone).and_then(Self::parse)
     }
 
     /// Every country that shares `phone`'s calling code (`+7`: Russia and Kazakhstan).
     pub fn sharing_code_with(phone: &PhoneNumber) -> Vec<Self> {
-        calling_code(&phone.as_str()[1..])
-            .map(|(_, regions)| regions.iter().filter_map(|r| Self::parse(r)).collect())
-            .unwrap_or_default()
+        numbering::regions_sharing_code(phone)
+            .iter()
+            .filter_map(|r| Self::parse(r))
+            .collect()
     }
 
     pub fn as_str(&self) -> &str {
@@ -146,14 +53,6 @@ impl fmt::Display for Country {
 impl fmt::Debug for Country {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "Country({self})")
-    }
-}
-
-/// Compiles the patterns of the busiest shared calling code's main country (+1, the US) at
-/// start-up, so the first passcode does not pay for them; the others compile on first use.
-pub fn load_metadata() {
-    if let Ok(phone) = PhoneNumber::parse("+14155550100") {
-        let _ = Country::of(&phone);
     }
 }
 
@@ -318,26 +217,6 @@ mod tests {
     fn policy(vars: &[(&str, &str)]) -> Result<CountryPolicy, ConfigError> {
         let lookup = env_with(vars);
         CountryPolicy::from_env(&Env::new(Host::Lambda, &lookup))
-    }
-
-    #[test]
-    fn every_generated_pattern_compiles() {
-        for plan in PLANS {
-            let patterns = plan
-                .leading_digits
-                .iter()
-                .chain([&plan.general.pattern])
-                .chain(plan.types.iter().map(|d| &d.pattern));
-            for pattern in patterns {
-                assert!(
-                    Regex::new(&format!("^(?:{pattern})$")).is_ok(),
-                    "{}: {pattern}",
-                    plan.region
-                );
-            }
-        }
-        assert!(PLANS.len() > 30, "the shared calling codes' regions");
-        assert!(CODES.windows(2).all(|w| w[0].0 < w[1].0), "sorted by code");
     }
 
     /// Every example number in libphonenumber's metadata gets the country the `phonenumber`

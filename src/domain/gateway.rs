@@ -4,6 +4,7 @@
 
 use crate::domain::country::{Country, CountryPolicy};
 use crate::domain::dedupe::Idempotency;
+use crate::domain::numbering::{self, NumberPolicy, NumberRefusal};
 use crate::domain::outcome::{Dispatch, Held, ProviderError};
 use crate::domain::ports::{MetricsSink, NoMetrics, SmsProvider};
 use crate::domain::sms::SmsRequest;
@@ -17,6 +18,7 @@ pub struct Gateway {
     deadline: Duration,
     metrics: Arc<dyn MetricsSink>,
     countries: CountryPolicy,
+    numbers: NumberPolicy,
     /// Whether a request's country must be known (a country policy or per-country senders).
     needs_country: bool,
     idempotency: Idempotency,
@@ -37,6 +39,7 @@ impl Gateway {
             deadline,
             metrics: Arc::new(NoMetrics),
             countries: CountryPolicy::Any,
+            numbers: NumberPolicy::any(),
             needs_country: false,
             idempotency,
         }
@@ -45,6 +48,12 @@ impl Gateway {
     /// Counts misconfigured providers in `metrics`.
     pub fn with_metrics(mut self, metrics: Arc<dyn MetricsSink>) -> Self {
         self.metrics = metrics;
+        self
+    }
+
+    /// Refuses the numbers `numbers` refuses (none without it).
+    pub fn with_numbers(mut self, numbers: NumberPolicy) -> Self {
+        self.numbers = numbers;
         self
     }
 
@@ -60,8 +69,8 @@ impl Gateway {
     /// idempotency store (opening its connection).
     pub async fn start(&self) -> Result<(), String> {
         let metadata = async {
-            if self.needs_country {
-                let _ = tokio::task::spawn_blocking(crate::domain::country::load_metadata).await;
+            if self.needs_country || !self.numbers.is_any() {
+                let _ = tokio::task::spawn_blocking(numbering::load_metadata).await;
             }
         };
         let ((), store) = tokio::join!(metadata, self.idempotency.start());
@@ -77,6 +86,13 @@ impl Gateway {
         key: &[u8],
         arrived: Instant,
     ) -> Result<Dispatch, Held> {
+        match self.numbers.check(&sms.phone_number) {
+            Ok(()) => {}
+            Err(NumberRefusal::Invalid) => return Err(Held::InvalidNumber),
+            Err(NumberRefusal::BlockedType(number_type)) => {
+                return Err(Held::NumberTypeNotAllowed { number_type });
+            }
+        }
         let mut sms = sms.clone();
         if self.needs_country {
             sms.country = Country::of(&sms.phone_number);

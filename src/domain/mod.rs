@@ -8,6 +8,7 @@ pub mod dedupe;
 pub mod gateway;
 pub mod keys;
 pub mod limits;
+pub mod numbering;
 pub mod outcome;
 pub mod phone;
 pub mod ports;

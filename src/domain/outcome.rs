@@ -4,11 +4,13 @@
 //!   whether another provider may go. These three are the at-most-once rule.
 //! * [`Dispatch`]: what the providers made of one SMS (the last one's name and result), and what
 //!   that means for an identical request after it ([`Delivery`]).
-//! * [`Held`]: why a request was answered without calling any provider.
+//! * [`Held`]: why a request was answered without calling any provider (a number refused by the
+//!   plan or by policy, a duplicate, a limit).
 //!
 //! The HTTP layer maps `Result<Dispatch, Held>` to the contract's answers.
 
 use crate::domain::country::Country;
+use crate::domain::numbering::NumberType;
 
 /// The provider's id for a sent message (SNS `MessageId`, Twilio `sid`, ...).
 pub type MessageId = String;
@@ -135,6 +137,10 @@ pub enum Held {
         provider: String,
         message_id: String,
     },
+    /// The numbering plan knows the number as valid for no region (`VALID_NUMBERS_ONLY`).
+    InvalidNumber,
+    /// The number is of a type in `BLOCKED_NUMBER_TYPES`.
+    NumberTypeNotAllowed { number_type: NumberType },
     /// The number's country is not allowed (`None`: its country could not be told).
     CountryNotAllowed { country: Option<Country> },
     /// The number had its `limit` SMS this hour.

@@ -105,7 +105,10 @@ impl SmsRequest {
             None | Some(serde_json::Value::Null) => Err(FieldError::Missing(name)),
             Some(v) => v.as_str().ok_or(FieldError::NotAString(name)),
         };
-        let phone_number = PhoneNumber::parse(required("phone_number")?)?;
+        // Canonical from here on: dedupe, limits, policy, the provider and the logs all see the
+        // same form of one number.
+        let phone_number =
+            crate::domain::numbering::canonical(PhoneNumber::parse(required("phone_number")?)?);
         let message = Message::parse(required("message")?)?;
         let sender_id = match object.get("sender_id") {
             None | Some(serde_json::Value::Null) => None,

@@ -69,6 +69,12 @@ pub enum ApiError {
     DeliveryUnknown(String),
     #[error("{0}")]
     CountryNotAllowed(String),
+    #[error(
+        "the number is valid for no country by the numbering plan (VALID_NUMBERS_ONLY); nothing was sent"
+    )]
+    InvalidNumber,
+    #[error("SMS to {0} numbers are not allowed (BLOCKED_NUMBER_TYPES); nothing was sent")]
+    NumberTypeNotAllowed(&'static str),
     #[error("this number has had its {0} SMS this hour (MAX_SMS_PER_NUMBER_PER_HOUR)")]
     OverLimit(u64),
     #[error(
@@ -98,7 +104,10 @@ impl ApiError {
             Self::NotJson => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             Self::TooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             Self::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
-            Self::Rejected(_) | Self::CountryNotAllowed(_) => StatusCode::UNPROCESSABLE_ENTITY,
+            Self::Rejected(_)
+            | Self::CountryNotAllowed(_)
+            | Self::InvalidNumber
+            | Self::NumberTypeNotAllowed(_) => StatusCode::UNPROCESSABLE_ENTITY,
             Self::OverLimit(_) => StatusCode::TOO_MANY_REQUESTS,
             Self::ProviderFailed(_)
             | Self::DeliveryUnknown(_)
@@ -128,6 +137,8 @@ impl ApiError {
                 "delivery_unknown"
             }
             Self::CountryNotAllowed(_) => "country_not_allowed",
+            Self::InvalidNumber => "invalid_number",
+            Self::NumberTypeNotAllowed(_) => "number_type_not_allowed",
             Self::OverLimit(_) => "rate_limited",
             Self::LimitsUnavailable => "limits_unavailable",
         }
@@ -382,6 +393,10 @@ fn answer_held(held: Held, log: &mut LogFields) -> Result<Response, ApiError> {
                 "the number's country cannot be told, and only listed countries are allowed".into()
             }
         }),
+        Held::InvalidNumber => ApiError::InvalidNumber,
+        Held::NumberTypeNotAllowed { number_type } => {
+            ApiError::NumberTypeNotAllowed(number_type.as_str())
+        }
         Held::OverLimit { limit } => ApiError::OverLimit(limit),
         Held::StillInFlight => ApiError::StillInFlight,
         Held::StoreUnavailable => ApiError::LimitsUnavailable,

@@ -277,6 +277,8 @@ async fn the_gateway_fails_over_to_sns_only_on_certain_non_sends() {
     command
         .env("GATEWAY_API_KEY", KEY)
         .env("SMS_PROVIDER", "end-user-messaging,sns")
+        // Ofcom's drama range (+44 7700 900) is in no plan: let it reach the stand-ins.
+        .env("VALID_NUMBERS_ONLY", "false")
         .env("EUM_ORIGINATION_IDENTITY", "phone-0123456789")
         .env("EUM_PROTECT_CONFIGURATION_ID", "protect-0123")
         .env("AWS_ENDPOINT_URL_PINPOINT_SMS_VOICE_V2", &stand_in.url)

@@ -491,3 +491,29 @@ async fn a_table_that_does_not_exist_stops_start_up() {
         "{stderr}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn two_forms_of_one_number_are_one_number_to_the_dedupe_and_the_limit() {
+    let table = table().await;
+    let one = gateway(&table, &[("MAX_SMS_PER_NUMBER_PER_HOUR", "1")]);
+    let two = gateway(&table, &[("MAX_SMS_PER_NUMBER_PER_HOUR", "1")]);
+    // A French mobile, and the same number with France's trunk 0 written after +33.
+    let mobile = format!("+3361{:07}", std::process::id() % 10_000_000);
+    let with_trunk = mobile.replacen("+33", "+330", 1);
+
+    let (status, first) = post(&one, &mobile, "Your code is 330330").await;
+    assert_eq!(status, 200, "{first}");
+    // The same passcode to the other form, on another instance: Mosaic's re-send, not a new SMS.
+    let (status, again) = post(&two, &with_trunk, "Your code is 330330").await;
+    assert_eq!(status, 200, "{again}");
+    assert_eq!(again["status"], "duplicate");
+    assert_eq!(again["message_id"], first["message_id"]);
+    // A new passcode to the other form: the number had its one SMS this hour.
+    let (status, limited) = post(&two, &with_trunk, "Your code is 330331").await;
+    assert_eq!(
+        (status, limited["error"].as_str()),
+        (429, Some("rate_limited"))
+    );
+    assert_eq!(sms_sent_to(&mobile).await.len(), 1);
+    assert!(sms_sent_to(&with_trunk).await.is_empty());
+}

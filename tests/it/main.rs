@@ -12,6 +12,7 @@ mod layers;
 mod load;
 mod logs;
 mod mosaic;
+mod numbers;
 mod process;
 mod properties;
 mod router;

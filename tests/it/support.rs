@@ -220,11 +220,20 @@ impl SnsStandIn {
     }
 }
 
-/// A fresh phone number for each call, so tests sharing one moto never see each other's SMS.
+/// A fresh phone number for each call, so tests sharing one moto never see each other's SMS: a
+/// valid San Francisco number (the gateway refuses numbers the numbering plan does not know).
 pub fn unique_phone() -> String {
     static NEXT: AtomicUsize = AtomicUsize::new(0);
-    let n = NEXT.fetch_add(1, Ordering::Relaxed);
-    format!("+1415{:03}{:04}", std::process::id() % 1000, n)
+    loop {
+        let n = NEXT.fetch_add(1, Ordering::Relaxed);
+        // The exchange (the three digits after 415) starts with 2 to 9, as NANP's do.
+        let exchange = 200 + std::process::id() % 800;
+        let phone = format!("+1415{exchange:03}{:04}", n % 10_000);
+        let parsed = mosaic_sms_gateway::domain::sms::PhoneNumber::parse(&phone).unwrap();
+        if mosaic_sms_gateway::domain::numbering::classify(&parsed).is_some() {
+            return phone;
+        }
+    }
 }
 
 /// A provider that records what it is asked to send and answers as told.
