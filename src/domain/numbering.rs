@@ -213,13 +213,12 @@ fn region_plan(phone: &PhoneNumber) -> Option<(usize, &'static Plan, &str)> {
     let digits = &phone.as_str()[1..];
     let (code, len) = calling_code(digits)?;
     let national = &digits[len..];
-    let mut plans = plans_of(code).peekable();
-    let (first_index, first) = *plans.peek()?;
-    let mut plans = plans.collect::<Vec<_>>().into_iter();
-    if plans.len() == 1 {
+    let mut plans = plans_of(code);
+    let (first_index, first) = plans.next()?;
+    if plans.next().is_none() {
         return Some((first_index, first, national));
     }
-    plans.find_map(|(index, plan)| {
+    plans_of(code).find_map(|(index, plan)| {
         let takes = match &plan.compiled(index).leading_digits {
             Some(leading) => leading.is_match(national),
             None => plan.number_type(index, national).is_some(),
