@@ -387,6 +387,9 @@ def main():
              lambda aws, si, gw, mo, b: lambda_cold_start(outbox, aws, bundle=b)),
             ("lambda + SNS + idempotency table: also the table at init, claim/count/outcome",
              lambda aws, si, gw, mo, b: lambda_cold_start(outbox, aws, extra=table, bundle=b)),
+            ("lambda + table + prefix and country limits: their counts and the block look beside the number's",
+             lambda aws, si, gw, mo, b: lambda_cold_start(outbox, aws, extra=dict(
+                 table, MAX_SMS_PER_PREFIX_PER_HOUR="1000000", MAX_SMS_PER_COUNTRY_PER_HOUR="1000000"), bundle=b)),
             ("lambda + table + BLOCKED_COUNTRIES: also the US patterns compiled at init",
              lambda aws, si, gw, mo, b: lambda_cold_start(outbox, aws, extra=dict(table, BLOCKED_COUNTRIES="KZ"), bundle=b)),
             ("lambda + End User Messaging: secret and account attributes at init, send",

@@ -16,7 +16,7 @@
 //! the store holds neither a number nor a message, and nothing in it can be turned back into one
 //! without the key.
 
-use crate::domain::limits::{Bucket, NumberLimit};
+use crate::domain::limits::{LimitSettings, Limits, Refusal};
 use crate::domain::outcome::{Delivery, Held};
 use crate::domain::ports::{
     Claimed, Counters, DedupeStore, Fingerprint, MetricsSink, NoMetrics, Record, State, StoreError,
@@ -53,14 +53,13 @@ pub enum OnStoreFailure {
     Closed,
 }
 
-/// Settings: `IDEMPOTENCY_TABLE`, `DEDUPE_WINDOW_SECONDS`, `MAX_SMS_PER_NUMBER_PER_HOUR`,
+/// Settings: `IDEMPOTENCY_TABLE`, `DEDUPE_WINDOW_SECONDS`, the limits,
 /// `LIMITS_ON_STORE_FAILURE`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Settings {
     pub table: Option<String>,
     pub window: Duration,
-    /// `None`: no limit.
-    pub per_number_per_hour: Option<u64>,
+    pub limits: LimitSettings,
     pub on_store_failure: OnStoreFailure,
 }
 
@@ -70,7 +69,7 @@ impl Default for Settings {
         Self {
             table: None,
             window: DEFAULT_DEDUPE_WINDOW,
-            per_number_per_hour: None,
+            limits: LimitSettings::default(),
             on_store_failure: OnStoreFailure::Open,
         }
     }
@@ -83,7 +82,6 @@ impl Settings {
             0..=86_400,
             DEFAULT_DEDUPE_WINDOW.as_secs(),
         )?;
-        let limit = env.number("MAX_SMS_PER_NUMBER_PER_HOUR", 0..=1_000_000, 0)?;
         let on_store_failure = match env.optional("LIMITS_ON_STORE_FAILURE").as_deref() {
             None | Some("open") => OnStoreFailure::Open,
             Some("closed") => OnStoreFailure::Closed,
@@ -97,7 +95,7 @@ impl Settings {
         Ok(Self {
             table: env.optional("IDEMPOTENCY_TABLE"),
             window: Duration::from_secs(window),
-            per_number_per_hour: (limit > 0).then_some(limit),
+            limits: LimitSettings::from_env(env)?,
             on_store_failure,
         })
     }
@@ -110,8 +108,8 @@ pub struct Ticket {
     /// `None` when nothing was claimed (no dedupe window).
     token: Option<String>,
     expires_at: u64,
-    /// The per-number counter this send was counted in, if any.
-    counted: Option<String>,
+    /// The counters this send was counted in (the limits'), to give back if it is not sent.
+    counted: Vec<String>,
 }
 
 /// How the store's calls share the send deadline (`SEND_DEADLINE_MS`).
@@ -167,7 +165,7 @@ impl Budget {
 
 pub struct Idempotency {
     store: Arc<dyn DedupeStore>,
-    limit: NumberLimit,
+    limits: Limits,
     window: Duration,
     on_store_failure: OnStoreFailure,
     budget: Budget,
@@ -188,7 +186,7 @@ impl Idempotency {
         Self {
             shared: store.shared(),
             store,
-            limit: NumberLimit::new(counters, settings.per_number_per_hour),
+            limits: Limits::new(counters, settings.limits.clone()),
             window: settings.window,
             on_store_failure: settings.on_store_failure,
             budget,
@@ -200,6 +198,11 @@ impl Idempotency {
     pub fn with_metrics(mut self, metrics: Arc<dyn MetricsSink>) -> Self {
         self.metrics = metrics;
         self
+    }
+
+    /// Whether the limits count by country (so a send's country must be known).
+    pub fn counts_countries(&self) -> bool {
+        self.limits.counts_countries()
     }
 
     pub async fn start(&self) -> Result<(), String> {
@@ -236,7 +239,7 @@ impl Idempotency {
                 key: send_key,
                 token: None,
                 expires_at: 0,
-                counted: None,
+                counted: Vec::new(),
             };
             return self.limit(key, sms, ticket, store_until()).await;
         }
@@ -271,7 +274,7 @@ impl Idempotency {
                 // then the outcome is recorded on it (finish checks the token).
                 token: Some(token.clone()),
                 expires_at: claim.expires_at,
-                counted: None,
+                counted: Vec::new(),
             };
             let existing = match claimed.await {
                 Ok(Claimed::Ours) => return self.limit(key, sms, ticket, until).await,
@@ -327,7 +330,7 @@ impl Idempotency {
         }
     }
 
-    /// Counts the send against its number's hour, once it is ours to send.
+    /// Counts the send against the limits (number, prefix, country), once it is ours to send.
     async fn limit(
         &self,
         key: &[u8],
@@ -335,28 +338,40 @@ impl Idempotency {
         ticket: Ticket,
         until: Instant,
     ) -> Result<Ticket, Held> {
-        let Some(limit) = self.limit.per_hour() else {
+        if !self.limits.any() {
             return Ok(ticket);
-        };
-        let bucket = Bucket::of(key, sms.phone_number.as_str(), now_ms());
-        match self
-            .within(until, "count", self.limit.count(&bucket, limit))
+        }
+        let plan = self.limits.plan(key, sms, now_ms());
+        let counted = tokio::time::timeout_at(until, self.limits.count(&plan))
             .await
-        {
-            Ok(true) => Ok(Ticket {
-                counted: Some(bucket.name),
-                ..ticket
-            }),
-            Ok(false) => {
+            .unwrap_or_else(|_| {
+                let err = StoreError("no answer in the time it was given".into());
+                Err((err, plan.buckets()))
+            });
+        match counted {
+            Ok(counted) => {
+                let ticket = Ticket {
+                    counted: counted.buckets,
+                    ..ticket
+                };
+                let Some(refusal) = counted.refusal else {
+                    return Ok(ticket);
+                };
+                // Not sent: the counts it took are given back with the claim's release.
                 self.finish(ticket, Delivery::NotSent, until).await;
-                Err(Held::OverLimit { limit })
+                Err(match refusal {
+                    Refusal::Number { limit } => Held::OverLimit { limit },
+                    Refusal::Prefix => Held::PrefixBlocked,
+                    Refusal::Country { country, limit } => Held::CountryLimit { country, limit },
+                })
             }
-            Err(err) => {
+            Err((err, maybe_counted)) => {
+                self.metrics.store_error("count");
                 // A count that failed may still have landed: when nothing is sent (closed), it
                 // is taken back (the store's -1 is conditional on a count being there).
                 let ticket = match self.on_store_failure {
                     OnStoreFailure::Closed => Ticket {
-                        counted: Some(bucket.name),
+                        counted: maybe_counted,
                         ..ticket
                     },
                     OnStoreFailure::Open => ticket,
@@ -372,16 +387,19 @@ impl Idempotency {
         // Not past the deadline: Mosaic is waiting for the answer, and the claim's lease ends
         // soon after it.
         let until = until.max(from_now(MIN_FINISH));
-        // A send that certainly did not go out does not count against its number.
-        let refund_bucket: Option<String> = match outcome {
-            Delivery::NotSent => ticket.counted.clone(),
-            _ => None,
+        // A send that certainly did not go out does not count against any limit.
+        let refund_buckets: &[String] = match outcome {
+            Delivery::NotSent => &ticket.counted,
+            _ => &[],
         };
         let refund = async {
-            match &refund_bucket {
-                Some(bucket) => self.limit.give_back(bucket).await,
-                None => Ok(()),
+            let mut result = Ok(());
+            for bucket in refund_buckets {
+                if let Err(err) = self.limits.give_back(bucket).await {
+                    result = Err(err);
+                }
             }
+            result
         };
         let record = async {
             let Some(token) = &ticket.token else {
@@ -505,7 +523,10 @@ mod tests {
             &Settings {
                 table: None,
                 window: Duration::from_secs(window_s),
-                per_number_per_hour: limit,
+                limits: LimitSettings {
+                    per_number: limit,
+                    ..LimitSettings::default()
+                },
                 on_store_failure: OnStoreFailure::Open,
             },
             Budget::of(Duration::from_millis(2500)),
@@ -686,6 +707,12 @@ mod tests {
         async fn uncount(&self, _: &str) -> Result<(), StoreError> {
             Err(StoreError("down".into()))
         }
+        async fn block(&self, _: &str, _: u64) -> Result<(), StoreError> {
+            Err(StoreError("down".into()))
+        }
+        async fn blocked_until(&self, _: &str) -> Result<Option<u64>, StoreError> {
+            Err(StoreError("down".into()))
+        }
     }
 
     #[tokio::test]
@@ -693,7 +720,10 @@ mod tests {
         let settings = Settings {
             table: None,
             window: DEFAULT_DEDUPE_WINDOW,
-            per_number_per_hour: Some(1),
+            limits: LimitSettings {
+                per_number: Some(1),
+                ..LimitSettings::default()
+            },
             on_store_failure: OnStoreFailure::Open,
         };
         let idem = Idempotency::new(Down, &settings, Budget::of(Duration::from_millis(2500)));
@@ -772,6 +802,87 @@ mod tests {
             idem.admit(b"k", &request, deadline()).await,
             Err(Held::MaybeSentBefore)
         ));
+    }
+
+    fn with_limits(limits: LimitSettings) -> Idempotency {
+        let settings = Settings {
+            limits,
+            ..Settings::default()
+        };
+        Idempotency::new(
+            MemoryStore::default(),
+            &settings,
+            Budget::of(Duration::from_millis(2500)),
+        )
+    }
+
+    #[tokio::test]
+    async fn a_prefix_over_its_share_is_blocked_for_every_number_in_it() {
+        let idem = with_limits(LimitSettings {
+            per_prefix: Some(2),
+            ..LimitSettings::default()
+        });
+        // +1 415 555 01xx: one prefix (+1415555), four numbers.
+        let a = idem
+            .admit(b"k", &sms("+14155550101", "c1"), deadline())
+            .await;
+        sent(&idem, a.unwrap(), "m1").await;
+        // A certain non-send is given back: it does not use up the prefix's share.
+        let refunded = idem
+            .admit(b"k", &sms("+14155550102", "c2"), deadline())
+            .await;
+        idem.finish(refunded.unwrap(), Delivery::NotSent, deadline())
+            .await;
+        let b = idem
+            .admit(b"k", &sms("+14155550103", "c3"), deadline())
+            .await;
+        sent(&idem, b.unwrap(), "m3").await;
+        // The third SMS in the hour: refused, and the prefix is blocked from now on.
+        let third = idem
+            .admit(b"k", &sms("+14155550104", "c4"), deadline())
+            .await;
+        assert!(matches!(third, Err(Held::PrefixBlocked)), "{third:?}");
+        let again = idem
+            .admit(b"k", &sms("+14155550101", "c5"), deadline())
+            .await;
+        assert!(matches!(again, Err(Held::PrefixBlocked)), "{again:?}");
+        // Another prefix is not.
+        let other = idem
+            .admit(b"k", &sms("+14155560101", "c6"), deadline())
+            .await;
+        assert!(other.is_ok(), "{other:?}");
+    }
+
+    #[tokio::test]
+    async fn a_country_over_its_cap_gets_nothing_and_others_go_on() {
+        let lv = crate::domain::country::Country::parse("LV");
+        let idem = with_limits(LimitSettings {
+            per_country: crate::domain::limits::CountryCaps {
+                others: Some(100),
+                by_country: [(lv.unwrap(), 1)].into(),
+            },
+            ..LimitSettings::default()
+        });
+        let latvian = |phone: &str, message: &str| {
+            let mut request = sms(phone, message);
+            request.country = lv;
+            request
+        };
+        let first = idem
+            .admit(b"k", &latvian("+37120000001", "c1"), deadline())
+            .await;
+        sent(&idem, first.unwrap(), "m1").await;
+        let second = idem
+            .admit(b"k", &latvian("+37120000002", "c2"), deadline())
+            .await;
+        assert!(
+            matches!(second, Err(Held::CountryLimit { country, limit: 1 }) if country == lv),
+            "{second:?}"
+        );
+        let us = idem
+            .admit(b"k", &sms("+14155550101", "c3"), deadline())
+            .await;
+        assert!(us.is_ok(), "{us:?}");
     }
 
     #[tokio::test]

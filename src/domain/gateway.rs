@@ -94,7 +94,7 @@ impl Gateway {
             }
         }
         let mut sms = sms.clone();
-        if self.needs_country {
+        if self.needs_country || self.idempotency.counts_countries() {
             sms.country = Country::of(&sms.phone_number);
         }
         if !self.countries.allows(&sms.phone_number, sms.country) {

@@ -1,11 +1,29 @@
-//! The per-number limit (`MAX_SMS_PER_NUMBER_PER_HOUR`) as a decision over the [`Counters`] port:
-//! which counter a send counts in, and taking back a send that certainly did not go out. When it
-//! counts, and what a failing store means, is the send's business (the dedupe module).
+//! The limits against SMS pumping, as decisions over the [`Counters`] port: per number
+//! (`MAX_SMS_PER_NUMBER_PER_HOUR`), per prefix with a block once a prefix had its hour's share
+//! (`MAX_SMS_PER_PREFIX_PER_HOUR`, `PREFIX_BLOCK_SECONDS`), and per country
+//! (`MAX_SMS_PER_COUNTRY_PER_HOUR`). Which counters a send counts in, and taking back a send that
+//! certainly did not go out. When it counts, and what a failing store means, is the send's
+//! business (the dedupe module).
+//!
+//! Every counter is an atomic conditional write in the store, named by an HMAC of what it counts
+//! and the hour: the store holds no number, prefix or country in clear, and cannot link one
+//! number's hours together.
 
+use crate::domain::country::Country;
 use crate::domain::ports::{Counters, Fingerprint, StoreError};
+use crate::domain::sms::SmsRequest;
+use crate::settings::{ConfigError, Env};
+use std::collections::HashMap;
 use std::sync::Arc;
+use std::time::Duration;
 
-/// The counter one number's sends count in this hour.
+/// Fraud Guard's block: 12 hours.
+pub const DEFAULT_PREFIX_BLOCK: Duration = Duration::from_secs(43_200);
+
+/// The digits a prefix leaves off: a block of 10,000 numbers, as carriers sell ranges.
+const PREFIX_DROPS: usize = 4;
+
+/// One counter for one hour.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Bucket {
     pub name: String,
@@ -14,40 +32,313 @@ pub struct Bucket {
 }
 
 impl Bucket {
-    /// The bucket of `phone` (presented with API key `key`) for the hour of `now_ms`. The hour is
-    /// in the hash too: the store cannot link one number's counters across hours.
-    pub fn of(key: &[u8], phone: &str, now_ms: u64) -> Self {
+    /// The bucket of `what` (`kind`: `number`, `prefix`, `country`), with HMAC key `key`, for the
+    /// hour of `now_ms`. The hour is in the hash too.
+    fn hourly(key: &[u8], kind: &str, tag: &str, what: &str, now_ms: u64) -> Self {
         let hour = now_ms / 3_600_000;
-        let number = Fingerprint::of(key, "number", &[phone, &hour.to_string()]);
+        let hash = Fingerprint::of(key, kind, &[what, &hour.to_string()]);
         Self {
-            name: format!("n#{}", number.hex()),
+            name: format!("{tag}#{}", hash.hex()),
             // Kept an hour past its own, for a look during an investigation.
             expires_at: hour.saturating_add(2).saturating_mul(3600),
         }
     }
+
+    /// The bucket of `phone` for the hour of `now_ms`.
+    pub fn of(key: &[u8], phone: &str, now_ms: u64) -> Self {
+        Self::hourly(key, "number", "n", phone, now_ms)
+    }
 }
 
-/// At most `per_hour` SMS to one number in a clock hour.
-pub struct NumberLimit {
+/// The prefix of an E.164 number: all but its last four digits.
+pub fn prefix_of(phone: &str) -> &str {
+    &phone[..phone.len().saturating_sub(PREFIX_DROPS).max(1)]
+}
+
+/// `MAX_SMS_PER_COUNTRY_PER_HOUR`: one cap for every country, or caps by country with `*` for the
+/// others.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct CountryCaps {
+    pub others: Option<u64>,
+    pub by_country: HashMap<Country, u64>,
+}
+
+impl CountryCaps {
+    pub fn from_env(env: &Env) -> Result<Self, ConfigError> {
+        const VARIABLE: &str = "MAX_SMS_PER_COUNTRY_PER_HOUR";
+        let Some(raw) = env.optional(VARIABLE) else {
+            return Ok(Self::default());
+        };
+        let invalid = |problem: String| ConfigError::invalid(VARIABLE, problem);
+        let cap = |value: &serde_json::Value, what: &str| {
+            value
+                .as_u64()
+                .filter(|n| (1..=100_000_000).contains(n))
+                .ok_or_else(|| {
+                    invalid(format!("{what} must be a whole number from 1 to 100000000"))
+                })
+        };
+        if let Ok(n) = raw.trim().parse::<u64>() {
+            return Ok(Self {
+                others: Some(cap(&n.into(), "the cap")?),
+                by_country: HashMap::new(),
+            });
+        }
+        let value: serde_json::Value = serde_json::from_str(&raw).map_err(|_| {
+            invalid("must be a number, or JSON like {\"*\": 1000, \"LV\": 20}".into())
+        })?;
+        let serde_json::Value::Object(caps) = value else {
+            return Err(invalid(
+                "must be a number, or a JSON object of caps by country".into(),
+            ));
+        };
+        let mut parsed = Self::default();
+        for (code, value) in &caps {
+            if code == "*" {
+                parsed.others = Some(cap(value, "\"*\"")?);
+                continue;
+            }
+            let country = Country::parse(code).ok_or_else(|| {
+                invalid(format!(
+                    "holds {code:?}, which is not an ISO 3166 alpha-2 country code"
+                ))
+            })?;
+            parsed.by_country.insert(country, cap(value, code)?);
+        }
+        Ok(parsed)
+    }
+
+    /// The cap of `country` (`None`: a number of no country counts under `*`).
+    pub fn of(&self, country: Option<Country>) -> Option<u64> {
+        country
+            .and_then(|c| self.by_country.get(&c).copied())
+            .or(self.others)
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.others.is_none() && self.by_country.is_empty()
+    }
+}
+
+/// The limits' settings.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LimitSettings {
+    pub per_number: Option<u64>,
+    pub per_prefix: Option<u64>,
+    pub prefix_block: Duration,
+    pub per_country: CountryCaps,
+}
+
+impl Default for LimitSettings {
+    /// No limits.
+    fn default() -> Self {
+        Self {
+            per_number: None,
+            per_prefix: None,
+            prefix_block: DEFAULT_PREFIX_BLOCK,
+            per_country: CountryCaps::default(),
+        }
+    }
+}
+
+impl LimitSettings {
+    pub fn from_env(env: &Env) -> Result<Self, ConfigError> {
+        let per_number = env.number("MAX_SMS_PER_NUMBER_PER_HOUR", 0..=1_000_000, 0)?;
+        let per_prefix = env.number("MAX_SMS_PER_PREFIX_PER_HOUR", 0..=100_000_000, 0)?;
+        let block = env.number(
+            "PREFIX_BLOCK_SECONDS",
+            60..=604_800,
+            DEFAULT_PREFIX_BLOCK.as_secs(),
+        )?;
+        Ok(Self {
+            per_number: (per_number > 0).then_some(per_number),
+            per_prefix: (per_prefix > 0).then_some(per_prefix),
+            prefix_block: Duration::from_secs(block),
+            per_country: CountryCaps::from_env(env)?,
+        })
+    }
+
+    /// Whether a send's country must be known.
+    pub fn counts_countries(&self) -> bool {
+        !self.per_country.is_empty()
+    }
+}
+
+/// Why a send is refused by a limit.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Refusal {
+    /// The number had `limit` SMS this hour.
+    Number { limit: u64 },
+    /// The number's prefix is blocked (it had its hour's share).
+    Prefix,
+    /// The number's country had `limit` SMS this hour.
+    Country {
+        country: Option<Country>,
+        limit: u64,
+    },
+}
+
+/// What counting a send gave: the buckets it was counted in (to give back if it certainly does not
+/// go out), and a refusal if a limit was reached.
+#[derive(Debug, Default)]
+pub struct Counted {
+    pub buckets: Vec<String>,
+    pub refusal: Option<Refusal>,
+}
+
+/// The counters one send counts in, named before any is written.
+#[derive(Debug, Clone)]
+pub struct Plan {
+    number: Option<(Bucket, u64)>,
+    prefix: Option<(Bucket, u64)>,
+    country: Option<(Bucket, u64)>,
+    /// The prefix's block mark, when prefixes are limited.
+    block: Option<String>,
+    country_of: Option<Country>,
+    now_s: u64,
+}
+
+impl Plan {
+    /// Every bucket the send may be counted in.
+    pub fn buckets(&self) -> Vec<String> {
+        [&self.number, &self.prefix, &self.country]
+            .into_iter()
+            .flatten()
+            .map(|(bucket, _)| bucket.name.clone())
+            .collect()
+    }
+}
+
+/// The limits over one store.
+pub struct Limits {
     counters: Arc<dyn Counters>,
-    per_hour: Option<u64>,
+    settings: LimitSettings,
 }
 
-impl NumberLimit {
-    /// `per_hour`: `None` is no limit.
-    pub fn new(counters: Arc<dyn Counters>, per_hour: Option<u64>) -> Self {
-        Self { counters, per_hour }
+impl Limits {
+    pub fn new(counters: Arc<dyn Counters>, settings: LimitSettings) -> Self {
+        Self { counters, settings }
     }
 
-    pub fn per_hour(&self) -> Option<u64> {
-        self.per_hour
+    /// Whether a send's country must be known (country caps).
+    pub fn counts_countries(&self) -> bool {
+        self.settings.counts_countries()
     }
 
-    /// Counts one send in `bucket`; `false` when the number already had `limit` this hour.
-    pub async fn count(&self, bucket: &Bucket, limit: u64) -> Result<bool, StoreError> {
-        self.counters
-            .count(&bucket.name, limit, bucket.expires_at)
-            .await
+    /// Whether any limit is set.
+    pub fn any(&self) -> bool {
+        self.settings.per_number.is_some()
+            || self.settings.per_prefix.is_some()
+            || self.settings.counts_countries()
+    }
+
+    /// The counters one send of `sms` (HMAC key `key`) at `now_ms` counts in.
+    pub fn plan(&self, key: &[u8], sms: &SmsRequest, now_ms: u64) -> Plan {
+        let phone = sms.phone_number.as_str();
+        let prefix = prefix_of(phone);
+        let country_name = sms.country.map(|c| c.to_string()).unwrap_or_default();
+        Plan {
+            number: self
+                .settings
+                .per_number
+                .map(|limit| (Bucket::of(key, phone, now_ms), limit)),
+            prefix: self
+                .settings
+                .per_prefix
+                .map(|limit| (Bucket::hourly(key, "prefix", "p", prefix, now_ms), limit)),
+            country: self.settings.per_country.of(sms.country).map(|limit| {
+                let bucket = Bucket::hourly(key, "country", "c", &country_name, now_ms);
+                (bucket, limit)
+            }),
+            block: self
+                .settings
+                .per_prefix
+                .map(|_| prefix_block_name(key, prefix)),
+            country_of: sms.country,
+            now_s: now_ms / 1000,
+        }
+    }
+
+    /// Counts one send against every limit of `plan`, all at once. `Err` carries the error and
+    /// the buckets that may hold the send (a count that failed may have landed all the same).
+    pub async fn count(&self, plan: &Plan) -> Result<Counted, (StoreError, Vec<String>)> {
+        let count = |entry: &Option<(Bucket, u64)>| {
+            let entry = entry.clone();
+            async move {
+                let (bucket, limit) = entry?;
+                let counted = self
+                    .counters
+                    .count(&bucket.name, limit, bucket.expires_at)
+                    .await;
+                Some((bucket.name, counted))
+            }
+        };
+        let blocked = async {
+            match &plan.block {
+                Some(name) => Some(self.counters.blocked_until(name).await),
+                None => None,
+            }
+        };
+        let (number, prefix, country, blocked) = tokio::join!(
+            count(&plan.number),
+            count(&plan.prefix),
+            count(&plan.country),
+            blocked
+        );
+
+        let mut counted = Counted::default();
+        let mut failure = None;
+        let mut over = |result: Option<(String, Result<bool, StoreError>)>| match result {
+            Some((bucket, Ok(true))) => {
+                counted.buckets.push(bucket);
+                false
+            }
+            Some((_, Ok(false))) => true,
+            Some((bucket, Err(err))) => {
+                counted.buckets.push(bucket);
+                failure = Some(err);
+                false
+            }
+            None => false,
+        };
+        let number_over = over(number);
+        let prefix_over = over(prefix);
+        let country_over = over(country);
+        let prefix_blocked = match blocked {
+            Some(Ok(Some(until))) => until > plan.now_s,
+            Some(Ok(None)) | None => false,
+            Some(Err(err)) => {
+                failure = Some(err);
+                false
+            }
+        };
+        if let Some(err) = failure {
+            return Err((err, counted.buckets));
+        }
+        counted.refusal = if prefix_blocked || prefix_over {
+            // The prefix had its hour's share: every number in it waits out the block.
+            if prefix_over && let Some(name) = &plan.block {
+                let until = plan
+                    .now_s
+                    .saturating_add(self.settings.prefix_block.as_secs());
+                if let Err(err) = self.counters.block(name, until).await {
+                    return Err((err, counted.buckets));
+                }
+            }
+            Some(Refusal::Prefix)
+        } else if country_over {
+            plan.country.as_ref().map(|(_, limit)| Refusal::Country {
+                country: plan.country_of,
+                limit: *limit,
+            })
+        } else if number_over {
+            plan.number
+                .as_ref()
+                .map(|(_, limit)| Refusal::Number { limit: *limit })
+        } else {
+            None
+        };
+        Ok(counted)
     }
 
     /// Takes back a send counted in `bucket` that certainly did not go out.
@@ -56,9 +347,18 @@ impl NumberLimit {
     }
 }
 
+/// The name of a prefix's block: not by hour (a block outlives its hour).
+fn prefix_block_name(key: &[u8], prefix: &str) -> String {
+    format!(
+        "b#{}",
+        Fingerprint::of(key, "prefix-block", &[prefix]).hex()
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::settings::Host;
 
     #[test]
     fn a_number_counts_in_its_own_bucket_for_the_hour() {
@@ -69,5 +369,50 @@ mod tests {
         assert_ne!(a.name, Bucket::of(b"k", "+14155550101", 5 * hour_ms).name);
         assert_eq!(a.expires_at, 7 * 3600);
         assert!(!a.name.contains("4155550100"));
+    }
+
+    #[test]
+    fn a_prefix_is_the_number_without_its_last_four_digits() {
+        assert_eq!(prefix_of("+33612345678"), "+3361234");
+        assert_eq!(prefix_of("+14155550100"), "+1415555");
+        assert_ne!(
+            prefix_block_name(b"k", "+3361234"),
+            prefix_block_name(b"k", "+3361235")
+        );
+    }
+
+    fn caps(raw: &str) -> Result<CountryCaps, ConfigError> {
+        let lookup = |name: &str| (name == "MAX_SMS_PER_COUNTRY_PER_HOUR").then(|| raw.to_owned());
+        CountryCaps::from_env(&Env::new(Host::Lambda, &lookup))
+    }
+
+    #[test]
+    fn country_caps_are_a_number_or_caps_by_country() {
+        let lv = Country::parse("LV");
+        let us = Country::parse("US");
+        let all = caps("500").unwrap();
+        assert_eq!((all.of(lv), all.of(None)), (Some(500), Some(500)));
+        let some = caps(r#"{"*": 1000, "lv": 20}"#).unwrap();
+        assert_eq!(
+            (some.of(lv), some.of(us), some.of(None)),
+            (Some(20), Some(1000), Some(1000))
+        );
+        let only = caps(r#"{"LV": 20}"#).unwrap();
+        assert_eq!((only.of(lv), only.of(us)), (Some(20), None));
+        for bad in [
+            "0",
+            "-3",
+            "[1]",
+            r#"{"XX": 1}"#,
+            r#"{"LV": "20"}"#,
+            r#"{"*": 0}"#,
+            "lots",
+        ] {
+            let err = caps(bad).unwrap_err().to_string();
+            assert!(
+                err.starts_with("MAX_SMS_PER_COUNTRY_PER_HOUR"),
+                "{bad}: {err}"
+            );
+        }
     }
 }

@@ -145,6 +145,14 @@ pub enum Held {
     CountryNotAllowed { country: Option<Country> },
     /// The number had its `limit` SMS this hour.
     OverLimit { limit: u64 },
+    /// The number's prefix had its hour's share and is blocked (`MAX_SMS_PER_PREFIX_PER_HOUR`).
+    PrefixBlocked,
+    /// The number's country had its `limit` SMS this hour (`MAX_SMS_PER_COUNTRY_PER_HOUR`;
+    /// `None`: a number of no country, under `*`).
+    CountryLimit {
+        country: Option<Country>,
+        limit: u64,
+    },
     /// An identical request is being sent by another instance and had no outcome by the deadline:
     /// sending again could deliver twice.
     StillInFlight,

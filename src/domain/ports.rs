@@ -182,4 +182,8 @@ pub trait Counters: Send + Sync {
     async fn count(&self, bucket: &str, limit: u64, expires_at: u64) -> Result<bool, StoreError>;
     /// Takes back one send counted in `bucket` (it certainly did not go out).
     async fn uncount(&self, bucket: &str) -> Result<(), StoreError>;
+    /// Marks `name` blocked until `until` (seconds since the epoch), replacing any earlier mark.
+    async fn block(&self, name: &str, until: u64) -> Result<(), StoreError>;
+    /// Until when `name` is blocked, if it was ever marked (the mark may have passed already).
+    async fn blocked_until(&self, name: &str) -> Result<Option<u64>, StoreError>;
 }

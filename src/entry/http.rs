@@ -78,6 +78,12 @@ pub enum ApiError {
     #[error("this number has had its {0} SMS this hour (MAX_SMS_PER_NUMBER_PER_HOUR)")]
     OverLimit(u64),
     #[error(
+        "the number's range (its number without the last four digits) had its share of SMS this hour and is blocked for PREFIX_BLOCK_SECONDS (MAX_SMS_PER_PREFIX_PER_HOUR); nothing was sent"
+    )]
+    PrefixBlocked,
+    #[error("{0} (MAX_SMS_PER_COUNTRY_PER_HOUR); nothing was sent")]
+    CountryLimit(String),
+    #[error(
         "an identical request is still being sent by another instance of the gateway, and its outcome is not known yet"
     )]
     StillInFlight,
@@ -108,7 +114,9 @@ impl ApiError {
             | Self::CountryNotAllowed(_)
             | Self::InvalidNumber
             | Self::NumberTypeNotAllowed(_) => StatusCode::UNPROCESSABLE_ENTITY,
-            Self::OverLimit(_) => StatusCode::TOO_MANY_REQUESTS,
+            Self::OverLimit(_) | Self::PrefixBlocked | Self::CountryLimit(_) => {
+                StatusCode::TOO_MANY_REQUESTS
+            }
             Self::ProviderFailed(_)
             | Self::DeliveryUnknown(_)
             | Self::StillInFlight
@@ -140,6 +148,8 @@ impl ApiError {
             Self::InvalidNumber => "invalid_number",
             Self::NumberTypeNotAllowed(_) => "number_type_not_allowed",
             Self::OverLimit(_) => "rate_limited",
+            Self::PrefixBlocked => "prefix_blocked",
+            Self::CountryLimit(_) => "country_limit",
             Self::LimitsUnavailable => "limits_unavailable",
         }
     }
@@ -398,6 +408,11 @@ fn answer_held(held: Held, log: &mut LogFields) -> Result<Response, ApiError> {
             ApiError::NumberTypeNotAllowed(number_type.as_str())
         }
         Held::OverLimit { limit } => ApiError::OverLimit(limit),
+        Held::PrefixBlocked => ApiError::PrefixBlocked,
+        Held::CountryLimit { country, limit } => ApiError::CountryLimit(match country {
+            Some(country) => format!("numbers in {country} have had their {limit} SMS this hour"),
+            None => format!("numbers of no country have had their {limit} SMS this hour"),
+        }),
         Held::StillInFlight => ApiError::StillInFlight,
         Held::StoreUnavailable => ApiError::LimitsUnavailable,
         Held::MaybeSentBefore => ApiError::EarlierMaybeSent,

@@ -517,3 +517,66 @@ async fn two_forms_of_one_number_are_one_number_to_the_dedupe_and_the_limit() {
     assert_eq!(sms_sent_to(&mobile).await.len(), 1);
     assert!(sms_sent_to(&with_trunk).await.is_empty());
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_prefix_over_its_share_is_blocked_across_instances() {
+    let table = table().await;
+    let vars = [("MAX_SMS_PER_PREFIX_PER_HOUR", "2")];
+    let (one, two) = (gateway(&table, &vars), gateway(&table, &vars));
+    // Three numbers of one range of 10,000 (they differ only in their last four digits).
+    let [a, b, c] = [unique_phone(), unique_phone(), unique_phone()];
+    assert_eq!(a[..a.len() - 4], c[..c.len() - 4]);
+
+    assert_eq!(post(&one, &a, "Your code is 710001").await.0, 200);
+    assert_eq!(post(&two, &b, "Your code is 710002").await.0, 200);
+    for (gateway, phone, message) in [
+        (&one, &c, "Your code is 710003"),
+        (&two, &a, "Your code is 710004"),
+    ] {
+        let (status, refused) = post(gateway, phone, message).await;
+        assert_eq!(
+            (status, refused["error"].as_str()),
+            (429, Some("prefix_blocked"))
+        );
+    }
+    assert!(sms_sent_to(&c).await.is_empty());
+    assert_eq!(sms_sent_to(&a).await.len(), 1);
+    // The table holds the block and the counters by hash only.
+    let items = dynamodb()
+        .await
+        .scan()
+        .table_name(&table)
+        .send()
+        .await
+        .unwrap();
+    let dump = format!("{:?}", items.items());
+    assert!(dump.contains("b#"), "a block mark: {dump}");
+    for phone in [&a, &b, &c] {
+        assert!(
+            !dump.contains(&phone[1..phone.len() - 4]),
+            "no prefix in clear"
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_country_over_its_cap_gets_nothing_across_instances() {
+    let table = table().await;
+    let vars = [("MAX_SMS_PER_COUNTRY_PER_HOUR", r#"{"*": 100, "LV": 1}"#)];
+    let (one, two) = (gateway(&table, &vars), gateway(&table, &vars));
+    let latvian = |n: u32| format!("+3712{n}{:06}", std::process::id() % 1_000_000);
+    assert_eq!(post(&one, &latvian(0), "Your code is 371001").await.0, 200);
+    let (status, refused) = post(&two, &latvian(1), "Your code is 371002").await;
+    assert_eq!(
+        (status, refused["error"].as_str()),
+        (429, Some("country_limit")),
+        "{refused}"
+    );
+    assert!(refused["message"].as_str().unwrap().contains("LV"));
+    assert!(sms_sent_to(&latvian(1)).await.is_empty());
+    // Other countries count under "*".
+    assert_eq!(
+        post(&two, &unique_phone(), "Your code is 371003").await.0,
+        200
+    );
+}

@@ -239,6 +239,35 @@ impl Counters for DynamoStore {
         }
     }
 
+    async fn block(&self, name: &str, until: u64) -> Result<(), StoreError> {
+        self.client
+            .put_item()
+            .table_name(&self.table)
+            .item("pk", AttributeValue::S(name.to_owned()))
+            .item("expires_at", number(until))
+            .send()
+            .await
+            .map(|_| ())
+            .map_err(|err| self.error("PutItem", err))
+    }
+
+    async fn blocked_until(&self, name: &str) -> Result<Option<u64>, StoreError> {
+        let output = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .key("pk", AttributeValue::S(name.to_owned()))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(|err| self.error("GetItem", err))?;
+        Ok(output
+            .item()
+            .and_then(|item| item.get("expires_at"))
+            .and_then(|v| v.as_n().ok())
+            .and_then(|n| n.parse().ok()))
+    }
+
     async fn uncount(&self, bucket: &str) -> Result<(), StoreError> {
         let result = self
             .client

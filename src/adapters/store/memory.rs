@@ -10,6 +10,7 @@ use std::sync::Mutex;
 pub struct MemoryStore {
     sends: Mutex<HashMap<Fingerprint, Record>>,
     counts: Mutex<HashMap<String, (u64, u64)>>,
+    blocks: Mutex<HashMap<String, u64>>,
 }
 
 /// Above this many records, expired ones are dropped (bounds the memory of a busy `serve`).
@@ -77,5 +78,20 @@ impl Counters for MemoryStore {
             *sent = sent.saturating_sub(1);
         }
         Ok(())
+    }
+
+    async fn block(&self, name: &str, until: u64) -> Result<(), StoreError> {
+        let mut blocks = self.blocks.lock().unwrap_or_else(|p| p.into_inner());
+        if blocks.len() > MEMORY_PRUNE_ABOVE {
+            let now_s = now_ms() / 1000;
+            blocks.retain(|_, until| *until > now_s);
+        }
+        blocks.insert(name.to_owned(), until);
+        Ok(())
+    }
+
+    async fn blocked_until(&self, name: &str) -> Result<Option<u64>, StoreError> {
+        let blocks = self.blocks.lock().unwrap_or_else(|p| p.into_inner());
+        Ok(blocks.get(name).copied())
     }
 }
