@@ -40,6 +40,8 @@ pub struct Config {
     pub senders_by_country: bool,
     /// `IDEMPOTENCY_TABLE`, `DEDUPE_WINDOW_SECONDS`, `MAX_SMS_PER_NUMBER_PER_HOUR`.
     pub idempotency: crate::domain::dedupe::Settings,
+    /// `FINGERPRINT_KEY`, for local use; the gateway secret's `fingerprint_key` wins.
+    pub fingerprint_key: Option<crate::domain::keys::FingerprintKey>,
 }
 
 impl Config {
@@ -114,6 +116,9 @@ impl Config {
             return Err(ConfigError::NoProvider);
         }
         Ok(Self {
+            fingerprint_key: env
+                .optional("FINGERPRINT_KEY")
+                .and_then(crate::domain::keys::FingerprintKey::new),
             keys,
             providers: chosen,
             send_deadline,

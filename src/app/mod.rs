@@ -11,6 +11,7 @@ use crate::adapters::secrets::{ApiKeys, SecretKeys};
 use crate::adapters::store::{DynamoStore, MemoryStore};
 use crate::domain::dedupe::{Budget, Idempotency, Settings};
 use crate::domain::gateway::Gateway;
+use crate::domain::keys::FingerprintKey;
 use crate::domain::ports::{MetricsSink, SmsProvider};
 use crate::settings::DEFAULT_SEND_DEADLINE;
 use aws_config::SdkConfig;
@@ -54,6 +55,11 @@ struct Inner {
     keys: Arc<ApiKeys>,
     gateway: Gateway,
     metrics: Metrics,
+    /// `FINGERPRINT_KEY`; the secret's `fingerprint_key` wins.
+    fingerprint: Option<FingerprintKey>,
+    /// Whether counts outlive a request (a table or a limit): then start-up warns without a
+    /// fingerprint key.
+    counts_matter: bool,
 }
 
 impl AppState {
@@ -72,8 +78,33 @@ impl AppState {
                 keys,
                 gateway,
                 metrics,
+                fingerprint: None,
+                counts_matter: false,
             }),
         }
+    }
+
+    /// The HMAC key of the store's names for a request that presented `presented`: the gateway
+    /// secret's `fingerprint_key` (as last read), else `FINGERPRINT_KEY`, else the API key itself
+    /// (Mosaic's re-sends present the same one; a rotation then restarts the counts).
+    pub fn fingerprint_key_for(&self, presented: &[u8]) -> Vec<u8> {
+        if let Some(secret) = self.keys().latest()
+            && let Some(key) = secret.field("fingerprint_key")
+        {
+            return key.as_bytes().to_vec();
+        }
+        match &self.inner.fingerprint {
+            Some(key) => key.as_bytes().to_vec(),
+            None => presented.to_vec(),
+        }
+    }
+
+    fn has_fingerprint_key(&self) -> bool {
+        self.inner.fingerprint.is_some()
+            || self
+                .keys()
+                .latest()
+                .is_some_and(|s| s.field("fingerprint_key").is_some())
     }
 
     pub fn keys(&self) -> &ApiKeys {
@@ -157,7 +188,13 @@ fn state_with(
         .with_metrics(sink)
         .with_countries(config.countries.clone(), config.senders_by_country)
         .with_numbers(config.numbers.clone());
-    Ok(AppState::from_parts(keys, gateway, metrics))
+    let mut state = AppState::from_parts(keys, gateway, metrics);
+    if let Some(inner) = Arc::get_mut(&mut state.inner) {
+        inner.fingerprint = config.fingerprint_key.clone();
+        inner.counts_matter = config.idempotency.table.is_some()
+            || config.idempotency.limits != crate::domain::limits::LimitSettings::default();
+    }
+    Ok(state)
 }
 
 /// The idempotency store the settings ask for: the table when there is one, else in process.
@@ -226,6 +263,11 @@ pub async fn start(state: &AppState) -> Result<(), StartupError> {
     );
     store?;
     independent.map_err(StartupError::provider)?;
+    if state.inner.counts_matter && !state.has_fingerprint_key() {
+        tracing::warn!(
+            "no fingerprint_key in the gateway secret (nor FINGERPRINT_KEY): dedupe and the limits are keyed by the API key, so rotating it starts every count again and, during the rotation, counts each number twice; add a random fingerprint_key to the secret"
+        );
+    }
     gateway
         .start_providers(true)
         .await

@@ -12,9 +12,9 @@
 //! Without a table the store lives in the process, which covers re-sends that reach the same
 //! instance only.
 //!
-//! The HMAC key is the API key the request presented (Mosaic's re-sends present the same one), so
-//! the store holds neither a number nor a message, and nothing in it can be turned back into one
-//! without the key.
+//! The HMAC key is the gateway's fingerprint key (`fingerprint_key` in the secret), or without one
+//! the API key the request presented (Mosaic's re-sends present the same one), so the store holds
+//! neither a number nor a message, and nothing in it can be turned back into one without the key.
 
 use crate::domain::limits::{LimitSettings, Limits, Refusal};
 use crate::domain::outcome::{Delivery, Held};

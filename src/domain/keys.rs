@@ -40,6 +40,30 @@ impl fmt::Debug for ApiKey {
     }
 }
 
+/// The HMAC key of every name the idempotency store holds (dedupe records, the limits' counters):
+/// the gateway secret's `fingerprint_key`, or `FINGERPRINT_KEY`. Independent of the API key, so
+/// rotating the API key keeps every count. `Debug` never shows it.
+#[derive(Clone, PartialEq, Eq)]
+pub struct FingerprintKey(String);
+
+impl FingerprintKey {
+    /// `None` for an empty or blank key.
+    pub fn new(key: impl Into<String>) -> Option<Self> {
+        let key = key.into();
+        (!key.trim().is_empty()).then_some(Self(key))
+    }
+
+    pub fn as_bytes(&self) -> &[u8] {
+        self.0.as_bytes()
+    }
+}
+
+impl fmt::Debug for FingerprintKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("FingerprintKey([redacted])")
+    }
+}
+
 pub(crate) fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }

@@ -328,8 +328,8 @@ async fn send(
     log: &mut LogFields,
 ) -> Result<Response, ApiError> {
     authorize(state, request.headers()).await?;
-    // The key the request was sent with: re-sends of one request bring the same one, and it keys
-    // their fingerprints (see idempotency).
+    // The key the request was sent with: without a fingerprint key it keys the store's names
+    // (re-sends of one request bring the same one).
     let presented_key = request
         .headers()
         .get("x-api-key")
@@ -347,10 +347,11 @@ async fn send(
     // The send runs in a task of its own: a client that hangs up (dropping this handler) must not
     // cut a send in half, its request perhaps already with the provider.
     let (task_state, task_sms) = (state.clone(), sms.clone());
+    let fingerprint_key = state.fingerprint_key_for(presented_key.as_bytes());
     let outcome = tokio::spawn(async move {
         task_state
             .gateway()
-            .send(&task_sms, presented_key.as_bytes(), arrived)
+            .send(&task_sms, &fingerprint_key, arrived)
             .await
     })
     .await

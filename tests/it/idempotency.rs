@@ -580,3 +580,77 @@ async fn a_country_over_its_cap_gets_nothing_across_instances() {
         200
     );
 }
+
+/// A gateway reading its keys from `secret` in moto, with a limit of one SMS per number.
+fn gateway_with_secret(table: &str, secret: &str) -> Gateway {
+    gateway(
+        table,
+        &[
+            ("GATEWAY_SECRET_ID", secret),
+            ("MAX_SMS_PER_NUMBER_PER_HOUR", "1"),
+        ],
+    )
+}
+
+async fn post_with_key(gateway: &Running, key: &str, phone: &str, message: &str) -> u16 {
+    reqwest::Client::new()
+        .post(&gateway.url)
+        .header("x-api-key", key)
+        .json(&json!({"phone_number": phone, "message": message}))
+        .send()
+        .await
+        .unwrap()
+        .status()
+        .as_u16()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_rotated_api_key_keeps_every_count_with_a_fingerprint_key() {
+    let secrets = aws_sdk_secretsmanager::Client::new(&aws_config(&moto().endpoint).await);
+    for (with_fingerprint, second_answer) in [(true, 429), (false, 200)] {
+        let table = table().await;
+        let name = format!("fingerprint-{}-{with_fingerprint}", std::process::id());
+        let value = |api_key: &str, previous: Option<&str>| {
+            let mut value = json!({"api_key": api_key});
+            if let Some(previous) = previous {
+                value["previous_api_key"] = previous.into();
+            }
+            if with_fingerprint {
+                value["fingerprint_key"] = "f1ngerpr1nt-0f-th1s-gateway".into();
+            }
+            value.to_string()
+        };
+        secrets
+            .create_secret()
+            .name(&name)
+            .secret_string(value("key-one", None))
+            .send()
+            .await
+            .unwrap();
+        let gateway = gateway_with_secret(&table, &name);
+        let phone = unique_phone();
+        assert_eq!(
+            post_with_key(&gateway, "key-one", &phone, "Your code is 1").await,
+            200
+        );
+        // The API key is rotated; an unknown key makes the gateway read the secret again.
+        secrets
+            .put_secret_value()
+            .secret_id(&name)
+            .secret_string(value("key-two", Some("key-one")))
+            .send()
+            .await
+            .unwrap();
+        let status = post_with_key(&gateway, "key-two", &phone, "Your code is 2").await;
+        assert_eq!(
+            status, second_answer,
+            "with a fingerprint key: {with_fingerprint}"
+        );
+        let log = gateway.running.stop();
+        assert_eq!(
+            log.contains("no fingerprint_key"),
+            !with_fingerprint,
+            "the start-up warning: {log}"
+        );
+    }
+}
