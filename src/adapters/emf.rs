@@ -215,6 +215,23 @@ mod tests {
         assert_eq!(counts(&post(200, "sent").unwrap()), [1, 0, 0]);
         assert_eq!(counts(&post(422, "recipient_rejected").unwrap()), [0, 1, 0]);
         assert_eq!(counts(&post(503, "keys_unavailable").unwrap()), [0, 0, 1]);
+        // A request held by the gateway (no provider called): the dimension set the pumping
+        // shield's alarms watch.
+        let held = metrics
+            .send_line(
+                &Method::POST,
+                StatusCode::TOO_MANY_REQUESTS,
+                None,
+                "prefix_blocked",
+                7,
+            )
+            .unwrap();
+        let held: serde_json::Value = serde_json::from_str(&held).unwrap();
+        assert_eq!(
+            (&held["Provider"], &held["Outcome"]),
+            (&"none".into(), &"prefix_blocked".into())
+        );
+        assert_eq!(counts(&held), [0, 1, 0]);
         assert!(post(401, "invalid_api_key").is_none());
         assert!(post(400, "invalid_field").is_none());
         let get = metrics.send_line(&Method::GET, StatusCode::OK, None, "challenge_answered", 7);

@@ -124,6 +124,22 @@ expect(resources["IdempotencyStoreAlarm"].get("Condition") == "CreateIdempotency
 expect(resources["GatewayFunction"]["Properties"]["Environment"]["Variables"].get("LIMITS_ON_STORE_FAILURE")
        == {"Ref": "LimitsOnStoreFailure"}, "LIMITS_ON_STORE_FAILURE comes from LimitsOnStoreFailure")
 
+# The pumping shield's alarms watch the dimension set the EMF line writes for a held request
+# (src/adapters/emf.rs: FunctionName, Provider "none", Outcome the answer's code).
+for name, outcome, condition, on, off in [
+    ("PrefixBlockedAlarm", "prefix_blocked", "HasPrefixLimit", {"MaxSmsPerPrefixPerHour": "100"}, {}),
+    ("CountryLimitAlarm", "country_limit", "HasCountryCaps", {"MaxSmsPerCountryPerHour": "1000"}, {}),
+]:
+    props = alarm(name)
+    expect(("MosaicSmsGateway", "SmsRejected", ("FunctionName", "Provider", "Outcome")) in metrics_of(props),
+           f"{name} watches SmsRejected by FunctionName, Provider, Outcome")
+    dimensions = {d["Name"]: d["Value"] for d in props.get("Dimensions", [])}
+    expect(dimensions.get("Provider") == "none" and dimensions.get("Outcome") == outcome,
+           f"{name} watches Provider none, Outcome {outcome}")
+    fires_on(props, "GreaterThanOrEqualToThreshold", 1)
+    expect(resources[name].get("Condition") == condition and condition_holds(condition, **on)
+           and not condition_holds(condition, **off), f"{name} exists only when its limit is set")
+
 props = alarm("SmsRejectedRateAlarm")
 watched = metrics_of(props)
 expect(("MosaicSmsGateway", "SmsRejected", ("FunctionName",)) in watched and
