@@ -554,9 +554,10 @@ async fn a_prefix_over_its_share_is_blocked_across_instances() {
     for phone in [&a, &b, &c] {
         assert!(
             !dump.contains(&phone[1..phone.len() - 4]),
-            "no prefix in clear"
+            "no prefix or number in clear"
         );
     }
+    assert!(!dump.contains("Your code"), "no message in clear");
 }
 
 #[tokio::test(flavor = "multi_thread")]
