@@ -16,7 +16,7 @@
 //! the API key the request presented (Mosaic's re-sends present the same one), so the store holds
 //! neither a number nor a message, and nothing in it can be turned back into one without the key.
 
-use crate::domain::limits::{LimitSettings, Limits, Refusal};
+use crate::domain::limits::{CountFailure, LimitSettings, Limits, Refusal};
 use crate::domain::outcome::{Delivery, Held};
 use crate::domain::ports::{
     Claimed, Counters, DedupeStore, Fingerprint, MetricsSink, NoMetrics, Record, State, StoreError,
@@ -345,8 +345,12 @@ impl Idempotency {
         let counted = tokio::time::timeout_at(until, self.limits.count(&plan))
             .await
             .unwrap_or_else(|_| {
-                let err = StoreError("no answer in the time it was given".into());
-                Err((err, plan.buckets()))
+                // No answer in time: any count may have landed.
+                Err(CountFailure {
+                    error: StoreError("no answer in the time it was given".into()),
+                    certain: Vec::new(),
+                    maybe: plan.buckets(),
+                })
             });
         match counted {
             Ok(counted) => {
@@ -365,18 +369,17 @@ impl Idempotency {
                     Refusal::Country { country, limit } => Held::CountryLimit { country, limit },
                 })
             }
-            Err((err, maybe_counted)) => {
+            Err(failure) => {
                 self.metrics.store_error("count");
-                // A count that failed may still have landed: when nothing is sent (closed), it
-                // is taken back (the store's -1 is conditional on a count being there).
-                let ticket = match self.on_store_failure {
-                    OnStoreFailure::Closed => Ticket {
-                        counted: maybe_counted,
-                        ..ticket
-                    },
-                    OnStoreFailure::Open => ticket,
-                };
-                self.unchecked(&err, ticket, until).await
+                // The counts that landed are given back if the send certainly does not go out.
+                // When nothing is sent (closed), those that may have landed are taken back too
+                // (the store's -1 is conditional on a count being there).
+                let mut counted = failure.certain;
+                if self.on_store_failure == OnStoreFailure::Closed {
+                    counted.extend(failure.maybe);
+                }
+                let ticket = Ticket { counted, ..ticket };
+                self.unchecked(&failure.error, ticket, until).await
             }
         }
     }
@@ -851,6 +854,118 @@ mod tests {
             .admit(b"k", &sms("+14155560101", "c6"), deadline())
             .await;
         assert!(other.is_ok(), "{other:?}");
+    }
+
+    /// The memory store, whose counts of buckets named `fail_tag#...` fail.
+    struct FailingCounts {
+        inner: MemoryStore,
+        fail_tag: &'static str,
+    }
+
+    #[async_trait::async_trait]
+    impl DedupeStore for FailingCounts {
+        async fn claim(&self, k: &Fingerprint, c: &Record, n: u64) -> Result<Claimed, StoreError> {
+            self.inner.claim(k, c, n).await
+        }
+        async fn look(&self, k: &Fingerprint) -> Result<Option<Record>, StoreError> {
+            self.inner.look(k).await
+        }
+        async fn finish(&self, k: &Fingerprint, t: &str, d: &Record) -> Result<(), StoreError> {
+            self.inner.finish(k, t, d).await
+        }
+    }
+
+    #[async_trait::async_trait]
+    impl Counters for FailingCounts {
+        async fn count(&self, bucket: &str, limit: u64, expires: u64) -> Result<bool, StoreError> {
+            if bucket.starts_with(self.fail_tag) {
+                return Err(StoreError("throttled".into()));
+            }
+            self.inner.count(bucket, limit, expires).await
+        }
+        async fn uncount(&self, bucket: &str) -> Result<(), StoreError> {
+            self.inner.uncount(bucket).await
+        }
+        async fn block(&self, name: &str, until: u64) -> Result<(), StoreError> {
+            self.inner.block(name, until).await
+        }
+        async fn blocked_until(&self, name: &str) -> Result<Option<u64>, StoreError> {
+            self.inner.blocked_until(name).await
+        }
+    }
+
+    #[tokio::test]
+    async fn a_limit_that_refused_holds_though_another_count_failed() {
+        let settings = Settings {
+            limits: LimitSettings {
+                per_number: Some(1),
+                per_country: crate::domain::limits::CountryCaps {
+                    others: Some(100),
+                    by_country: Default::default(),
+                },
+                ..LimitSettings::default()
+            },
+            ..Settings::default()
+        };
+        // Every country count fails (a throttled table); the number's counts work.
+        let failing = Idempotency::new(
+            FailingCounts {
+                inner: MemoryStore::default(),
+                fail_tag: "c#",
+            },
+            &settings,
+            Budget::of(Duration::from_millis(2500)),
+        );
+        let once = failing
+            .admit(b"k", &sms("+14155550102", "c2"), deadline())
+            .await;
+        // Open on store failures: the first send goes unchecked...
+        let ticket = once.unwrap();
+        // ...and its number's count, which certainly landed, is given back when it is not sent.
+        failing.finish(ticket, Delivery::NotSent, deadline()).await;
+        let again = failing
+            .admit(b"k", &sms("+14155550102", "c3"), deadline())
+            .await;
+        sent(&failing, again.unwrap(), "m3").await;
+        let over = failing
+            .admit(b"k", &sms("+14155550102", "c4"), deadline())
+            .await;
+        assert!(
+            matches!(over, Err(Held::OverLimit { limit: 1 })),
+            "the number's refusal stands: {over:?}"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_blocked_prefix_counts_nothing_and_keeps_its_block() {
+        let idem = with_limits(LimitSettings {
+            per_prefix: Some(1),
+            per_number: Some(100),
+            ..LimitSettings::default()
+        });
+        let first = idem
+            .admit(b"k", &sms("+14155550101", "c1"), deadline())
+            .await;
+        sent(&idem, first.unwrap(), "m1").await;
+        let blocked = idem
+            .admit(b"k", &sms("+14155550102", "c2"), deadline())
+            .await;
+        assert!(matches!(blocked, Err(Held::PrefixBlocked)), "{blocked:?}");
+        let mark = prefix_block_mark(&idem, "+14155550102").await;
+        // A flood into the blocked range neither counts nor moves the block.
+        for i in 0..5 {
+            let request = sms("+14155550103", &format!("flood {i}"));
+            assert!(matches!(
+                idem.admit(b"k", &request, deadline()).await,
+                Err(Held::PrefixBlocked)
+            ));
+        }
+        assert_eq!(prefix_block_mark(&idem, "+14155550102").await, mark);
+    }
+
+    async fn prefix_block_mark(idem: &Idempotency, phone: &str) -> Option<u64> {
+        let plan = idem.limits.plan(b"k", &sms(phone, "x"), now_ms());
+        idem.limits.block_until_for_tests(&plan).await
     }
 
     #[tokio::test]

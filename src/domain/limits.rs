@@ -50,9 +50,14 @@ impl Bucket {
     }
 }
 
-/// The prefix of an E.164 number: all but its last four digits.
+/// The prefix of an E.164 number: all but its last four digits, or, in a small plan, its last half
+/// of the national number (Niue's four-digit numbers must not share one prefix for the country).
 pub fn prefix_of(phone: &str) -> &str {
-    &phone[..phone.len().saturating_sub(PREFIX_DROPS).max(1)]
+    let digits = phone.len().saturating_sub(1);
+    let code = crate::domain::numbering::calling_code_len(phone).unwrap_or(1);
+    let national = digits.saturating_sub(code);
+    let drops = PREFIX_DROPS.min(national / 2);
+    &phone[..phone.len().saturating_sub(drops).max(1)]
 }
 
 /// `MAX_SMS_PER_COUNTRY_PER_HOUR`: one cap for every country, or caps by country with `*` for the
@@ -186,6 +191,15 @@ pub struct Counted {
     pub refusal: Option<Refusal>,
 }
 
+/// A count that failed: the store's error, the buckets that certainly hold the send, and those
+/// whose count failed (it may have landed all the same).
+#[derive(Debug)]
+pub struct CountFailure {
+    pub error: StoreError,
+    pub certain: Vec<String>,
+    pub maybe: Vec<String>,
+}
+
 /// The counters one send counts in, named before any is written.
 #[derive(Debug, Clone)]
 pub struct Plan {
@@ -259,9 +273,29 @@ impl Limits {
         }
     }
 
-    /// Counts one send against every limit of `plan`, all at once. `Err` carries the error and
-    /// the buckets that may hold the send (a count that failed may have landed all the same).
-    pub async fn count(&self, plan: &Plan) -> Result<Counted, (StoreError, Vec<String>)> {
+    /// Counts one send against every limit of `plan`. A blocked prefix is refused before anything
+    /// is counted (a flood into a blocked range must neither use up the country's cap nor extend
+    /// its own block); then the counts run at once. A limit that answered "over" refuses the send
+    /// even when another call failed; only when none refused does a failure stand.
+    pub async fn count(&self, plan: &Plan) -> Result<Counted, CountFailure> {
+        if let Some(name) = &plan.block {
+            match self.counters.blocked_until(name).await {
+                Ok(Some(until)) if until > plan.now_s => {
+                    return Ok(Counted {
+                        buckets: Vec::new(),
+                        refusal: Some(Refusal::Prefix),
+                    });
+                }
+                Ok(_) => {}
+                Err(error) => {
+                    return Err(CountFailure {
+                        error,
+                        certain: Vec::new(),
+                        maybe: Vec::new(),
+                    });
+                }
+            }
+        }
         let count = |entry: &Option<(Bucket, u64)>| {
             let entry = entry.clone();
             async move {
@@ -273,30 +307,24 @@ impl Limits {
                 Some((bucket.name, counted))
             }
         };
-        let blocked = async {
-            match &plan.block {
-                Some(name) => Some(self.counters.blocked_until(name).await),
-                None => None,
-            }
-        };
-        let (number, prefix, country, blocked) = tokio::join!(
+        let (number, prefix, country) = tokio::join!(
             count(&plan.number),
             count(&plan.prefix),
-            count(&plan.country),
-            blocked
+            count(&plan.country)
         );
 
-        let mut counted = Counted::default();
-        let mut failure = None;
+        let mut certain = Vec::new();
+        let mut maybe = Vec::new();
+        let mut error = None;
         let mut over = |result: Option<(String, Result<bool, StoreError>)>| match result {
             Some((bucket, Ok(true))) => {
-                counted.buckets.push(bucket);
+                certain.push(bucket);
                 false
             }
             Some((_, Ok(false))) => true,
             Some((bucket, Err(err))) => {
-                counted.buckets.push(bucket);
-                failure = Some(err);
+                maybe.push(bucket);
+                error = Some(err);
                 false
             }
             None => false,
@@ -304,26 +332,14 @@ impl Limits {
         let number_over = over(number);
         let prefix_over = over(prefix);
         let country_over = over(country);
-        let prefix_blocked = match blocked {
-            Some(Ok(Some(until))) => until > plan.now_s,
-            Some(Ok(None)) | None => false,
-            Some(Err(err)) => {
-                failure = Some(err);
-                false
-            }
-        };
-        if let Some(err) = failure {
-            return Err((err, counted.buckets));
-        }
-        counted.refusal = if prefix_blocked || prefix_over {
-            // The prefix had its hour's share: every number in it waits out the block.
-            if prefix_over && let Some(name) = &plan.block {
+        let refusal = if prefix_over {
+            // The prefix had its hour's share: every number in it waits out the block. A block
+            // that cannot be written still refuses this send; the next one over writes it.
+            if let Some(name) = &plan.block {
                 let until = plan
                     .now_s
                     .saturating_add(self.settings.prefix_block.as_secs());
-                if let Err(err) = self.counters.block(name, until).await {
-                    return Err((err, counted.buckets));
-                }
+                let _ = self.counters.block(name, until).await;
             }
             Some(Refusal::Prefix)
         } else if country_over {
@@ -338,7 +354,30 @@ impl Limits {
         } else {
             None
         };
-        Ok(counted)
+        match (refusal, error) {
+            // Refused: only the counts that certainly landed are given back (taking back one
+            // that did not land would take another send's).
+            (Some(refusal), _) => Ok(Counted {
+                buckets: certain,
+                refusal: Some(refusal),
+            }),
+            (None, Some(error)) => Err(CountFailure {
+                error,
+                certain,
+                maybe,
+            }),
+            (None, None) => Ok(Counted {
+                buckets: certain,
+                refusal: None,
+            }),
+        }
+    }
+
+    /// The prefix block mark of `plan`, as the store holds it.
+    #[cfg(test)]
+    pub(crate) async fn block_until_for_tests(&self, plan: &Plan) -> Option<u64> {
+        let name = plan.block.as_ref()?;
+        self.counters.blocked_until(name).await.ok().flatten()
     }
 
     /// Takes back a send counted in `bucket` that certainly did not go out.
@@ -375,6 +414,10 @@ mod tests {
     fn a_prefix_is_the_number_without_its_last_four_digits() {
         assert_eq!(prefix_of("+33612345678"), "+3361234");
         assert_eq!(prefix_of("+14155550100"), "+1415555");
+        // Niue: four-digit numbers, so two digits of the national number stay.
+        assert_eq!(prefix_of("+6834001"), "+68340");
+        // Six national digits: three stay.
+        assert_eq!(prefix_of("+1234567"), "+1234");
         assert_ne!(
             prefix_block_name(b"k", "+3361234"),
             prefix_block_name(b"k", "+3361235")

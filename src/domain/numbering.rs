@@ -174,6 +174,11 @@ fn calling_code(digits: &str) -> Option<(u16, usize)> {
     })
 }
 
+/// The length of `phone`'s calling code (1 to 3 digits), if the plan knows it.
+pub fn calling_code_len(phone: &str) -> Option<usize> {
+    calling_code(phone.strip_prefix('+')?).map(|(_, len)| len)
+}
+
 /// The plans of `code`, with their indexes.
 fn plans_of(code: u16) -> impl Iterator<Item = (usize, &'static Plan)> {
     let start = PLANS.partition_point(|p| p.code < code);
