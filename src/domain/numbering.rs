@@ -382,7 +382,7 @@ pub fn load_metadata() {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use phonenumber::metadata::DATABASE;
 
@@ -560,6 +560,28 @@ mod tests {
         }
     }
 
+    /// Every example number of libphonenumber's metadata that is E.164, for the descriptors `pick`
+    /// chooses of each region: (E.164, parsed). The country and numbering tests share it.
+    pub(crate) fn metadata_examples(
+        pick: fn(
+            &phonenumber::metadata::Descriptors,
+        ) -> Vec<Option<&phonenumber::metadata::Descriptor>>,
+    ) -> Vec<(String, PhoneNumber)> {
+        let mut examples = Vec::new();
+        for meta in DATABASE.iter() {
+            for desc in pick(meta.descriptors()).into_iter().flatten() {
+                let Some(example) = desc.example() else {
+                    continue;
+                };
+                let e164 = format!("+{}{example}", meta.country_code());
+                if let Ok(phone) = PhoneNumber::parse(&e164) {
+                    examples.push((e164, phone));
+                }
+            }
+        }
+        examples
+    }
+
     /// The metadata's example number of `number_type` in `region`.
     fn example_of(code: u16, region: &str, number_type: NumberType) -> Option<String> {
         let meta = DATABASE
@@ -592,9 +614,10 @@ mod tests {
         use phonenumber::Type;
         let mut checked = 0;
         let mut differ = Vec::new();
-        for meta in DATABASE.iter() {
-            let d = meta.descriptors();
-            let examples = [
+        fn every_type(
+            d: &phonenumber::metadata::Descriptors,
+        ) -> Vec<Option<&phonenumber::metadata::Descriptor>> {
+            vec![
                 d.fixed_line(),
                 d.mobile(),
                 d.toll_free(),
@@ -606,37 +629,30 @@ mod tests {
                 d.uan(),
                 d.voicemail(),
             ]
-            .into_iter()
-            .flatten()
-            .filter_map(|desc| desc.example());
-            for example in examples {
-                let e164 = format!("+{}{example}", meta.country_code());
-                let Ok(ours) = PhoneNumber::parse(&e164) else {
-                    continue;
-                };
-                let Ok(reference) = phonenumber::parse(None, &e164) else {
-                    continue;
-                };
-                let theirs = match reference.number_type(&DATABASE) {
-                    _ if !reference.is_valid() => None,
-                    Type::PremiumRate => Some(NumberType::PremiumRate),
-                    Type::TollFree => Some(NumberType::TollFree),
-                    Type::SharedCost => Some(NumberType::SharedCost),
-                    Type::Voip => Some(NumberType::Voip),
-                    Type::PersonalNumber => Some(NumberType::PersonalNumber),
-                    Type::Pager => Some(NumberType::Pager),
-                    Type::Uan => Some(NumberType::Uan),
-                    Type::Voicemail => Some(NumberType::Voicemail),
-                    Type::FixedLine => Some(NumberType::FixedLine),
-                    Type::Mobile => Some(NumberType::Mobile),
-                    Type::FixedLineOrMobile => Some(NumberType::FixedLineOrMobile),
-                    _ => None,
-                };
-                let ours = classify(&ours).map(|c| c.number_type);
-                checked += 1;
-                if ours.is_none() || (theirs.is_some() && ours != theirs) {
-                    differ.push(format!("{e164}: ours {ours:?}, phonenumber {theirs:?}"));
-                }
+        }
+        for (e164, ours) in metadata_examples(every_type) {
+            let Ok(reference) = phonenumber::parse(None, &e164) else {
+                continue;
+            };
+            let theirs = match reference.number_type(&DATABASE) {
+                _ if !reference.is_valid() => None,
+                Type::PremiumRate => Some(NumberType::PremiumRate),
+                Type::TollFree => Some(NumberType::TollFree),
+                Type::SharedCost => Some(NumberType::SharedCost),
+                Type::Voip => Some(NumberType::Voip),
+                Type::PersonalNumber => Some(NumberType::PersonalNumber),
+                Type::Pager => Some(NumberType::Pager),
+                Type::Uan => Some(NumberType::Uan),
+                Type::Voicemail => Some(NumberType::Voicemail),
+                Type::FixedLine => Some(NumberType::FixedLine),
+                Type::Mobile => Some(NumberType::Mobile),
+                Type::FixedLineOrMobile => Some(NumberType::FixedLineOrMobile),
+                _ => None,
+            };
+            let ours = classify(&ours).map(|c| c.number_type);
+            checked += 1;
+            if ours.is_none() || (theirs.is_some() && ours != theirs) {
+                differ.push(format!("{e164}: ours {ours:?}, phonenumber {theirs:?}"));
             }
         }
         assert!(checked > 1000, "{checked}");
