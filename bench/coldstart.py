@@ -15,7 +15,8 @@ statistics), and exec to the first answer:
   scripts/test once, or set MOTO_PYTHON.
 * lambda + key: the key read from Secrets Manager (moto) during init, outbox provider: the budget's
   "init with the key fetched".
-* lambda + AWS + table: the same with IDEMPOTENCY_TABLE (moto's DynamoDB: a start-up read, then the
+* lambda + AWS + table: the same with IDEMPOTENCY_TABLE and FINGERPRINT_SECRET_ID, as the template
+  sets them (moto's DynamoDB: a start-up read, the fingerprint secret beside the key's, then the
   claim, the count and the outcome around the publish); then also with BLOCKED_COUNTRIES (the
   US numbering patterns compile during init).
 * lambda + Twilio: the key and the Twilio credentials read from one secret (moto) during init, where
@@ -181,6 +182,9 @@ def start_moto():
         " AttributeDefinitions=[{'AttributeName': 'pk', 'AttributeType': 'S'}], BillingMode='PAY_PER_REQUEST')"
     )
     subprocess.run([python, "-c", table_code, endpoint], check=True)
+    # The template creates the fingerprint key's secret with the table.
+    subprocess.run([python, "-c", python_code, endpoint, "bench-fingerprint",
+                    json.dumps({"fingerprint_key": "f" * 64})], check=True)
     twilio_secret = {"api_key": KEY, "twilio_account_sid": TWILIO_ACCOUNT, "twilio_auth_token": TWILIO_TOKEN}
     subprocess.run([python, "-c", python_code, endpoint, "bench-twilio", json.dumps(twilio_secret)], check=True)
     return proc, endpoint
@@ -374,7 +378,9 @@ def main():
         tls_proxy, proxies = start_tls_proxy(bundle, (endpoint, stand_in_url, gateway_url, mosaic_url))
         with open(bundle) as f:
             roots = f.read().count("BEGIN CERTIFICATE")
-        table = {"IDEMPOTENCY_TABLE": "bench", "MAX_SMS_PER_NUMBER_PER_HOUR": "1000000"}
+        # As the template sets it up: the table, and the fingerprint key in a secret of its own.
+        table = {"IDEMPOTENCY_TABLE": "bench", "MAX_SMS_PER_NUMBER_PER_HOUR": "1000000",
+                 "FINGERPRINT_SECRET_ID": "bench-fingerprint"}
 
         def eum(aws, stand_in):
             return dict(EUM_ORIGINATION_IDENTITY="phone-0123456789", AWS_ENDPOINT_URL_PINPOINT_SMS_VOICE_V2=stand_in)
@@ -385,7 +391,7 @@ def main():
              lambda aws, si, gw, mo, b: lambda_cold_start(outbox, aws, provider="outbox", bundle=b)),
             ("lambda + SNS: secret and SNS sandbox read at init, SNS publish",
              lambda aws, si, gw, mo, b: lambda_cold_start(outbox, aws, bundle=b)),
-            ("lambda + SNS + idempotency table: also the table at init, claim/count/outcome",
+            ("lambda + SNS + idempotency table: also the table and the fingerprint secret at init, claim/count/outcome",
              lambda aws, si, gw, mo, b: lambda_cold_start(outbox, aws, extra=table, bundle=b)),
             ("lambda + table + prefix and country limits: their counts and the block look beside the number's",
              lambda aws, si, gw, mo, b: lambda_cold_start(outbox, aws, extra=dict(

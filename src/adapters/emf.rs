@@ -34,6 +34,7 @@ impl Metrics {
         status: StatusCode,
         provider: Option<&str>,
         outcome: &str,
+        country: Option<&str>,
         now_ms: u64,
     ) -> Option<String> {
         let Self::Emf { function_name } = self else {
@@ -52,18 +53,29 @@ impl Metrics {
             s if s.is_server_error() => (0, 0, 1),
             _ => return None,
         };
-        let line = json!({
+        let mut directives = vec![json!({
+            "Namespace": NAMESPACE,
+            "Dimensions": [["FunctionName"], ["FunctionName", "Provider", "Outcome"]],
+            "Metrics": [
+                {"Name": "SmsSent", "Unit": "Count"},
+                {"Name": "SmsRejected", "Unit": "Count"},
+                {"Name": "SmsFailed", "Unit": "Count"},
+            ],
+        })];
+        if rejected == 1 {
+            // Refusals also by reason and country, to see which countries a pumping attack
+            // aims at. Only `SmsRejected`, and only on refusals: a metric exists per country and
+            // reason that actually occurred, not per country for every send.
+            directives.push(json!({
+                "Namespace": NAMESPACE,
+                "Dimensions": [["FunctionName", "Outcome", "Country"]],
+                "Metrics": [{"Name": "SmsRejected", "Unit": "Count"}],
+            }));
+        }
+        let mut line = json!({
             "_aws": {
                 "Timestamp": now_ms,
-                "CloudWatchMetrics": [{
-                    "Namespace": NAMESPACE,
-                    "Dimensions": [["FunctionName"], ["FunctionName", "Provider", "Outcome"]],
-                    "Metrics": [
-                        {"Name": "SmsSent", "Unit": "Count"},
-                        {"Name": "SmsRejected", "Unit": "Count"},
-                        {"Name": "SmsFailed", "Unit": "Count"},
-                    ],
-                }],
+                "CloudWatchMetrics": directives,
             },
             // Lambda's JSON log filter reads `level`; INFO keeps the line at the default level.
             "level": "INFO",
@@ -74,6 +86,10 @@ impl Metrics {
             "SmsRejected": rejected,
             "SmsFailed": failed,
         });
+        if rejected == 1 {
+            // `unknown`: a number valid for no country.
+            line["Country"] = country.unwrap_or("unknown").into();
+        }
         Some(line.to_string())
     }
 
@@ -155,8 +171,9 @@ impl Metrics {
         status: StatusCode,
         provider: Option<&str>,
         outcome: &str,
+        country: Option<&str>,
     ) {
-        if let Some(line) = self.send_line(method, status, provider, outcome, now_ms()) {
+        if let Some(line) = self.send_line(method, status, provider, outcome, country, now_ms()) {
             print_line(&line);
         }
     }
@@ -196,7 +213,8 @@ mod tests {
         };
         let post = |status: u16, outcome| {
             let status = StatusCode::from_u16(status).unwrap();
-            let line = metrics.send_line(&Method::POST, status, Some("sns"), outcome, 7)?;
+            let line =
+                metrics.send_line(&Method::POST, status, Some("sns"), outcome, Some("FR"), 7)?;
             Some(serde_json::from_str::<serde_json::Value>(&line).unwrap())
         };
         let failed = post(502, "provider_failed").unwrap();
@@ -223,6 +241,7 @@ mod tests {
                 StatusCode::TOO_MANY_REQUESTS,
                 None,
                 "prefix_blocked",
+                Some("LV"),
                 7,
             )
             .unwrap();
@@ -232,11 +251,44 @@ mod tests {
             (&"none".into(), &"prefix_blocked".into())
         );
         assert_eq!(counts(&held), [0, 1, 0]);
+        let by_country = &held["_aws"]["CloudWatchMetrics"][1];
+        assert_eq!(
+            by_country["Dimensions"],
+            json!([["FunctionName", "Outcome", "Country"]])
+        );
+        assert_eq!(by_country["Metrics"][0]["Name"], "SmsRejected");
+        assert_eq!(held["Country"], "LV");
+        // Sends and failures are not counted by country.
+        let sent = post(200, "sent").unwrap();
+        assert_eq!(
+            sent["_aws"]["CloudWatchMetrics"].as_array().unwrap().len(),
+            1
+        );
+        assert!(sent.get("Country").is_none());
+        let unknown = metrics
+            .send_line(
+                &Method::POST,
+                StatusCode::UNPROCESSABLE_ENTITY,
+                None,
+                "invalid_number",
+                None,
+                7,
+            )
+            .unwrap();
+        assert!(unknown.contains(r#""Country":"unknown""#));
         assert!(post(401, "invalid_api_key").is_none());
         assert!(post(400, "invalid_field").is_none());
-        let get = metrics.send_line(&Method::GET, StatusCode::OK, None, "challenge_answered", 7);
+        let get = metrics.send_line(
+            &Method::GET,
+            StatusCode::OK,
+            None,
+            "challenge_answered",
+            None,
+            7,
+        );
         assert!(get.is_none());
-        let off = Metrics::Off.send_line(&Method::POST, StatusCode::OK, Some("sns"), "sent", 7);
+        let off =
+            Metrics::Off.send_line(&Method::POST, StatusCode::OK, Some("sns"), "sent", None, 7);
         assert!(off.is_none());
     }
 

@@ -7,7 +7,7 @@
 //! within seconds), but at most once every [`MIN_REFRESH_INTERVAL`], so a flood of bad keys cannot
 //! hammer Secrets Manager. Concurrent requests share one read instead of each making their own.
 
-use crate::domain::keys::{ApiKey, KeySet};
+use crate::domain::keys::{ApiKey, FingerprintKey, KeySet};
 use aws_sdk_secretsmanager::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
 use aws_sdk_secretsmanager::operation::get_secret_value::GetSecretValueError;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -414,6 +414,8 @@ pub enum SecretError {
     NoApiKey,
     #[error("the secret's `previous_api_key` must be a string")]
     BadPreviousKey,
+    #[error("the secret's JSON has no non-empty string `fingerprint_key`")]
+    NoFingerprintKey,
 }
 
 impl SecretError {
@@ -447,6 +449,34 @@ impl std::fmt::Debug for SecretValue {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str("SecretValue([redacted])")
     }
+}
+
+/// Reads the fingerprint key from a secret of its own (`FINGERPRINT_SECRET_ID`): JSON with a
+/// `fingerprint_key`, as the template generates it, or the key itself. Read once: the key must not
+/// change while counts exist, so there is nothing to re-read.
+pub async fn read_fingerprint_key(
+    client: &aws_sdk_secretsmanager::Client,
+    secret_id: &str,
+) -> Result<FingerprintKey, SecretError> {
+    let output = client
+        .get_secret_value()
+        .secret_id(secret_id)
+        .send()
+        .await
+        .map_err(read_error)?;
+    parse_fingerprint_secret(output.secret_string().ok_or(SecretError::NotAString)?)
+}
+
+fn parse_fingerprint_secret(value: &str) -> Result<FingerprintKey, SecretError> {
+    let value = value.trim();
+    if !value.starts_with('{') {
+        return FingerprintKey::new(value).ok_or(SecretError::Empty);
+    }
+    let json: serde_json::Value = serde_json::from_str(value).map_err(|_| SecretError::BadJson)?;
+    json.get("fingerprint_key")
+        .and_then(|v| v.as_str())
+        .and_then(|v| FingerprintKey::new(v.trim()))
+        .ok_or(SecretError::NoFingerprintKey)
 }
 
 /// A secret's value is the API key itself, or JSON: `{"api_key": "...", "previous_api_key": "..."}`
@@ -495,6 +525,24 @@ mod tests {
         let ttl = Duration::from_secs(300);
         let schedule = ReadSchedule::new(ttl, MIN_REFRESH_INTERVAL, Duration::from_secs(3600));
         (schedule, Instant::now())
+    }
+
+    #[test]
+    fn a_fingerprint_secret_is_json_or_the_key_itself() {
+        let expect = FingerprintKey::new("f".repeat(64)).unwrap();
+        let json = format!(r#"{{"fingerprint_key": " {} "}}"#, "f".repeat(64));
+        assert_eq!(parse_fingerprint_secret(&json), Ok(expect.clone()));
+        assert_eq!(parse_fingerprint_secret(&"f".repeat(64)), Ok(expect));
+        assert_eq!(
+            parse_fingerprint_secret(r#"{"api_key": "k"}"#),
+            Err(SecretError::NoFingerprintKey)
+        );
+        assert_eq!(
+            parse_fingerprint_secret(r#"{"fingerprint_key": 7}"#),
+            Err(SecretError::NoFingerprintKey)
+        );
+        assert_eq!(parse_fingerprint_secret("{"), Err(SecretError::BadJson));
+        assert_eq!(parse_fingerprint_secret("  "), Err(SecretError::Empty));
     }
 
     #[test]

@@ -42,6 +42,9 @@ pub struct Config {
     pub idempotency: crate::domain::dedupe::Settings,
     /// `FINGERPRINT_KEY`, for local use; the gateway secret's `fingerprint_key` wins.
     pub fingerprint_key: Option<crate::domain::keys::FingerprintKey>,
+    /// `FINGERPRINT_SECRET_ID`: a secret of its own holding `fingerprint_key`, read once at
+    /// start-up (the template generates one); the gateway secret's `fingerprint_key` still wins.
+    pub fingerprint_secret_id: Option<String>,
 }
 
 impl Config {
@@ -115,10 +118,19 @@ impl Config {
         if chosen.is_empty() {
             return Err(ConfigError::NoProvider);
         }
+        let fingerprint_key = env
+            .optional("FINGERPRINT_KEY")
+            .and_then(crate::domain::keys::FingerprintKey::new);
+        let fingerprint_secret_id = env.optional("FINGERPRINT_SECRET_ID");
+        if fingerprint_key.is_some() && fingerprint_secret_id.is_some() {
+            return Err(ConfigError::invalid(
+                "FINGERPRINT_SECRET_ID",
+                "and FINGERPRINT_KEY are both set: set one (the secret for a deployment, the variable for local use)",
+            ));
+        }
         Ok(Self {
-            fingerprint_key: env
-                .optional("FINGERPRINT_KEY")
-                .and_then(crate::domain::keys::FingerprintKey::new),
+            fingerprint_key,
+            fingerprint_secret_id,
             keys,
             providers: chosen,
             send_deadline,
@@ -132,6 +144,7 @@ impl Config {
     /// Whether any part needs AWS credentials and a region.
     pub fn uses_aws(&self) -> bool {
         matches!(self.keys, KeyConfig::SecretsManager { .. })
+            || self.fingerprint_secret_id.is_some()
             || self.idempotency.table.is_some()
             || self.providers.iter().any(|p| p.uses_aws())
     }
@@ -177,6 +190,21 @@ pub(crate) mod tests {
         );
         assert_eq!(c.provider_names(), ["sns"]);
         assert!(c.uses_aws());
+    }
+
+    #[test]
+    fn the_fingerprint_key_comes_from_a_secret_or_the_variable_not_both() {
+        let c = config(Host::Local, &[("FINGERPRINT_SECRET_ID", "fp")]).unwrap();
+        assert_eq!(c.fingerprint_secret_id.as_deref(), Some("fp"));
+        assert!(c.uses_aws(), "the secret is read through the AWS SDK");
+        let both = config(
+            Host::Local,
+            &[("FINGERPRINT_SECRET_ID", "fp"), ("FINGERPRINT_KEY", "k")],
+        );
+        assert!(
+            both.unwrap_err().to_string().contains("set one"),
+            "both set is refused"
+        );
     }
 
     #[test]

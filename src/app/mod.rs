@@ -16,7 +16,7 @@ use crate::domain::ports::{MetricsSink, SmsProvider};
 use crate::settings::DEFAULT_SEND_DEADLINE;
 use aws_config::SdkConfig;
 use config::{Config, KeyConfig};
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 /// Why the gateway cannot start. Printed as one line.
@@ -31,6 +31,9 @@ pub enum StartupError {
     /// The idempotency table cannot work (it does not exist).
     #[error("{0}")]
     Idempotency(String),
+    /// `FINGERPRINT_SECRET_ID` could not be read.
+    #[error("FINGERPRINT_SECRET_ID: {0}")]
+    FingerprintSecret(String),
     /// A provider's own start-up check failed (credentials missing from the secret, ...).
     #[error("{provider}: {message}")]
     Provider {
@@ -55,8 +58,11 @@ struct Inner {
     keys: Arc<ApiKeys>,
     gateway: Gateway,
     metrics: Metrics,
-    /// `FINGERPRINT_KEY`; the secret's `fingerprint_key` wins.
-    fingerprint: Option<FingerprintKey>,
+    /// `FINGERPRINT_KEY`, or the key `FINGERPRINT_SECRET_ID` holds once start-up has read it;
+    /// the gateway secret's `fingerprint_key` wins.
+    fingerprint: OnceLock<FingerprintKey>,
+    /// `FINGERPRINT_SECRET_ID`, and the client to read it with, until start-up reads it.
+    fingerprint_secret: Option<(aws_sdk_secretsmanager::Client, String)>,
     /// Whether counts outlive a request (a table or a limit): then start-up warns without a
     /// fingerprint key.
     counts_matter: bool,
@@ -78,7 +84,8 @@ impl AppState {
                 keys,
                 gateway,
                 metrics,
-                fingerprint: None,
+                fingerprint: OnceLock::new(),
+                fingerprint_secret: None,
                 counts_matter: false,
             }),
         }
@@ -93,14 +100,14 @@ impl AppState {
         {
             return key.as_bytes().to_vec();
         }
-        match &self.inner.fingerprint {
+        match self.inner.fingerprint.get() {
             Some(key) => key.as_bytes().to_vec(),
             None => presented.to_vec(),
         }
     }
 
     fn has_fingerprint_key(&self) -> bool {
-        self.inner.fingerprint.is_some()
+        self.inner.fingerprint.get().is_some()
             || self
                 .keys()
                 .latest()
@@ -190,11 +197,29 @@ fn state_with(
         .with_numbers(config.numbers.clone());
     let mut state = AppState::from_parts(keys, gateway, metrics);
     if let Some(inner) = Arc::get_mut(&mut state.inner) {
-        inner.fingerprint = config.fingerprint_key.clone();
+        if let Some(key) = &config.fingerprint_key {
+            let _ = inner.fingerprint.set(key.clone());
+        }
+        if let (Some(id), Some(sdk)) = (&config.fingerprint_secret_id, sdk) {
+            inner.fingerprint_secret = Some((secrets_client(sdk), id.clone()));
+        }
         inner.counts_matter = config.idempotency.table.is_some()
             || config.idempotency.limits != crate::domain::limits::LimitSettings::default();
     }
     Ok(state)
+}
+
+/// Reads `FINGERPRINT_SECRET_ID` when it is set. A failure stops start-up: counting under the API
+/// key instead would split every count in two and let the limits be walked around.
+async fn read_fingerprint_key(state: &AppState) -> Result<(), StartupError> {
+    let Some((client, secret_id)) = &state.inner.fingerprint_secret else {
+        return Ok(());
+    };
+    let key = crate::adapters::secrets::read_fingerprint_key(client, secret_id)
+        .await
+        .map_err(|e| StartupError::FingerprintSecret(e.to_string()))?;
+    let _ = state.inner.fingerprint.set(key);
+    Ok(())
 }
 
 /// The idempotency store the settings ask for: the table when there is one, else in process.
@@ -256,16 +281,18 @@ fn check_deadline(config: &Config, first: Option<&dyn SmsProvider>) -> Result<()
 pub async fn start(state: &AppState) -> Result<(), StartupError> {
     let gateway = state.gateway();
     let store = async { gateway.start().await.map_err(StartupError::Idempotency) };
-    let ((), store, independent) = tokio::join!(
+    let ((), store, independent, fingerprint) = tokio::join!(
         state.keys().warm_up(),
         store,
-        gateway.start_providers(false)
+        gateway.start_providers(false),
+        read_fingerprint_key(state)
     );
+    fingerprint?;
     store?;
     independent.map_err(StartupError::provider)?;
     if state.inner.counts_matter && !state.has_fingerprint_key() {
         tracing::warn!(
-            "no fingerprint_key in the gateway secret (nor FINGERPRINT_KEY): dedupe and the limits are keyed by the API key, so rotating it starts every count again and, during the rotation, counts each number twice; add a random fingerprint_key to the secret"
+            "no fingerprint_key in the gateway secret (nor FINGERPRINT_SECRET_ID, FINGERPRINT_KEY): dedupe and the limits are keyed by the API key, so rotating it starts every count again and, during the rotation, counts each number twice; add a random fingerprint_key to the secret"
         );
     }
     gateway

@@ -3,6 +3,7 @@
 //! ([`crate::domain::gateway::Gateway`]) and its outcomes to the contract.
 
 pub use crate::app::AppState;
+use crate::domain::country::Country;
 use crate::domain::outcome::{Dispatch, Held, ProviderError};
 use crate::domain::sms::{FieldError, PhoneNumber, SmsRequest};
 use axum::Router;
@@ -262,9 +263,22 @@ async fn handle(State(state): State<AppState>, request: Request) -> Response {
             )
         }
     };
-    state
-        .metrics()
-        .record_send(&method, response.status(), fields.provider, outcome);
+    // The country only for refusals, the one case the metric counts by country.
+    let refused = matches!(
+        response.status(),
+        StatusCode::UNPROCESSABLE_ENTITY | StatusCode::TOO_MANY_REQUESTS
+    );
+    let country = match &fields.phone {
+        Some(phone) if refused => Country::of(phone),
+        _ => None,
+    };
+    state.metrics().record_send(
+        &method,
+        response.status(),
+        fields.provider,
+        outcome,
+        country.as_ref().map(Country::as_str),
+    );
     log_request(&method, response.status(), outcome, started, fields);
     response
 }

@@ -470,13 +470,13 @@ async fn without_a_table_re_sends_to_one_process_are_answered_from_memory() {
     assert_eq!(outbox.lines().count(), 1);
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn a_table_that_does_not_exist_stops_start_up() {
+/// Starts an SNS gateway against moto with `var` set, expects it to stop, and gives its stderr.
+fn failed_start(var: (&str, &str)) -> String {
     let dir = tempfile::tempdir().unwrap();
     let output = gateway_command(dir.path())
         .env("GATEWAY_API_KEY", KEY)
         .env("SMS_PROVIDER", "sns")
-        .env("IDEMPOTENCY_TABLE", "no-such-table")
+        .env(var.0, var.1)
         .env("AWS_ENDPOINT_URL", &moto().endpoint)
         .env("AWS_REGION", "us-east-1")
         .env("AWS_ACCESS_KEY_ID", "testing")
@@ -485,7 +485,12 @@ async fn a_table_that_does_not_exist_stops_start_up() {
         .output()
         .unwrap();
     assert!(!output.status.success());
-    let stderr = String::from_utf8_lossy(&output.stderr);
+    String::from_utf8_lossy(&output.stderr).into_owned()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_table_that_does_not_exist_stops_start_up() {
+    let stderr = failed_start(("IDEMPOTENCY_TABLE", "no-such-table"));
     assert!(
         stderr.contains("IDEMPOTENCY_TABLE: the DynamoDB table no-such-table does not exist"),
         "{stderr}"
@@ -582,15 +587,24 @@ async fn a_country_over_its_cap_gets_nothing_across_instances() {
     );
 }
 
-/// A gateway reading its keys from `secret` in moto, with a limit of one SMS per number.
-fn gateway_with_secret(table: &str, secret: &str) -> Gateway {
-    gateway(
-        table,
-        &[
-            ("GATEWAY_SECRET_ID", secret),
-            ("MAX_SMS_PER_NUMBER_PER_HOUR", "1"),
-        ],
-    )
+/// A gateway reading its keys from `secret` in moto, with a limit of one SMS per number, and
+/// `env`.
+fn gateway_with_secret(table: &str, secret: &str, env: &[(&str, &str)]) -> Gateway {
+    let mut all = vec![
+        ("GATEWAY_SECRET_ID", secret),
+        ("MAX_SMS_PER_NUMBER_PER_HOUR", "1"),
+    ];
+    all.extend_from_slice(env);
+    gateway(table, &all)
+}
+
+/// Where a test's gateway finds its fingerprint key.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum FingerprintIn {
+    GatewaySecret,
+    /// A secret of its own, named by `FINGERPRINT_SECRET_ID` (as the template creates it).
+    OwnSecret,
+    Nowhere,
 }
 
 async fn post_with_key(gateway: &Running, key: &str, phone: &str, message: &str) -> u16 {
@@ -608,15 +622,20 @@ async fn post_with_key(gateway: &Running, key: &str, phone: &str, message: &str)
 #[tokio::test(flavor = "multi_thread")]
 async fn a_rotated_api_key_keeps_every_count_with_a_fingerprint_key() {
     let secrets = aws_sdk_secretsmanager::Client::new(&aws_config(&moto().endpoint).await);
-    for (with_fingerprint, second_answer) in [(true, 429), (false, 200)] {
+    for (fingerprint, second_answer) in [
+        (FingerprintIn::GatewaySecret, 429),
+        (FingerprintIn::OwnSecret, 429),
+        (FingerprintIn::Nowhere, 200),
+    ] {
         let table = table().await;
-        let name = format!("fingerprint-{}-{with_fingerprint}", std::process::id());
+        let name = format!("fingerprint-{}-{fingerprint:?}", std::process::id());
+        let own_secret = format!("{name}-own");
         let value = |api_key: &str, previous: Option<&str>| {
             let mut value = json!({"api_key": api_key});
             if let Some(previous) = previous {
                 value["previous_api_key"] = previous.into();
             }
-            if with_fingerprint {
+            if fingerprint == FingerprintIn::GatewaySecret {
                 value["fingerprint_key"] = "f1ngerpr1nt-0f-th1s-gateway".into();
             }
             value.to_string()
@@ -628,7 +647,18 @@ async fn a_rotated_api_key_keeps_every_count_with_a_fingerprint_key() {
             .send()
             .await
             .unwrap();
-        let gateway = gateway_with_secret(&table, &name);
+        let mut env = vec![];
+        if fingerprint == FingerprintIn::OwnSecret {
+            secrets
+                .create_secret()
+                .name(&own_secret)
+                .secret_string(json!({"fingerprint_key": "f1ngerpr1nt-0f-1ts-own"}).to_string())
+                .send()
+                .await
+                .unwrap();
+            env.push(("FINGERPRINT_SECRET_ID", own_secret.as_str()));
+        }
+        let gateway = gateway_with_secret(&table, &name, &env);
         let phone = unique_phone();
         assert_eq!(
             post_with_key(&gateway, "key-one", &phone, "Your code is 1").await,
@@ -643,15 +673,23 @@ async fn a_rotated_api_key_keeps_every_count_with_a_fingerprint_key() {
             .await
             .unwrap();
         let status = post_with_key(&gateway, "key-two", &phone, "Your code is 2").await;
-        assert_eq!(
-            status, second_answer,
-            "with a fingerprint key: {with_fingerprint}"
-        );
+        assert_eq!(status, second_answer, "fingerprint key in: {fingerprint:?}");
         let log = gateway.running.stop();
         assert_eq!(
             log.contains("no fingerprint_key"),
-            !with_fingerprint,
+            fingerprint == FingerprintIn::Nowhere,
             "the start-up warning: {log}"
         );
     }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_unreadable_fingerprint_secret_stops_start_up_with_one_line() {
+    let stderr = failed_start(("FINGERPRINT_SECRET_ID", "no-such-fingerprint-secret"));
+    let lines: Vec<&str> = stderr
+        .lines()
+        .filter(|l| l.contains("FINGERPRINT_SECRET_ID"))
+        .collect();
+    assert_eq!(lines.len(), 1, "{stderr}");
+    assert!(lines[0].contains("refused"), "{stderr}");
 }

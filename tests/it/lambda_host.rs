@@ -7,6 +7,7 @@ use axum::Router;
 use axum::extract::{Path, State};
 use axum::http::HeaderMap;
 use axum::routing::{get, post};
+use serde_json::json;
 use std::collections::VecDeque;
 use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
@@ -259,4 +260,50 @@ async fn a_failing_store_is_counted_and_limits_on_store_failure_decides_the_send
         assert_eq!(errors[0]["Operation"], "claim", "{mode}");
         assert_eq!(errors[0]["FunctionName"], "mosaic-sms-gateway");
     }
+}
+
+#[tokio::test]
+async fn refusals_are_counted_by_reason_and_country_and_send_nothing() {
+    let files = [
+        "422-premium-rate-number.json",
+        "422-invalid-number.json",
+        "422-country-not-allowed.json",
+        "200-send.json",
+    ];
+    let run = run_lambda(&files, &[("BLOCKED_COUNTRIES", "KZ")]).await;
+    let statuses: Vec<u64> = run.answers.iter().map(status).collect();
+    assert_eq!(statuses, vec![422, 422, 422, 200]);
+    assert_eq!(run.outbox.lines().count(), 1, "only the valid mobile");
+
+    let metrics: Vec<&serde_json::Value> = run
+        .lines
+        .iter()
+        .filter(|e| e.get("_aws").is_some())
+        .collect();
+    let by_country: Vec<(&str, &str, u64)> = metrics
+        .iter()
+        .filter(|m| {
+            m["_aws"]["CloudWatchMetrics"][1]["Dimensions"][0]
+                == json!(["FunctionName", "Outcome", "Country"])
+        })
+        .map(|m| {
+            (
+                m["Outcome"].as_str().unwrap(),
+                m["Country"].as_str().unwrap(),
+                m["SmsRejected"].as_u64().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        by_country,
+        [
+            ("number_type_not_allowed", "GB", 1),
+            ("invalid_number", "unknown", 1),
+            ("country_not_allowed", "KZ", 1),
+        ]
+    );
+    // The send is counted, but not by country.
+    let sent: Vec<_> = metrics.iter().filter(|m| m["SmsSent"] == 1).collect();
+    assert_eq!(sent.len(), 1);
+    assert!(sent[0].get("Country").is_none());
 }

@@ -303,6 +303,24 @@ guarded = [p for p in policies
            and not any(s in dynamodb_statements for s in statements(p["Fn::If"][2]))]
 expect(len(guarded) == 1, "the DynamoDB statement is granted only under the table's condition")
 
+# The fingerprint key: a generated secret of its own (a field added to ApiKeySecret's generated value
+# would regenerate it, API key included), with the table, named by FINGERPRINT_SECRET_ID and readable.
+fingerprint = resources.get("FingerprintKeySecret") or {}
+generated = fingerprint.get("Properties", {}).get("GenerateSecretString", {})
+expect(fingerprint.get("Type") == "AWS::SecretsManager::Secret" and generated.get("GenerateStringKey") == "fingerprint_key"
+       and generated.get("PasswordLength", 0) >= 32,
+       "FingerprintKeySecret generates a fingerprint_key of at least 32 characters")
+expect(fingerprint.get("Condition") == table_condition, "FingerprintKeySecret exists exactly when the table does")
+expect(resources.get("ApiKeySecret", {}).get("Properties", {}).get("GenerateSecretString")
+       == {"SecretStringTemplate": "{}", "GenerateStringKey": "api_key", "PasswordLength": 48, "ExcludePunctuation": True},
+       "ApiKeySecret's GenerateSecretString is unchanged (a change regenerates the API key on update)")
+variables = resources["GatewayFunction"]["Properties"]["Environment"]["Variables"]
+expect(variables.get("FINGERPRINT_SECRET_ID") == {"Fn::If": [table_condition, {"Ref": "FingerprintKeySecret"}, ""]},
+       "FINGERPRINT_SECRET_ID names the fingerprint secret when it exists and is empty otherwise")
+expect(any(s["Action"] == "secretsmanager:GetSecretValue" and s.get("Resource") == {"Ref": "FingerprintKeySecret"}
+           for s in statements(policies)),
+       "the function may read FingerprintKeySecret")
+
 # The function's environment: the table's name (empty without it) and the settings, from their parameters.
 variables = resources["GatewayFunction"]["Properties"]["Environment"]["Variables"]
 expect(variables.get("IDEMPOTENCY_TABLE") == {"Fn::If": [table_condition, {"Ref": "IdempotencyTable"}, ""]},
