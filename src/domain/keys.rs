@@ -47,10 +47,12 @@ impl fmt::Debug for ApiKey {
 pub struct FingerprintKey(String);
 
 impl FingerprintKey {
-    /// `None` for an empty or blank key.
+    /// `None` for an empty or blank key. Trimmed, as the secret's fields are, so the same key
+    /// written with a stray newline in `FINGERPRINT_KEY` or the secret gives the same names.
     pub fn new(key: impl Into<String>) -> Option<Self> {
         let key = key.into();
-        (!key.trim().is_empty()).then_some(Self(key))
+        let key = key.trim();
+        (!key.is_empty()).then(|| Self(key.to_owned()))
     }
 
     pub fn as_bytes(&self) -> &[u8] {
