@@ -7,8 +7,10 @@
 //! [`crate::adapters::providers::REGISTRY`]).
 
 use crate::adapters::providers::{self, ProviderSetup};
+use crate::domain::country::Country;
 use crate::domain::keys::ApiKey;
 use crate::settings::{ConfigError, DEFAULT_SECRET_TTL, DEFAULT_SEND_DEADLINE, Env, Host};
+use std::collections::HashMap;
 use std::time::Duration;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -28,8 +30,13 @@ pub enum KeyConfig {
 #[derive(Debug)]
 pub struct Config {
     pub keys: KeyConfig,
-    /// Tried in this order; never empty.
+    /// Every provider named in `SMS_PROVIDER` or `PROVIDERS_BY_COUNTRY`, each once: `SMS_PROVIDER`'s
+    /// first, in its order.
     pub providers: Vec<Box<dyn ProviderSetup>>,
+    /// `SMS_PROVIDER`: the chain for numbers of every country without one of its own; never empty.
+    pub default_chain: Vec<&'static str>,
+    /// `PROVIDERS_BY_COUNTRY`: the chains of the countries that have their own.
+    pub chains_by_country: HashMap<Country, Vec<&'static str>>,
     /// The whole send, failover included, ends this long after the request arrived.
     pub send_deadline: Duration,
     /// `ALLOWED_COUNTRIES` / `BLOCKED_COUNTRIES`.
@@ -103,20 +110,24 @@ impl Config {
         let list = env
             .optional("SMS_PROVIDER")
             .unwrap_or_else(|| default_provider.to_owned());
-        let mut chosen: Vec<Box<dyn ProviderSetup>> = Vec::new();
-        for name in list.split(',').map(str::trim).filter(|n| !n.is_empty()) {
-            let name = name.to_ascii_lowercase();
-            let configure = providers::find(&name).ok_or_else(|| ConfigError::UnknownProvider {
-                name: name.clone(),
-                known: providers::names().join(", "),
-            })?;
-            if chosen.iter().any(|p| p.name() == name) {
-                return Err(ConfigError::DuplicateProvider(name));
+        let default_chain = chain("SMS_PROVIDER", &list)?;
+        let chains_by_country = chains_by_country(&env)?;
+        // Each provider is configured (and later built and started) once, however many chains
+        // name it: one client, one connection pool, one token.
+        // The others in name order, so a missing setting is reported the same way every time.
+        let mut names = default_chain.clone();
+        let mut others: Vec<&'static str> = chains_by_country.values().flatten().copied().collect();
+        others.sort_unstable();
+        for name in others {
+            if !names.contains(&name) {
+                names.push(name);
             }
-            chosen.push(configure(&env)?);
         }
-        if chosen.is_empty() {
-            return Err(ConfigError::NoProvider);
+        let mut providers: Vec<Box<dyn ProviderSetup>> = Vec::new();
+        for name in names {
+            if let Some(configure) = providers::find(name) {
+                providers.push(configure(&env)?);
+            }
         }
         let fingerprint_key = env
             .optional("FINGERPRINT_KEY")
@@ -132,7 +143,9 @@ impl Config {
             fingerprint_key,
             fingerprint_secret_id,
             keys,
-            providers: chosen,
+            providers,
+            default_chain,
+            chains_by_country,
             send_deadline,
             countries: crate::domain::country::CountryPolicy::from_env(&env)?,
             numbers: crate::domain::numbering::NumberPolicy::from_env(&env)?,
@@ -149,9 +162,80 @@ impl Config {
             || self.providers.iter().any(|p| p.uses_aws())
     }
 
+    /// `SMS_PROVIDER`'s chain.
     pub fn provider_names(&self) -> Vec<&'static str> {
-        self.providers.iter().map(|p| p.name()).collect()
+        self.default_chain.clone()
     }
+}
+
+/// A provider chain as `variable` lists it (`twilio,sns`): known names, each once, at least one.
+fn chain(variable: &'static str, list: &str) -> Result<Vec<&'static str>, ConfigError> {
+    let mut chain: Vec<&'static str> = Vec::new();
+    for name in list.split(',').map(str::trim).filter(|n| !n.is_empty()) {
+        let name = name.to_ascii_lowercase();
+        let known = providers::names();
+        let Some(&name) = known.iter().find(|known| **known == name) else {
+            return Err(match variable {
+                "SMS_PROVIDER" => ConfigError::UnknownProvider {
+                    name,
+                    known: known.join(", "),
+                },
+                _ => ConfigError::invalid(
+                    variable,
+                    format!(
+                        "names {name:?}, which is no provider (known: {})",
+                        known.join(", ")
+                    ),
+                ),
+            });
+        };
+        if chain.contains(&name) {
+            return Err(match variable {
+                "SMS_PROVIDER" => ConfigError::DuplicateProvider(name.into()),
+                _ => ConfigError::invalid(variable, format!("lists {name:?} twice in one chain")),
+            });
+        }
+        chain.push(name);
+    }
+    if chain.is_empty() {
+        return Err(match variable {
+            "SMS_PROVIDER" => ConfigError::NoProvider,
+            _ => ConfigError::invalid(variable, "has an empty provider chain"),
+        });
+    }
+    Ok(chain)
+}
+
+/// `PROVIDERS_BY_COUNTRY`: JSON from ISO country code to a chain (`{"IN": "twilio,sns"}`).
+fn chains_by_country(env: &Env) -> Result<HashMap<Country, Vec<&'static str>>, ConfigError> {
+    const VARIABLE: &str = "PROVIDERS_BY_COUNTRY";
+    let Some(raw) = env.optional(VARIABLE) else {
+        return Ok(HashMap::new());
+    };
+    let invalid = |problem: String| ConfigError::invalid(VARIABLE, problem);
+    let value: serde_json::Value =
+        serde_json::from_str(&raw).map_err(|e| invalid(format!("is not valid JSON: {e}")))?;
+    let serde_json::Value::Object(by_country) = value else {
+        return Err(invalid(
+            "must be a JSON object from country code to a provider chain, like {\"IN\": \"twilio,sns\"}".into(),
+        ));
+    };
+    let mut chains = HashMap::new();
+    for (code, list) in by_country {
+        let country = Country::parse(&code).ok_or_else(|| {
+            invalid(format!(
+                "holds {code:?}, which is not an ISO 3166 alpha-2 country code"
+            ))
+        })?;
+        let serde_json::Value::String(list) = list else {
+            return Err(invalid(format!(
+                "{code} must be a provider chain as a string, like \"twilio,sns\""
+            )));
+        };
+        let chain = chain(VARIABLE, &list).map_err(|e| invalid(format!("{code}: {e}")))?;
+        chains.insert(country, chain);
+    }
+    Ok(chains)
 }
 
 #[cfg(test)]
@@ -285,6 +369,72 @@ pub(crate) mod tests {
                 );
                 assert!(!line.contains('\n'), "{line}");
             }
+        }
+    }
+
+    #[test]
+    fn providers_by_country_configures_every_provider_once() {
+        let c = config(
+            Host::Lambda,
+            &[
+                ("GATEWAY_SECRET_ID", "s"),
+                ("SMS_PROVIDER", "sns"),
+                ("EUM_ORIGINATION_IDENTITY", "phone-1"),
+                ("TWILIO_FROM", "+15005550006"),
+                (
+                    "PROVIDERS_BY_COUNTRY",
+                    r#"{"in": "Twilio, sns", "DE": "end-user-messaging", "US": "sns"}"#,
+                ),
+            ],
+        )
+        .unwrap();
+        assert_eq!(c.default_chain, ["sns"]);
+        let names: Vec<_> = c.providers.iter().map(|p| p.name()).collect();
+        assert_eq!(names, ["sns", "end-user-messaging", "twilio"]);
+        let chain = |code| c.chains_by_country[&Country::parse(code).unwrap()].clone();
+        assert_eq!(chain("IN"), ["twilio", "sns"]);
+        assert_eq!(chain("DE"), ["end-user-messaging"]);
+        assert_eq!(chain("US"), ["sns"]);
+        assert_eq!(c.provider_names(), ["sns"]);
+    }
+
+    #[test]
+    fn a_provider_chain_that_cannot_work_is_refused_with_one_line() {
+        let problem = |by_country: &str| {
+            let vars = [
+                ("GATEWAY_SECRET_ID", "s"),
+                ("SMS_PROVIDER", "sns"),
+                ("PROVIDERS_BY_COUNTRY", by_country),
+            ];
+            config(Host::Lambda, &vars).unwrap_err().to_string()
+        };
+        for (value, expected) in [
+            ("[1]", "must be a JSON object"),
+            ("{", "is not valid JSON"),
+            (r#"{"XX": "sns"}"#, "not an ISO 3166"),
+            (
+                r#"{"DE": ["sns"]}"#,
+                "DE must be a provider chain as a string",
+            ),
+            (
+                r#"{"DE": " , "}"#,
+                "DE: PROVIDERS_BY_COUNTRY has an empty provider chain",
+            ),
+            (r#"{"DE": "pigeon"}"#, "which is no provider"),
+            (r#"{"DE": "sns,sns"}"#, "twice"),
+            // A provider named only here is configured all the same, and its settings checked.
+            (
+                r#"{"DE": "twilio"}"#,
+                "includes twilio, which needs a sender",
+            ),
+        ] {
+            let line = problem(value);
+            assert!(
+                line.starts_with("PROVIDERS_BY_COUNTRY") || line.starts_with("SMS_PROVIDER"),
+                "{value}: {line}"
+            );
+            assert!(line.contains(expected), "{value}: {line}");
+            assert!(!line.contains('\n'), "{line}");
         }
     }
 

@@ -16,6 +16,7 @@ use crate::domain::ports::{MetricsSink, SmsProvider};
 use crate::settings::DEFAULT_SEND_DEADLINE;
 use aws_config::SdkConfig;
 use config::{Config, KeyConfig};
+use std::collections::HashMap;
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
@@ -178,20 +179,34 @@ fn state_with(
         secret: &keys,
         http,
     };
-    let providers = config
+    // Each provider built once, however many chains name it.
+    let built = config
         .providers
         .iter()
-        .map(|setup| setup.build(&context))
-        .collect::<Result<Vec<_>, _>>()?;
-    check_deadline(config, providers.first().map(|p| p.as_ref()))?;
+        .map(|setup| Ok((setup.name(), Arc::from(setup.build(&context)?))))
+        .collect::<Result<HashMap<&'static str, Arc<dyn SmsProvider>>, BuildError>>()?;
+    let chain = |names: &[&'static str]| -> Vec<Arc<dyn SmsProvider>> {
+        names.iter().filter_map(|n| built.get(n).cloned()).collect()
+    };
+    let providers = chain(&config.default_chain);
+    let by_country: HashMap<_, _> = config
+        .chains_by_country
+        .iter()
+        .map(|(country, names)| (*country, chain(names)))
+        .collect();
+    // The chain that needs the most time to start decides: every chain must fit the deadline.
+    let slowest_first = providers
+        .first()
+        .into_iter()
+        .chain(by_country.values().filter_map(|c| c.first()))
+        .max_by_key(|p| p.min_send_time());
+    check_deadline(config, slowest_first.map(|p| p.as_ref()))?;
     let sink: Arc<dyn MetricsSink> = Arc::new(metrics.clone());
     // A re-claimed send needs the first provider's minimum time, or it answers at once.
-    let first_needs = providers
-        .first()
-        .map_or(Duration::ZERO, |p| p.min_send_time());
+    let first_needs = slowest_first.map_or(Duration::ZERO, |p| p.min_send_time());
     let budget = Budget::of(config.send_deadline).with_min_send(first_needs);
     let idempotency = idempotency(&config.idempotency, sdk, budget).with_metrics(Arc::clone(&sink));
-    let gateway = Gateway::new(providers, config.send_deadline, idempotency)
+    let gateway = Gateway::routed(providers, by_country, config.send_deadline, idempotency)
         .with_metrics(sink)
         .with_countries(config.countries.clone(), config.senders_by_country)
         .with_numbers(config.numbers.clone());

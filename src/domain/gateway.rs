@@ -8,13 +8,17 @@ use crate::domain::numbering::{self, NumberPolicy, NumberRefusal};
 use crate::domain::outcome::{Dispatch, Held, ProviderError};
 use crate::domain::ports::{MetricsSink, NoMetrics, SmsProvider};
 use crate::domain::sms::SmsRequest;
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::time::Instant;
 
 pub struct Gateway {
-    /// Tried in this order; never empty.
-    providers: Vec<Box<dyn SmsProvider>>,
+    /// The chain for numbers of every country without one of its own, tried in this order; never
+    /// empty.
+    providers: Vec<Arc<dyn SmsProvider>>,
+    /// `PROVIDERS_BY_COUNTRY`: the countries with a chain of their own.
+    by_country: HashMap<Country, Vec<Arc<dyn SmsProvider>>>,
     deadline: Duration,
     metrics: Arc<dyn MetricsSink>,
     countries: CountryPolicy,
@@ -33,16 +37,53 @@ impl Gateway {
         deadline: Duration,
         idempotency: Idempotency,
     ) -> Self {
-        assert!(!providers.is_empty(), "the gateway needs a provider");
+        let providers = providers.into_iter().map(Arc::from).collect();
+        Self::routed(providers, HashMap::new(), deadline, idempotency)
+    }
+
+    /// As [`new`](Self::new), with `providers` the default chain and `by_country` chains of their
+    /// own for numbers of those countries (`PROVIDERS_BY_COUNTRY`); one provider may be in several
+    /// chains. A number whose country cannot be told takes the default chain.
+    pub fn routed(
+        providers: Vec<Arc<dyn SmsProvider>>,
+        by_country: HashMap<Country, Vec<Arc<dyn SmsProvider>>>,
+        deadline: Duration,
+        idempotency: Idempotency,
+    ) -> Self {
+        assert!(
+            !providers.is_empty() && by_country.values().all(|c| !c.is_empty()),
+            "every chain needs a provider"
+        );
         Self {
+            needs_country: !by_country.is_empty(),
             providers,
+            by_country,
             deadline,
             metrics: Arc::new(NoMetrics),
             countries: CountryPolicy::Any,
             numbers: NumberPolicy::any(),
-            needs_country: false,
             idempotency,
         }
+    }
+
+    /// Every provider of every chain, each once: the default chain's first, in order.
+    fn every_provider(&self) -> Vec<&Arc<dyn SmsProvider>> {
+        let mut all: Vec<&Arc<dyn SmsProvider>> = self.providers.iter().collect();
+        let mut others: Vec<&Arc<dyn SmsProvider>> = self.by_country.values().flatten().collect();
+        others.sort_by_key(|p| p.name());
+        for provider in others {
+            if !all.iter().any(|p| Arc::ptr_eq(p, provider)) {
+                all.push(provider);
+            }
+        }
+        all
+    }
+
+    /// The chain `sms` goes through: its country's, else the default one.
+    fn chain_for(&self, sms: &SmsRequest) -> &[Arc<dyn SmsProvider>] {
+        sms.country
+            .and_then(|country| self.by_country.get(&country))
+            .unwrap_or(&self.providers)
     }
 
     /// Counts misconfigured providers in `metrics`.
@@ -59,7 +100,7 @@ impl Gateway {
 
     /// Applies `countries`; `senders_by_country`: a provider picks senders by country.
     pub fn with_countries(mut self, countries: CountryPolicy, senders_by_country: bool) -> Self {
-        self.needs_country = senders_by_country || !countries.is_any();
+        self.needs_country |= senders_by_country || !countries.is_any();
         self.countries = countries;
         self
     }
@@ -113,7 +154,7 @@ impl Gateway {
         Ok(dispatch)
     }
 
-    /// The providers' names, in the order they are tried.
+    /// The default chain's providers' names, in the order they are tried.
     pub fn provider_names(&self) -> Vec<&'static str> {
         self.providers.iter().map(|p| p.name()).collect()
     }
@@ -122,8 +163,8 @@ impl Gateway {
     /// `after_secret`, in order; the first failure, as (provider, why), stops start-up.
     pub async fn start_providers(&self, after_secret: bool) -> Result<(), (&'static str, String)> {
         let providers = self
-            .providers
-            .iter()
+            .every_provider()
+            .into_iter()
             .filter(|p| p.starts_after_secret() == after_secret);
         for provider in providers {
             provider
@@ -153,7 +194,7 @@ impl Gateway {
     async fn dispatch_until(&self, sms: &SmsRequest, deadline: Instant) -> Dispatch {
         let budget_ms = self.deadline.as_millis();
         let mut last: Option<Dispatch> = None;
-        for provider in &self.providers {
+        for provider in self.chain_for(sms) {
             let name = provider.name();
             // A provider started with less than its own minimum time would likely be cut after
             // its request left: maybe sent, for nothing, and the re-send would send again. So it
@@ -287,6 +328,60 @@ mod tests {
 
     fn sends(counters: &[Arc<AtomicUsize>]) -> Vec<usize> {
         counters.iter().map(|c| c.load(Ordering::SeqCst)).collect()
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_country_with_a_chain_of_its_own_sends_through_it() {
+        let counting = |answer: &str| -> (Arc<dyn SmsProvider>, Arc<AtomicUsize>) {
+            let sends = Arc::new(AtomicUsize::new(0));
+            let provider = Arc::new(Counting {
+                sends: Arc::clone(&sends),
+                delay: Duration::ZERO,
+                answer: Ok(answer.into()),
+            });
+            (provider, sends)
+        };
+        let (default, default_sends) = counting("from-default");
+        let (german, german_sends) = counting("from-german");
+        let deadline = Duration::from_millis(2500);
+        let idempotency = Idempotency::new(
+            MemoryStore::default(),
+            &dedupe::Settings::default(),
+            dedupe::Budget::of(deadline),
+        );
+        let by_country = HashMap::from([(Country::parse("DE").unwrap(), vec![german])]);
+        let gateway = Gateway::routed(vec![default], by_country, deadline, idempotency);
+        let to = |phone: &str| {
+            SmsRequest::from_json(&serde_json::json!({"phone_number": phone, "message": "code 7"}))
+                .unwrap()
+        };
+        let sent = |dispatch: Dispatch| dispatch.result.unwrap();
+        let now = Instant::now();
+        assert_eq!(
+            sent(
+                gateway
+                    .send(&to("+4915123456789"), b"k", now)
+                    .await
+                    .unwrap()
+            ),
+            "from-german"
+        );
+        assert_eq!(
+            sent(gateway.send(&to("+14155550100"), b"k", now).await.unwrap()),
+            "from-default"
+        );
+        // +800 belongs to no country: the default chain.
+        assert_eq!(
+            sent(gateway.send(&to("+80012345678"), b"k", now).await.unwrap()),
+            "from-default"
+        );
+        assert_eq!(
+            (
+                german_sends.load(Ordering::SeqCst),
+                default_sends.load(Ordering::SeqCst)
+            ),
+            (1, 2)
+        );
     }
 
     #[tokio::test(start_paused = true)]
