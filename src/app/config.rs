@@ -445,13 +445,15 @@ pub(crate) mod tests {
             err(&[("SMS_PROVIDER", "carrier-pigeon")]),
             ConfigError::UnknownProvider {
                 name: "carrier-pigeon".into(),
-                known: "sns, twilio, end-user-messaging, outbox".into()
+                known: "sns, twilio, end-user-messaging, salesforce-marketing-cloud, outbox".into()
             }
         );
         assert!(
             err(&[("SMS_PROVIDER", "carrier-pigeon")])
                 .to_string()
-                .contains("known: sns, twilio, end-user-messaging, outbox")
+                .contains(
+                    "known: sns, twilio, end-user-messaging, salesforce-marketing-cloud, outbox"
+                )
         );
         assert_eq!(
             err(&[("SMS_PROVIDER", "sns,sns")]),

@@ -220,6 +220,24 @@ impl Idempotency {
         }
     }
 
+    /// The provider idempotency key of `sms` under `key` at `now_ms` ([`SmsRequest::idempotency_key`]):
+    /// an HMAC of the number, the message and the dedupe window's slot of time, so re-sends in
+    /// one slot share it. A re-send that crosses into the next slot (3 s of a 10-minute window:
+    /// one in 200) gets a new one; the gateway's own dedupe stays the first guard. Without a
+    /// window (`DEDUPE_WINDOW_SECONDS=0`) every request gets its own.
+    pub fn provider_key(&self, key: &[u8], sms: &SmsRequest, now_ms: u64) -> String {
+        let slot = match self.window.as_millis() as u64 {
+            0 => {
+                let mut random = [0u8; 16];
+                let _ = getrandom::fill(&mut random);
+                crate::domain::keys::hex(&random)
+            }
+            window => (now_ms / window).to_string(),
+        };
+        let parts = [sms.phone_number.as_str(), sms.message.as_str(), &slot];
+        Fingerprint::of(key, "provider", &parts).hex()
+    }
+
     /// Claims `sms` (sent with API key `key`) for this request, waiting up to `deadline` for an
     /// identical request's outcome. A store that fails lets the send go unchecked: losing a
     /// passcode is worse than sending it twice.
@@ -566,6 +584,26 @@ mod tests {
         assert_eq!(least, ms(1429));
         assert!(least - Budget::of(least).reserved() >= ms(1000));
         assert!(ms(1428) - Budget::of(ms(1428)).reserved() < ms(1000));
+    }
+
+    #[test]
+    fn a_provider_key_is_shared_within_a_window_slot_only() {
+        let idempotency = memory(600, None);
+        let code_1 = sms("+14155550100", "code 1");
+        let at = |ms| idempotency.provider_key(b"k", &code_1, ms);
+        let slot = 600_000 * 3_000_000;
+        assert_eq!(at(slot), at(slot + 599_999));
+        assert_ne!(at(slot), at(slot + 600_000));
+        assert_ne!(at(slot), idempotency.provider_key(b"other", &code_1, slot));
+        let other = sms("+14155550100", "code 2");
+        assert_ne!(at(slot), idempotency.provider_key(b"k", &other, slot));
+        assert_eq!(at(slot).len(), 64);
+        assert!(!at(slot).contains("4155550100"));
+        let no_window = memory(0, None);
+        assert_ne!(
+            no_window.provider_key(b"k", &code_1, slot),
+            no_window.provider_key(b"k", &code_1, slot)
+        );
     }
 
     #[test]

@@ -143,6 +143,11 @@ impl Gateway {
                 country: sms.country,
             });
         }
+        sms.idempotency_key = Some(self.idempotency.provider_key(
+            key,
+            &sms,
+            crate::domain::dedupe::now_ms(),
+        ));
         let deadline = self.deadline_for(arrived);
         let ticket = self.idempotency.admit(key, &sms, deadline).await?;
         let dispatch = self

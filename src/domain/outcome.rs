@@ -37,6 +37,15 @@ pub enum ProviderError {
     /// twice. Answered 502.
     #[error("{reason}")]
     Indeterminate { reason: String },
+    /// The provider refused the message because it already took it: its idempotency key
+    /// ([`crate::domain::sms::SmsRequest::idempotency_key`]) was used by an earlier send of the
+    /// same request that the gateway's dedupe did not see. Sent once, not again: answered as a
+    /// duplicate, with the first send's id, and no other provider is tried.
+    #[error("{reason}")]
+    AlreadySent {
+        message_id: MessageId,
+        reason: String,
+    },
 }
 
 impl ProviderError {
@@ -69,12 +78,25 @@ impl ProviderError {
         matches!(self, Self::Unavailable { .. } | Self::Misconfigured { .. })
     }
 
+    /// The class's name, for logs and tests: `rejected`, `unavailable`, `misconfigured`,
+    /// `indeterminate`, `already_sent`.
+    pub fn class(&self) -> &'static str {
+        match self {
+            Self::Rejected { .. } => "rejected",
+            Self::Unavailable { .. } => "unavailable",
+            Self::Misconfigured { .. } => "misconfigured",
+            Self::Indeterminate { .. } => "indeterminate",
+            Self::AlreadySent { .. } => "already_sent",
+        }
+    }
+
     pub fn reason(&self) -> &str {
         match self {
             Self::Rejected { reason }
             | Self::Unavailable { reason }
             | Self::Misconfigured { reason }
-            | Self::Indeterminate { reason } => reason,
+            | Self::Indeterminate { reason }
+            | Self::AlreadySent { reason, .. } => reason,
         }
     }
 }
@@ -104,7 +126,7 @@ impl Dispatch {
     /// What the result means for an identical request after it (and for the per-number count).
     pub fn delivery(&self) -> Delivery<'_> {
         match &self.result {
-            Ok(message_id) => Delivery::Sent {
+            Ok(message_id) | Err(ProviderError::AlreadySent { message_id, .. }) => Delivery::Sent {
                 provider: self.provider,
                 message_id,
             },

@@ -55,6 +55,11 @@ pub struct SmsRequest {
     /// The number's country, when the gateway needed to know it (a country policy or
     /// `SENDER_BY_COUNTRY` is set); providers pick a local sender by it.
     pub country: Option<crate::domain::country::Country>,
+    /// The same for a re-send of this request within the dedupe window (a different one after
+    /// it), never revealing the number or the message: for providers that refuse a key they
+    /// have seen (Salesforce Marketing Cloud's messageKey), the last guard against a second send
+    /// when the gateway's own dedupe could not see the first. Set by the gateway.
+    pub idempotency_key: Option<String>,
 }
 
 /// Why a request body is not a valid SMS request. Each names the field at fault.
@@ -120,6 +125,7 @@ impl SmsRequest {
             sender_id,
             message,
             country: None,
+            idempotency_key: None,
         })
     }
 }

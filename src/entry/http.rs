@@ -164,6 +164,9 @@ impl From<ProviderError> for ApiError {
                 Self::ProviderFailed(reason)
             }
             ProviderError::Indeterminate { reason } => Self::DeliveryUnknown(reason),
+            // `send` answers it as the duplicate it is; were it to reach here, the one safe
+            // answer: never one that invites a second send.
+            ProviderError::AlreadySent { reason, .. } => Self::DeliveryUnknown(reason),
         }
     }
 }
@@ -386,6 +389,20 @@ async fn send(
             log.message_id = Some(message_id.clone());
             let body = json!({"status": "sent", "provider": provider, "message_id": message_id});
             Ok(axum::Json(body).into_response())
+        }
+        // The provider had taken this very message before: the first send's answer.
+        Ok(Dispatch {
+            provider,
+            result: Err(ProviderError::AlreadySent { message_id, .. }),
+        }) => {
+            log.provider = Some(provider);
+            answer_held(
+                Held::Duplicate {
+                    provider: provider.to_owned(),
+                    message_id,
+                },
+                log,
+            )
         }
         Ok(Dispatch {
             provider,

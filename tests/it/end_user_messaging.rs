@@ -159,12 +159,7 @@ fn invalid(reason: ValidationExceptionReason) -> SendTextMessageError {
 }
 
 fn kind(err: &ProviderError) -> &'static str {
-    match err {
-        ProviderError::Rejected { .. } => "rejected",
-        ProviderError::Misconfigured { .. } => "misconfigured",
-        ProviderError::Unavailable { .. } => "unavailable",
-        ProviderError::Indeterminate { .. } => "indeterminate",
-    }
+    err.class()
 }
 
 #[tokio::test]

@@ -16,6 +16,7 @@ mod numbers;
 mod process;
 mod properties;
 mod router;
+mod salesforce_marketing_cloud;
 mod secrets_moto;
 mod sns_attributes;
 mod sns_failures;

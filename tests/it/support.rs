@@ -339,3 +339,41 @@ pub fn post(key: Option<&str>, content_type: Option<&str>, body: impl Into<Body>
 pub fn send(body: serde_json::Value) -> Request<Body> {
     post(Some(KEY), Some("application/json"), body.to_string())
 }
+
+/// A gateway built from `config` whose first provider (built with the test key, and started) is
+/// tried first, then a recorder named `backup` that counts what reaches it.
+pub async fn first_then_backup(
+    config: &mosaic_sms_gateway::app::config::Config,
+) -> (axum::Router, Recorder) {
+    use mosaic_sms_gateway::adapters::providers::BuildContext;
+    use mosaic_sms_gateway::domain::dedupe::{Budget, Idempotency, Settings};
+    let keys = Arc::new(fixed_keys());
+    let http = mosaic_sms_gateway::adapters::net::HttpClient::new();
+    let context = BuildContext {
+        aws: None,
+        secret: &keys,
+        http: &http,
+    };
+    let first = config.providers[0].build(&context).unwrap();
+    first.start().await.unwrap();
+    let recorder = Recorder::ok("backup");
+    let providers: Vec<Box<dyn SmsProvider>> = vec![first, Box::new(recorder.clone())];
+    let idempotency = Idempotency::new(
+        mosaic_sms_gateway::adapters::store::MemoryStore::default(),
+        &Settings::default(),
+        Budget::of(config.send_deadline),
+    );
+    let gateway = mosaic_sms_gateway::domain::gateway::Gateway::new(
+        providers,
+        config.send_deadline,
+        idempotency,
+    );
+    (
+        router(AppState::from_parts(
+            keys,
+            gateway,
+            mosaic_sms_gateway::adapters::emf::Metrics::Off,
+        )),
+        recorder,
+    )
+}

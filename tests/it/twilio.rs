@@ -5,14 +5,8 @@
 
 use crate::support::*;
 use mosaic_sms_gateway::adapters::emf::Metrics;
-use mosaic_sms_gateway::adapters::net::HttpClient;
-use mosaic_sms_gateway::adapters::providers::BuildContext;
-use mosaic_sms_gateway::adapters::store::MemoryStore;
 use mosaic_sms_gateway::app;
 use mosaic_sms_gateway::app::config::Config;
-use mosaic_sms_gateway::domain::dedupe::{Budget, Idempotency, Settings};
-use mosaic_sms_gateway::domain::gateway::Gateway;
-use mosaic_sms_gateway::domain::ports::SmsProvider;
 use mosaic_sms_gateway::entry::http::{AppState, router};
 use mosaic_sms_gateway::settings::Host;
 use serde_json::json;
@@ -274,28 +268,7 @@ async fn twilio_then_recorder(
         vars.retain(|(k, _)| *k != "TWILIO_AUTH_TOKEN");
         vars.push(("TWILIO_AUTH_TOKEN", token));
     }
-    let config = config_from(&vars);
-    let keys = Arc::new(fixed_keys());
-    let http = HttpClient::new();
-    let context = BuildContext {
-        aws: None,
-        secret: &keys,
-        http: &http,
-    };
-    let twilio = config.providers[0].build(&context).unwrap();
-    twilio.start().await.unwrap();
-    let recorder = Recorder::ok("backup");
-    let providers: Vec<Box<dyn SmsProvider>> = vec![twilio, Box::new(recorder.clone())];
-    let idempotency = Idempotency::new(
-        MemoryStore::default(),
-        &Settings::default(),
-        Budget::of(config.send_deadline),
-    );
-    let gateway = Gateway::new(providers, config.send_deadline, idempotency);
-    (
-        router(AppState::from_parts(keys, gateway, Metrics::Off)),
-        recorder,
-    )
+    first_then_backup(&config_from(&vars)).await
 }
 
 #[tokio::test]

@@ -6,6 +6,7 @@
 
 pub mod end_user_messaging;
 pub mod outbox;
+pub mod salesforce_marketing_cloud;
 pub mod sns;
 pub mod twilio;
 
@@ -35,6 +36,10 @@ pub const REGISTRY: &[(&str, Configure)] = &[
     ("sns", sns::configure),
     ("twilio", twilio::configure),
     ("end-user-messaging", end_user_messaging::configure),
+    (
+        salesforce_marketing_cloud::NAME,
+        salesforce_marketing_cloud::configure,
+    ),
     ("outbox", outbox::configure),
 ];
 
