@@ -329,12 +329,39 @@ for variable, parameter in [("DEDUPE_WINDOW_SECONDS", "DedupeWindowSeconds"),
                             ("MAX_SMS_PER_NUMBER_PER_HOUR", "MaxSmsPerNumberPerHour"),
                             ("ALLOWED_COUNTRIES", "AllowedCountries"),
                             ("BLOCKED_COUNTRIES", "BlockedCountries"),
-                            ("SENDER_BY_COUNTRY", "SenderByCountry")]:
+                            ("SENDER_BY_COUNTRY", "SenderByCountry"),
+                            ("PROVIDERS_BY_COUNTRY", "ProvidersByCountry"),
+                            ("SFMC_SUBDOMAIN", "SfmcSubdomain"),
+                            ("SFMC_ACCOUNT_ID", "SfmcAccountId"),
+                            ("SFMC_DEFINITION_KEY", "SfmcDefinitionKey")]:
     expect(variables.get(variable) == {"Ref": parameter} and parameter in template["Parameters"],
            f"{variable} comes from the {parameter} parameter")
 expect(any("AllowedCountries" in repr(a.get("Assert")) and "BlockedCountries" in repr(a.get("Assert"))
            for rule in template.get("Rules", {}).values() for a in rule.get("Assertions", [])),
        "a rule refuses AllowedCountries and BlockedCountries together")
+# Salesforce Marketing Cloud: its settings are required wherever SmsProvider names it, and nowhere else.
+sfmc = "salesforce-marketing-cloud"
+for provider in [sfmc, f"{sfmc},sns", f"sns,{sfmc}", f"twilio,{sfmc}", f"{sfmc},end-user-messaging"]:
+    extra = {"TwilioFrom": "+15005550006"} if "twilio" in provider else {}
+    if "end-user-messaging" in provider:
+        extra["EumOriginationIdentityArn"] = "arn:aws:sms-voice:us-east-1:123456789012:phone-number/phone-1"
+    expect(provider in template["Parameters"]["SmsProvider"]["AllowedValues"], f"SmsProvider allows {provider}")
+    expect(not rules_accept(SmsProvider=provider, **extra)
+           and not rules_accept(SmsProvider=provider, SfmcSubdomain="mc1", **extra)
+           and rules_accept(SmsProvider=provider, SfmcSubdomain="mc1", SfmcDefinitionKey="otp", **extra),
+           f"the rules want SfmcSubdomain and SfmcDefinitionKey with SmsProvider={provider}")
+    expect(condition_holds("UsesSns", SmsProvider=provider) == ("sns" in provider.split(",")),
+           f"UsesSns {'holds' if 'sns' in provider.split(',') else 'does not hold'} for SmsProvider={provider}")
+# Conditions cannot read ProvidersByCountry's JSON: a chain of its own may use SNS, and End User
+# Messaging when it has an identity.
+expect(condition_holds("UsesSns", SmsProvider="twilio", TwilioFrom="+15005550006", ProvidersByCountry='{"DE":"sns"}')
+       and not condition_holds("UsesSns", SmsProvider="twilio", TwilioFrom="+15005550006"),
+       "UsesSns holds when ProvidersByCountry is set")
+eum_arn = "arn:aws:sms-voice:us-east-1:123456789012:phone-number/phone-1"
+expect(condition_holds("UsesEum", ProvidersByCountry='{"DE":"end-user-messaging"}', EumOriginationIdentityArn=eum_arn)
+       and not condition_holds("UsesEum", ProvidersByCountry='{"DE":"end-user-messaging"}'),
+       "UsesEum holds when ProvidersByCountry is set and EumOriginationIdentityArn names an identity")
+
 # A public Function URL has no throttling: a rule makes it come with reserved concurrency. Evaluated, not
 # matched by shape: the rules accept exactly the combinations below.
 for url in ["none", "also", "only"]:
