@@ -72,6 +72,26 @@ fn stated_error_codes() -> HashMap<String, String> {
         .collect()
 }
 
+/// The provider events/README.md states a sent event goes through: `"provider":"<name>"` in the
+/// last column.
+fn stated_providers() -> HashMap<String, String> {
+    let index = std::fs::read_to_string(format!("{DIR}/README.md")).unwrap();
+    index
+        .lines()
+        .filter_map(|row| {
+            let cells: Vec<&str> = row.split('|').map(str::trim).collect();
+            let file = cells.get(1)?.strip_prefix('`')?.strip_suffix('`')?;
+            let expected = cells.get(cells.len().checked_sub(2)?)?;
+            let provider = expected
+                .split(r#""provider":""#)
+                .nth(1)?
+                .split('"')
+                .next()?;
+            Some((file.to_owned(), provider.to_owned()))
+        })
+        .collect()
+}
+
 /// AWS configuration from the event's environment, as the SDK would read it in Lambda.
 async fn aws_config_from(env: &HashMap<String, String>) -> aws_config::SdkConfig {
     let credentials = aws_sdk_sns::config::Credentials::new(
@@ -115,6 +135,8 @@ async fn every_event_replays_to_its_stated_status() {
     }
 
     let stand_in = sns_stand_in();
+    let providers = stated_providers();
+    assert!(providers.len() >= 4, "{providers:?}");
     let closed = closed_endpoint();
     let dir = tempfile::tempdir().unwrap();
     let outbox = dir.path().join("outbox.jsonl");
@@ -161,6 +183,9 @@ async fn every_event_replays_to_its_stated_status() {
         }
         if let Some(code) = codes.get(&name) {
             assert_eq!(body["error"], code.as_str(), "{name}: {body}");
+        }
+        if let Some(provider) = providers.get(&name) {
+            assert_eq!(body["provider"], provider.as_str(), "{name}: {body}");
         }
         let sent = outbox_lines(&outbox) - before;
         assert_eq!(

@@ -32,6 +32,16 @@ PinpointSMSVoiceV2.<Operation>`): `SendTextMessage` needs a signed request with
 answers a sandboxed account. `GET /end-user-messaging/sent` lists what it accepted (destination,
 origination identity, message id; never the text).
 
+Salesforce Marketing Cloud: `POST /v2/token` (JSON) checks `grant_type` `client_credentials`,
+`client_id` `SFMC_CLIENT_ID` and `client_secret` `SFMC_CLIENT_SECRET` below (else 401 `invalid_client`)
+and answers a token of 1080 s whose `rest_instance_url` is this server; with that Bearer token,
+`GET /messaging/v1/sms/definitions/{key}` answers an active definition for `SFMC_DEFINITION` (else 404,
+errorcode 30003), and `POST /messaging/v1/sms/messages/{messageKey}` checks `definitionKey`,
+`recipient.contactKey`, `recipient.to` (8 to 15 digits, else 400 errorcode 109121) and a messageKey
+not used before (else 400 errorcode 109110), then answers 202 with `requestId` and `responses`; a `to`
+starting 1500555042 gets 429 (errorcode 50100), one starting 1500555050 a 500. A missing or unknown
+token gets 401 `Not Authorized`.
+
 Binds port 0 on 127.0.0.1 and prints the port on one line, then on a second line a port where nothing
 listens; stops when its stdin closes.
 """
@@ -54,6 +64,13 @@ NS = "http://sns.amazonaws.com/doc/2010-03-31/"
 AUTH_TOKEN = "7e577e577e577e577e577e577e577e57"
 API_KEY_SID = "SK0123456789abcdef0123456789abcdef"
 API_KEY_SECRET = "local-test-api-key-secret-000000"
+
+# The Salesforce Marketing Cloud installed package and send definition it accepts (events/*sfmc*.env).
+SFMC_CLIENT_ID = "sfmcclient0123456789abcdef"
+SFMC_CLIENT_SECRET = "local-test-sfmc-client-secret-00"
+SFMC_DEFINITION = "mosaic-otp"
+sfmc_tokens = set()
+sfmc_keys = set()
 
 TWILIO = re.compile(r"^/2010-04-01/Accounts/(AC[0-9a-fA-F]{32})(\.json|/Messages\.json|/Balance\.json)$")
 # Twilio's test numbers and what Twilio answers for them (status 400).
@@ -100,6 +117,8 @@ class StandIn(http.server.BaseHTTPRequestHandler):
 
     def do_GET(self):
         path = urllib.parse.urlsplit(self.path).path
+        if path.startswith("/messaging/"):
+            return self.sfmc(path, None)
         if path == "/end-user-messaging/sent":
             with messages_lock:
                 return self.answer(200, json.dumps(eum_sent), content_type="application/json")
@@ -116,6 +135,13 @@ class StandIn(http.server.BaseHTTPRequestHandler):
         if target.startswith("PinpointSMSVoiceV2."):
             length = int(self.headers.get("Content-Length", 0))
             return self.end_user_messaging(target.split(".", 1)[1], json.loads(self.rfile.read(length) or b"{}"))
+        if path == "/v2/token" or path.startswith("/messaging/"):
+            length = int(self.headers.get("Content-Length", 0))
+            try:
+                body = json.loads(self.rfile.read(length) or b"{}")
+            except ValueError:
+                body = None
+            return self.sfmc(path, body)
         if path.startswith("/2010-04-01/"):
             match = TWILIO.match(path)
             form = self.read_form()
@@ -123,6 +149,65 @@ class StandIn(http.server.BaseHTTPRequestHandler):
                 return self.twilio_error(404, 20404, f"The requested resource {path} was not found")
             return self.twilio(match, form)
         self.sns(self.read_form())
+
+    # ---- Salesforce Marketing Cloud --------------------------------------------------------------
+
+    def sfmc_answer(self, status, body):
+        self.answer(status, json.dumps(body), content_type="application/json")
+
+    def sfmc_error(self, status, code, message):
+        self.sfmc_answer(status, {"message": message, "errorcode": code, "documentation": ""})
+
+    def sfmc(self, path, body):
+        json_body = self.headers.get("Content-Type", "").startswith("application/json")
+        if path == "/v2/token":
+            if not json_body or not isinstance(body, dict) or body.get("grant_type") != "client_credentials" \
+                    or body.get("client_id") != SFMC_CLIENT_ID or body.get("client_secret") != SFMC_CLIENT_SECRET:
+                return self.sfmc_answer(401, {"error": "invalid_client", "error_description": "Invalid client ID. Use "
+                                              "the client ID in Marketing Cloud Installed Packages.",
+                                              "error_uri": "https://developer.salesforce.com/docs"})
+            token = f"sfmc-{uuid.uuid4().hex}"
+            with messages_lock:
+                sfmc_tokens.add(token)
+            host, port = self.server.server_address[:2]
+            return self.sfmc_answer(200, {"access_token": token, "token_type": "Bearer", "expires_in": 1080,
+                                          "scope": "sms_read sms_write sms_send",
+                                          "rest_instance_url": f"http://{host}:{port}/"})
+        auth = self.headers.get("Authorization", "")
+        with messages_lock:
+            known = auth.startswith("Bearer ") and auth[len("Bearer "):] in sfmc_tokens
+        if not known:
+            return self.sfmc_answer(401, {"documentation": "", "errorcode": 0, "message": "Not Authorized"})
+        definitions = "/messaging/v1/sms/definitions/"
+        if self.command == "GET" and path.startswith(definitions):
+            if path[len(definitions):] != SFMC_DEFINITION:
+                return self.sfmc_error(404, 30003, "MCMS_UTM_Runtime_ObjectNotFound")
+            return self.sfmc_answer(200, {"definitionKey": SFMC_DEFINITION, "status": "Active",
+                                          "content": {"message": "%%message%%"}})
+        sends = "/messaging/v1/sms/messages/"
+        if self.command != "POST" or not path.startswith(sends) or not json_body or not isinstance(body, dict):
+            return self.sfmc_error(404, 30003, "ObjectNotFound")
+        key = path[len(sends):]
+        recipient = body.get("recipient") or {}
+        to = recipient.get("to")
+        if body.get("definitionKey") != SFMC_DEFINITION:
+            return self.sfmc_error(400, 109111, "MCMS_UTM_Validation_InvalidValue_definitionKey")
+        if not recipient.get("contactKey"):
+            return self.sfmc_error(400, 109105, "MCMS_UTM_Validation_MissingRequiredField_subscriberKey")
+        if not isinstance(to, str) or not to.isdigit() or not 8 <= len(to) <= 15:
+            return self.sfmc_error(400, 109121, "MCMS_UTM_Validation_InvalidValue_to")
+        if not 1 <= len(key) <= 100:
+            return self.sfmc_error(400, 109108, "MCMS_UTM_Validation_InvalidValue_messageKey")
+        if to.startswith("1500555042"):
+            return self.sfmc_error(429, 50100, "Rate limit exceeded")
+        if to.startswith("1500555050"):
+            return self.sfmc_error(500, 0, "Internal error")
+        with messages_lock:
+            if key in sfmc_keys:
+                return self.sfmc_error(400, 109110, "MCMS_UTM_Validation_DuplicateMessageKey: messageKey reused "
+                                       "within the past 2 days")
+            sfmc_keys.add(key)
+        self.sfmc_answer(202, {"requestId": str(uuid.uuid4()), "errorcode": 0, "responses": [{"messageKey": key}]})
 
     # ---- End User Messaging ----------------------------------------------------------------------
 
