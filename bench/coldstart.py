@@ -22,6 +22,9 @@ statistics), and exec to the first answer:
 * lambda + Twilio: the key and the Twilio credentials read from one secret (moto) during init, where
   the Twilio connection is also opened (its start-up read), and the SMS sent to a Twilio stand-in
   (tests/support/sns_stand_in.py) on loopback.
+* lambda + Salesforce Marketing Cloud: the key and the client credentials read from one secret
+  (moto), then a token fetched and the send definition read from the stand-in during init, and the
+  SMS sent through it.
 * lambda + End User Messaging: the key read from Secrets Manager (moto) and the account's attributes
   read from End User Messaging (the stand-in) during init, then the SMS sent through it.
 * serve: `serve` from exec to the answer of its first HTTP challenge.
@@ -187,6 +190,10 @@ def start_moto():
                     json.dumps({"fingerprint_key": "f" * 64})], check=True)
     twilio_secret = {"api_key": KEY, "twilio_account_sid": TWILIO_ACCOUNT, "twilio_auth_token": TWILIO_TOKEN}
     subprocess.run([python, "-c", python_code, endpoint, "bench-twilio", json.dumps(twilio_secret)], check=True)
+    # The installed package tests/support/sns_stand_in.py accepts.
+    sfmc_secret = {"api_key": KEY, "sfmc_client_id": "sfmcclient0123456789abcdef",
+                   "sfmc_client_secret": "local-test-sfmc-client-secret-00"}
+    subprocess.run([python, "-c", python_code, endpoint, "bench-sfmc", json.dumps(sfmc_secret)], check=True)
     return proc, endpoint
 
 
@@ -401,6 +408,10 @@ def main():
             ("lambda + End User Messaging: secret and account attributes at init, send",
              lambda aws, si, gw, mo, b: lambda_cold_start(outbox, aws, provider="end-user-messaging",
                                                          extra=eum(aws, si), bundle=b)),
+            ("lambda + Salesforce Marketing Cloud: secret, then a token and the definition at init, send",
+             lambda aws, si, gw, mo, b: lambda_cold_start(outbox, aws, provider="salesforce-marketing-cloud",
+                                                         extra=dict(GATEWAY_SECRET_ID="bench-sfmc", SFMC_AUTH_BASE=si,
+                                                                    SFMC_DEFINITION_KEY="mosaic-otp"), bundle=b)),
             ("lambda + Twilio: secret, then Twilio's balance at init, send",
              lambda aws, si, gw, mo, b: lambda_cold_start(outbox, aws, si, bundle=b)),
             ("check URL: the challenge to serve",

@@ -233,7 +233,9 @@ fn chains_by_country(env: &Env) -> Result<HashMap<Country, Vec<&'static str>>, C
             )));
         };
         let chain = chain(VARIABLE, &list).map_err(|e| invalid(format!("{code}: {e}")))?;
-        chains.insert(country, chain);
+        if chains.insert(country, chain).is_some() {
+            return Err(invalid(format!("lists {country} twice")));
+        }
     }
     Ok(chains)
 }
@@ -422,6 +424,7 @@ pub(crate) mod tests {
             ),
             (r#"{"DE": "pigeon"}"#, "which is no provider"),
             (r#"{"DE": "sns,sns"}"#, "twice"),
+            (r#"{"DE": "sns", "de": "twilio"}"#, "lists DE twice"),
             // A provider named only here is configured all the same, and its settings checked.
             (
                 r#"{"DE": "twilio"}"#,

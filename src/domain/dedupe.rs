@@ -222,16 +222,13 @@ impl Idempotency {
 
     /// The provider idempotency key of `sms` under `key` at `now_ms` ([`SmsRequest::idempotency_key`]):
     /// an HMAC of the number, the message and the dedupe window's slot of time, so re-sends in
-    /// one slot share it. A re-send that crosses into the next slot (3 s of a 10-minute window:
-    /// one in 200) gets a new one; the gateway's own dedupe stays the first guard. Without a
-    /// window (`DEDUPE_WINDOW_SECONDS=0`) every request gets its own.
+    /// one slot share it. A re-send that crosses into the next slot gets a new one (Mosaic's,
+    /// 3 s after the first, one in ten with the default 30 s window, one in 200 with 10
+    /// minutes): the gateway's own dedupe stays the first guard. Without a window
+    /// (`DEDUPE_WINDOW_SECONDS=0`) every request gets its own.
     pub fn provider_key(&self, key: &[u8], sms: &SmsRequest, now_ms: u64) -> String {
         let slot = match self.window.as_millis() as u64 {
-            0 => {
-                let mut random = [0u8; 16];
-                let _ = getrandom::fill(&mut random);
-                crate::domain::keys::hex(&random)
-            }
+            0 => crate::domain::keys::unique_hex(),
             window => (now_ms / window).to_string(),
         };
         let parts = [sms.phone_number.as_str(), sms.message.as_str(), &slot];
@@ -261,12 +258,7 @@ impl Idempotency {
             };
             return self.limit(key, sms, ticket, store_until()).await;
         }
-        let mut token = [0u8; 16];
-        if getrandom::fill(&mut token).is_err() {
-            // Still unique enough to tell our claim from another's within one window.
-            token[..8].copy_from_slice(&now_ms().to_be_bytes());
-        }
-        let token = crate::domain::keys::hex(&token);
+        let token = crate::domain::keys::unique_hex();
         loop {
             let now = now_ms();
             let lease = deadline

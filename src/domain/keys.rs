@@ -66,6 +66,22 @@ impl fmt::Debug for FingerprintKey {
     }
 }
 
+/// 32 hex digits no other call in this process gives: random, or, should the operating system's
+/// generator fail, the time and a counter (still unique here, only guessable).
+pub(crate) fn unique_hex() -> String {
+    static COUNTER: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let mut bytes = [0u8; 16];
+    if getrandom::fill(&mut bytes).is_err() {
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos() as u64);
+        let count = COUNTER.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        bytes[..8].copy_from_slice(&nanos.to_be_bytes());
+        bytes[8..].copy_from_slice(&count.to_be_bytes());
+    }
+    hex(&bytes)
+}
+
 pub(crate) fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }

@@ -29,6 +29,14 @@ const TOKEN_PREFIX: &str = "sfmc-access-t0ken";
 /// accept it.
 type Answer = Arc<dyn Fn(&str) -> Option<ResponseTemplate> + Send + Sync>;
 
+/// What a send the stand-in did not accept leaves of its messageKey: nothing (the key stays
+/// free), or the key used, with the status SFMC then reports for it.
+#[derive(Clone, Copy, PartialEq)]
+enum Leaves {
+    Nothing,
+    Used(&'static str),
+}
+
 #[derive(Default)]
 struct Business {
     /// Tokens SFMC accepts now.
@@ -36,8 +44,8 @@ struct Business {
     issued: usize,
     /// The `expires_in` of the next tokens, then 1080.
     lifetimes: VecDeque<u64>,
-    /// messageKeys used in this business unit.
-    keys: HashSet<String>,
+    /// messageKeys used in this business unit, with their status (`SMSSent`, `SMSNotSent`).
+    keys: HashMap<String, &'static str>,
 }
 
 /// The token, definition and SMS send resources, as far as the gateway uses them.
@@ -47,6 +55,10 @@ struct FakeSfmc {
     /// The REST base its tokens name (this server), known once it listens.
     rest: Arc<Mutex<String>>,
     answer: Answer,
+    /// What a send answered by `answer` leaves of its key.
+    leaves: Leaves,
+    /// How long the token call takes.
+    token_delay: Duration,
 }
 
 fn sfmc_error(status: u16, code: u64, message: &str) -> ResponseTemplate {
@@ -68,7 +80,14 @@ impl FakeSfmc {
             business: Arc::default(),
             rest: Arc::default(),
             answer: Arc::new(answer),
+            leaves: Leaves::Nothing,
+            token_delay: Duration::ZERO,
         }
+    }
+
+    fn leaving(mut self, leaves: Leaves) -> Self {
+        self.leaves = leaves;
+        self
     }
 
     fn accepting() -> Self {
@@ -112,14 +131,16 @@ impl FakeSfmc {
         let token = format!("{TOKEN_PREFIX}-{}", business.issued);
         business.valid.insert(token.clone());
         let expires_in = business.lifetimes.pop_front().unwrap_or(1080);
-        ResponseTemplate::new(200).set_body_json(json!({
-            "access_token": token,
-            "token_type": "Bearer",
-            "expires_in": expires_in,
-            "scope": "sms_read sms_write sms_send",
-            "soap_instance_url": "https://mc1.soap.marketingcloudapis.com/",
-            "rest_instance_url": *self.rest.lock().unwrap(),
-        }))
+        ResponseTemplate::new(200)
+            .set_delay(self.token_delay)
+            .set_body_json(json!({
+                "access_token": token,
+                "token_type": "Bearer",
+                "expires_in": expires_in,
+                "scope": "sms_read sms_write sms_send",
+                "soap_instance_url": "https://mc1.soap.marketingcloudapis.com/",
+                "rest_instance_url": *self.rest.lock().unwrap(),
+            }))
     }
 
     fn send(&self, key: &str, body: &Value) -> ResponseTemplate {
@@ -147,16 +168,21 @@ impl FakeSfmc {
         if key.is_empty() || key.len() > 100 {
             return sfmc_error(400, 109108, "MCMS_UTM_Validation_InvalidValue_messageKey");
         }
-        if let Some(answer) = (self.answer)(to) {
-            return answer;
-        }
-        if !self.business.lock().unwrap().keys.insert(key.to_owned()) {
+        let mut business = self.business.lock().unwrap();
+        if business.keys.contains_key(key) {
             return sfmc_error(
                 400,
                 109110,
-                "MCMS_UTM_Validation_DuplicateMessageKey: messageKey reused within the past 2 days",
+                "MCMS_UTM_Validation_DuplicateMessageKey: messageKey reused within the past 72 hours",
             );
         }
+        if let Some(answer) = (self.answer)(to) {
+            if let Leaves::Used(status) = self.leaves {
+                business.keys.insert(key.to_owned(), status);
+            }
+            return answer;
+        }
+        business.keys.insert(key.to_owned(), "SMSSent");
         ResponseTemplate::new(202).set_body_json(json!({
             "requestId": format!("req-{key}"),
             "errorcode": 0,
@@ -204,6 +230,19 @@ impl Respond for FakeSfmc {
                     "status": "Active", "content": {"message": "%%message%%"},
                     "subscriptions": {"shortCode": "12345", "countryCode": "US"},
                 }))
+            }
+            // The send status of a messageKey (rate limited at SFMC: for the rare key used before).
+            ("GET", p) if p.starts_with("/messaging/v1/sms/messages/") => {
+                let key = &p["/messaging/v1/sms/messages/".len()..];
+                match self.business.lock().unwrap().keys.get(key) {
+                    Some(status) => ResponseTemplate::new(200).set_body_json(json!({
+                        "requestId": "r",
+                        "eventCategoryType": format!("TransactionalSendEvents.{status}"),
+                        "timestamp": "2026-12-01T08:00:00.00",
+                        "info": {"messageKey": key},
+                    })),
+                    None => sfmc_error(404, 30003, "MCMS_UTM_Runtime_ObjectNotFound"),
+                }
             }
             ("POST", p) if p.starts_with("/messaging/v1/sms/messages/") && json_body => {
                 self.send(&p["/messaging/v1/sms/messages/".len()..], &body)
@@ -622,10 +661,149 @@ async fn no_credential_token_or_message_reaches_the_log_at_trace() {
     assert_eq!(status, 200);
     let log = gateway.stop();
     assert!(
-        log.contains("salesforce-marketing-cloud") || log.contains("Salesforce"),
-        "a log at trace: {log}"
+        log.contains("Salesforce Marketing Cloud access token fetched"),
+        "the debug lines are there: {log}"
     );
     for secret in [CLIENT_SECRET, TOKEN_PREFIX, "909090", "4155550106"] {
         assert!(!log.contains(secret), "{secret} in the log: {log}");
     }
+}
+
+#[tokio::test]
+async fn a_token_near_its_end_is_refreshed_by_one_send_then_reused() {
+    let fake = FakeSfmc::accepting();
+    // The start-up token has half a minute left: inside the last minute, when a send refreshes.
+    fake.business.lock().unwrap().lifetimes.push_back(30);
+    let sfmc = fake.start().await;
+    let app = sfmc_gateway(&sfmc.uri(), &[]).await;
+    for n in 0..3 {
+        let (response, body) = call(&app, send(sms("+14155550111", &format!("code 30{n}")))).await;
+        assert_eq!(response.status(), 200, "{body}");
+    }
+    assert_eq!(token_requests(&sfmc).await.len(), 2);
+    let auths: Vec<String> = sends(&sfmc).await.into_iter().map(|(_, a, _)| a).collect();
+    assert_eq!(auths, vec![format!("Bearer {TOKEN_PREFIX}-2"); 3]);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_burst_without_a_token_asks_for_one() {
+    let fake = FakeSfmc::accepting();
+    fake.business.lock().unwrap().lifetimes.push_back(0);
+    let sfmc = fake.start().await;
+    let app = sfmc_gateway(&sfmc.uri(), &[]).await;
+    let burst: Vec<_> = (0..8)
+        .map(|n| {
+            let app = app.clone();
+            tokio::spawn(async move {
+                call(&app, send(sms("+14155550112", &format!("code 40{n}")))).await
+            })
+        })
+        .collect();
+    for sent in burst {
+        let (response, body) = sent.await.unwrap();
+        assert_eq!(response.status(), 200, "{body}");
+    }
+    assert_eq!(
+        token_requests(&sfmc).await.len(),
+        2,
+        "the start-up one, and one for the burst"
+    );
+    assert_eq!(sends(&sfmc).await.len(), 8);
+}
+
+#[tokio::test]
+async fn a_fresh_token_refused_too_is_our_set_up_and_fails_over() {
+    let sfmc = FakeSfmc::new(|to| (to == "14155550113").then(not_authorized))
+        .start()
+        .await;
+    let (app, backup) = sfmc_then_recorder(&sfmc.uri(), "2500", CLIENT_SECRET).await;
+    let (response, body) = call(&app, send(sms("+14155550113", "code 8"))).await;
+    assert_eq!(response.status(), 200, "{body}");
+    assert_eq!(body["provider"], "backup");
+    assert_eq!(
+        sends(&sfmc).await.len(),
+        2,
+        "once, and once more with a fresh token"
+    );
+    assert_eq!(token_requests(&sfmc).await.len(), 2);
+    assert_eq!(backup.count(), 1);
+}
+
+#[tokio::test]
+async fn a_token_endpoint_too_slow_sends_nothing_and_fails_over() {
+    let mut fake = FakeSfmc::accepting();
+    fake.token_delay = Duration::from_secs(5);
+    let sfmc = fake.start().await;
+    let (app, backup) = sfmc_then_recorder(&sfmc.uri(), "5000", CLIENT_SECRET).await;
+    let (response, body) = call(&app, send(sms("+14155550114", "code 9"))).await;
+    assert_eq!(response.status(), 200, "{body}");
+    assert_eq!(body["provider"], "backup");
+    assert_eq!(backup.count(), 1);
+    assert!(sends(&sfmc).await.is_empty());
+}
+
+#[tokio::test]
+async fn a_key_used_by_a_send_that_may_have_gone_is_a_duplicate_elsewhere() {
+    // SFMC queued the message, then failed: the first instance cannot know it was sent.
+    let sfmc =
+        FakeSfmc::new(|to| (to == "14155550115").then(|| sfmc_error(500, 0, "Internal error")))
+            .leaving(Leaves::Used("SMSSent"))
+            .start()
+            .await;
+    let one = sfmc_gateway(&sfmc.uri(), &[]).await;
+    let two = sfmc_gateway(&sfmc.uri(), &[]).await;
+    let request = || send(sms("+14155550115", "Your code is 515151"));
+    let (response, first) = call(&one, request()).await;
+    assert_eq!(response.status(), 502, "{first}");
+    assert_eq!(first["error"], "delivery_unknown");
+    // The re-send on another instance: SFMC refuses the key, and its status says sent.
+    let (response, again) = call(&two, request()).await;
+    assert_eq!(response.status(), 200, "{again}");
+    assert_eq!(again["status"], "duplicate");
+}
+
+#[tokio::test]
+async fn a_key_used_by_a_send_that_did_not_go_is_never_answered_as_a_duplicate() {
+    // SFMC took the key and then did not send (failed to queue).
+    let sfmc = FakeSfmc::new(|to| {
+        (to == "14155550116").then(|| sfmc_error(429, 50100, "Rate limit exceeded"))
+    })
+    .leaving(Leaves::Used("SMSNotSent"))
+    .start()
+    .await;
+    let one = sfmc_gateway(&sfmc.uri(), &[]).await;
+    let two = sfmc_gateway(&sfmc.uri(), &[]).await;
+    let request = || send(sms("+14155550116", "Your code is 616161"));
+    let (response, first) = call(&one, request()).await;
+    assert_eq!(response.status(), 502, "{first}");
+    assert_eq!(first["error"], "provider_failed");
+    let (response, again) = call(&two, request()).await;
+    assert_eq!(
+        response.status(),
+        502,
+        "not a duplicate of nothing: {again}"
+    );
+    assert_eq!(again["error"], "provider_failed");
+}
+
+#[tokio::test]
+async fn a_provider_in_two_chains_is_started_once() {
+    let sfmc = FakeSfmc::accepting().start().await;
+    let _app = sfmc_gateway(
+        &sfmc.uri(),
+        &[(
+            "PROVIDERS_BY_COUNTRY",
+            r#"{"DE": "salesforce-marketing-cloud", "AT": "salesforce-marketing-cloud"}"#,
+        )],
+    )
+    .await;
+    let requests = sfmc.received_requests().await.unwrap();
+    let paths: Vec<&str> = requests.iter().map(|r| r.url.path()).collect();
+    assert_eq!(
+        paths,
+        [
+            "/v2/token",
+            &format!("/messaging/v1/sms/definitions/{DEFINITION}")
+        ]
+    );
 }

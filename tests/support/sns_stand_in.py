@@ -169,10 +169,14 @@ class StandIn(http.server.BaseHTTPRequestHandler):
             token = f"sfmc-{uuid.uuid4().hex}"
             with messages_lock:
                 sfmc_tokens.add(token)
+            # REST calls come back the way this one came: a Host other than this server's own
+            # address is a TLS front (tests/support/tls_proxy.py) relaying to it.
             host, port = self.server.server_address[:2]
+            own = f"{host}:{port}"
+            came_by = self.headers.get("Host", own)
+            rest = f"http://{own}/" if came_by == own else f"https://{came_by}/"
             return self.sfmc_answer(200, {"access_token": token, "token_type": "Bearer", "expires_in": 1080,
-                                          "scope": "sms_read sms_write sms_send",
-                                          "rest_instance_url": f"http://{host}:{port}/"})
+                                          "scope": "sms_read sms_write sms_send", "rest_instance_url": rest})
         auth = self.headers.get("Authorization", "")
         with messages_lock:
             known = auth.startswith("Bearer ") and auth[len("Bearer "):] in sfmc_tokens

@@ -40,6 +40,11 @@ pub const NAME: &str = "salesforce-marketing-cloud";
 const OPERATION_TIMEOUT: Duration = Duration::from_millis(1500);
 /// The start-up calls give up after this; they only log.
 const WARM_UP_TIMEOUT: Duration = Duration::from_millis(1000);
+/// SFMC closes connections idle for 5 s: a passcode written into one it has just closed would be
+/// lost in a reset (maybe sent). Its pool lets them go first.
+const IDLE_TIMEOUT: Duration = Duration::from_secs(4);
+/// The most of `expires_in` trusted: a token lives 20 minutes.
+const LONGEST_TOKEN: Duration = Duration::from_secs(20 * 60);
 /// A token this close to its end is refreshed by the next send (SFMC's `expires_in`, about 18
 /// minutes, is already two short of the token's real 20).
 const REFRESH_AHEAD: Duration = Duration::from_secs(60);
@@ -173,6 +178,19 @@ impl SfmcSettings {
                 "SFMC_DEFINITION_KEY (the key of an SMS send definition for a short or long code)",
             )
         })?;
+        // It goes into a URL path: nothing that would end or escape the segment.
+        let in_path = definition_key.len() <= 100
+            && definition_key
+                .bytes()
+                .all(|b| b.is_ascii_graphic() && !b"/?#%\\".contains(&b));
+        if !in_path {
+            return Err(ConfigError::invalid(
+                "SFMC_DEFINITION_KEY",
+                format!(
+                    "must be a send definition key (up to 100 characters, no spaces, /, ?, #, % or \\), got {definition_key:?}"
+                ),
+            ));
+        }
         let env_credentials =
             Credentials::read(ENV_NAMES, |name| env.optional(name)).map_err(|problem| {
                 ConfigError::invalid("SMS_PROVIDER", format!("includes {NAME}, but {problem}"))
@@ -201,7 +219,8 @@ impl ProviderSetup for SfmcSettings {
         Ok(Box::new(MarketingCloud {
             settings: self.clone(),
             secret: Arc::clone(context.secret),
-            http: context.http.clone(),
+            // A pool of its own, for SFMC's shorter idle timeout (the others keep theirs longer).
+            http: HttpClient::with_idle_timeout(IDLE_TIMEOUT),
             token: Mutex::new(None),
             refreshing: tokio::sync::Mutex::new(()),
         }))
@@ -316,7 +335,16 @@ impl MarketingCloud {
                     let Ok(_guard) = self.refreshing.try_lock() else {
                         return Ok(cached);
                     };
-                    return Ok(self.fetch_token(credentials, until).await.unwrap_or(cached));
+                    return Ok(match self.fetch_token(credentials, until).await {
+                        Ok(token) => token,
+                        Err(err) => {
+                            tracing::warn!(
+                                reason = err.reason(),
+                                "could not refresh the Salesforce Marketing Cloud token; using the current one while it lasts"
+                            );
+                            cached
+                        }
+                    });
                 }
                 TokenUse::Missing => {}
             }
@@ -372,15 +400,16 @@ impl MarketingCloud {
             ));
         };
         let rest_base = rest_base(rest).ok_or_else(|| {
-            ProviderError::misconfigured(format!(
-                "Salesforce Marketing Cloud's rest_instance_url {rest:?} is not an https URL"
-            ))
+            ProviderError::misconfigured(
+                "Salesforce Marketing Cloud's token answer names a rest_instance_url that is not an https URL",
+            )
         })?;
+        // From when it was asked for: the answer's time on the way counts against it.
+        let lifetime = Duration::from_secs(expires_in).min(LONGEST_TOKEN);
         let token = Arc::new(Token {
             access: access.to_owned(),
             rest_base,
-            // From when it was asked for: the answer's time on the way counts against it.
-            expires_at: asked + Duration::from_secs(expires_in),
+            expires_at: asked.checked_add(lifetime).unwrap_or(asked),
             credentials: credentials.clone(),
         });
         *self.token.lock().unwrap_or_else(|p| p.into_inner()) = Some(Arc::clone(&token));
@@ -435,6 +464,54 @@ impl MarketingCloud {
             Err(err) => Err(ProviderError::indeterminate(format!(
                 "Salesforce Marketing Cloud: {err}"
             ))),
+        }
+    }
+}
+
+impl MarketingCloud {
+    /// SFMC refused `message_key` as used: what became of the send that used it, by its status
+    /// (`GET /messaging/v1/sms/messages/{messageKey}`). Queued or sent: this request is its
+    /// duplicate. Not sent: this one was not either, and may go elsewhere (within the slot the
+    /// key stays used; the next one brings a new key). Unknown: it may have been sent.
+    async fn earlier_send(
+        &self,
+        message_key: &str,
+        token: &Token,
+        deadline: Instant,
+        reason: String,
+    ) -> ProviderError {
+        let url = format!(
+            "{}/messaging/v1/sms/messages/{message_key}",
+            token.rest_base
+        );
+        let status = match json_request(http::Method::GET, &url, Some(&token.access), None) {
+            Ok(request) => {
+                let timeout =
+                    OPERATION_TIMEOUT.min(deadline.saturating_duration_since(Instant::now()));
+                match self.http.exchange(request, timeout).await {
+                    Ok(answer) if answer.status == 200 => {
+                        serde_json::from_slice::<Value>(&answer.body)
+                            .ok()
+                            .and_then(|v| v.get("eventCategoryType")?.as_str().map(str::to_owned))
+                    }
+                    _ => None,
+                }
+            }
+            Err(_) => None,
+        };
+        match status.as_deref() {
+            Some(s) if s.ends_with("SMSSent") || s.ends_with("SMSQueued") => {
+                ProviderError::AlreadySent {
+                    message_id: message_key.to_owned(),
+                    reason,
+                }
+            }
+            Some(s) if s.ends_with("SMSNotSent") => ProviderError::unavailable(format!(
+                "{reason}; the earlier send with this messageKey was not sent"
+            )),
+            _ => ProviderError::indeterminate(format!(
+                "{reason}; the earlier send's status could not be read: it may have been sent"
+            )),
         }
     }
 }
@@ -502,14 +579,8 @@ fn token_refused(answer: &Answer) -> ProviderError {
     }
 }
 
-/// The non-zero error codes of an answer: its own and each response's, with the first message.
-fn error_codes(body: &[u8]) -> (Vec<u64>, Option<String>) {
-    let json: Value = serde_json::from_slice(body).unwrap_or_default();
-    let code = |v: &Value| match v.get("errorcode") {
-        Some(Value::Number(n)) => n.as_u64(),
-        Some(Value::String(s)) => s.parse().ok(),
-        _ => None,
-    };
+/// The non-zero error codes of a refusal: its own and each response's, with the first message.
+fn error_codes(json: &Value) -> (Vec<u64>, Option<String>) {
     let mut codes = Vec::new();
     let mut message = json
         .get("message")
@@ -520,8 +591,8 @@ fn error_codes(body: &[u8]) -> (Vec<u64>, Option<String>) {
         .get("responses")
         .and_then(Value::as_array)
         .or(json.as_array());
-    for item in std::iter::once(&json).chain(responses.into_iter().flatten()) {
-        if let Some(c) = code(item).filter(|c| *c != 0) {
+    for item in std::iter::once(json).chain(responses.into_iter().flatten()) {
+        if let Some(c) = error_code(item).filter(|c| *c != 0) {
             codes.push(c);
             if message.is_none() {
                 message = item
@@ -534,36 +605,44 @@ fn error_codes(body: &[u8]) -> (Vec<u64>, Option<String>) {
     (codes, message)
 }
 
-/// What SFMC's answer to a send means: accepted (its messageKey the message id), sent before, or
-/// an error in one of the three classes.
-fn outcome(answer: &Answer, message_key: &str) -> Result<MessageId, ProviderError> {
-    let (codes, message) = error_codes(&answer.body);
-    let reason = match (codes.first(), &message) {
+fn error_code(item: &Value) -> Option<u64> {
+    match item.get("errorcode") {
+        Some(Value::Number(n)) => n.as_u64(),
+        Some(Value::String(s)) => s.parse().ok(),
+        _ => None,
+    }
+}
+
+fn reason_of(status: u16, codes: &[u64], message: Option<&str>) -> String {
+    match (codes.first(), message) {
         (Some(code), Some(message)) => format!("Salesforce Marketing Cloud {code}: {message}"),
         (Some(code), None) => format!("Salesforce Marketing Cloud {code}"),
-        (None, Some(message)) => {
-            format!(
-                "Salesforce Marketing Cloud HTTP {}: {message}",
-                answer.status
-            )
-        }
-        (None, None) => format!("Salesforce Marketing Cloud HTTP {}", answer.status),
-    };
+        (None, Some(message)) => format!("Salesforce Marketing Cloud HTTP {status}: {message}"),
+        (None, None) => format!("Salesforce Marketing Cloud HTTP {status}"),
+    }
+}
+
+/// Whether a per-recipient code is one of the transactional send's validation errors, which SFMC
+/// answers before it queues anything (109101 to 109199).
+fn is_validation(code: u64) -> bool {
+    (109_101..=109_199).contains(&code)
+}
+
+/// What SFMC's answer to a send means: accepted (its messageKey the message id), the key used
+/// before ([`ProviderError::AlreadySent`], which [`MarketingCloud::send`] checks), or an error in
+/// one of the three classes.
+fn outcome(answer: &Answer, message_key: &str) -> Result<MessageId, ProviderError> {
+    let json: Value = serde_json::from_slice(&answer.body).unwrap_or_default();
+    if (200..300).contains(&answer.status) {
+        return accepted(&json, message_key);
+    }
+    let (codes, message) = error_codes(&json);
+    let reason = reason_of(answer.status, &codes, message.as_deref());
     if codes.contains(&DUPLICATE_KEY) {
         return Err(ProviderError::AlreadySent {
             message_id: message_key.to_owned(),
             reason,
         });
-    }
-    if (200..300).contains(&answer.status) && codes.is_empty() {
-        let key = serde_json::from_slice::<Value>(&answer.body)
-            .ok()
-            .and_then(|v| {
-                v.pointer("/responses/0/messageKey")?
-                    .as_str()
-                    .map(str::to_owned)
-            });
-        return crate::domain::outcome::accepted("Salesforce Marketing Cloud", key);
     }
     // SFMC's own failure: it may have queued the message before failing.
     if answer.status >= 500 {
@@ -578,8 +657,38 @@ fn outcome(answer: &Answer, message_key: &str) -> Result<MessageId, ProviderErro
     if let Some(fix) = setup_fix(answer.status, &codes) {
         return Err(ProviderError::misconfigured(format!("{reason}. {fix}")));
     }
-    // A 4xx, or a 202 whose recipient failed to queue: validated before queueing, so not sent.
+    // Any other 4xx: refused before anything was queued.
     Err(ProviderError::unavailable(reason))
+}
+
+/// A 2xx: the one recipient's response decides. Sent with its messageKey; one of the validation
+/// errors SFMC answers before queueing is a certain non-send (or a refused number, or the key
+/// used before); anything else after a success may have been sent.
+fn accepted(json: &Value, message_key: &str) -> Result<MessageId, ProviderError> {
+    let response = json.pointer("/responses/0");
+    let Some(code) = response.and_then(error_code).filter(|c| *c != 0) else {
+        let key = response
+            .and_then(|r| r.get("messageKey")?.as_str())
+            .map(str::to_owned);
+        return crate::domain::outcome::accepted("Salesforce Marketing Cloud", key);
+    };
+    let message = response.and_then(|r| r.get("message")?.as_str());
+    let reason = reason_of(202, &[code], message);
+    Err(match code {
+        DUPLICATE_KEY => ProviderError::AlreadySent {
+            message_id: message_key.to_owned(),
+            reason,
+        },
+        c if REFUSED.contains(&c) => ProviderError::rejected(reason),
+        c @ (109_107 | 109_111) => ProviderError::misconfigured(format!(
+            "{reason}. {}",
+            setup_fix(400, &[c]).unwrap_or_default()
+        )),
+        c if is_validation(c) => ProviderError::unavailable(reason),
+        _ => ProviderError::indeterminate(format!(
+            "{reason}, in an answer that said accepted: it may have been sent"
+        )),
+    })
 }
 
 /// What to fix when SFMC refused our own set-up rather than the recipient.
@@ -616,35 +725,36 @@ impl SmsProvider for MarketingCloud {
     async fn send(&self, sms: &SmsRequest, deadline: Instant) -> Result<MessageId, ProviderError> {
         let credentials = self.credentials()?;
         // The gateway sets it; a send without one (never the case in a request) gets its own.
-        let message_key = sms.idempotency_key.clone().unwrap_or_else(|| {
-            let mut random = [0u8; 16];
-            let _ = getrandom::fill(&mut random);
-            crate::domain::keys::hex(&random)
-        });
+        let message_key = sms
+            .idempotency_key
+            .clone()
+            .unwrap_or_else(crate::domain::keys::unique_hex);
         // A token must leave the send its own minimum time.
         let token_until = deadline
             .checked_sub(self.min_send_time())
             .unwrap_or(deadline);
-        let token = self.token(&credentials, token_until, None).await?;
-        let answer = self.post(sms, &message_key, &token, deadline).await?;
-        if answer.status != 401 {
-            return outcome(&answer, &message_key);
+        let mut token = self.token(&credentials, token_until, None).await?;
+        let mut answer = self.post(sms, &message_key, &token, deadline).await?;
+        if answer.status == 401 {
+            // The token was refused (expired early, or revoked) before anything was queued: one
+            // fresh token and one more send, when the deadline leaves the time for both.
+            token = self.token(&credentials, token_until, Some(&token)).await?;
+            if deadline.saturating_duration_since(Instant::now()) < self.min_send_time() {
+                return Err(ProviderError::unavailable(
+                    "Salesforce Marketing Cloud refused the access token, and too little of the send deadline is left for a fresh one",
+                ));
+            }
+            tracing::info!(
+                "Salesforce Marketing Cloud refused the access token: sending once more with a fresh one"
+            );
+            answer = self.post(sms, &message_key, &token, deadline).await?;
         }
-        // The token was refused (expired early, or revoked) before anything was queued: one
-        // fresh token and one more send, when the deadline leaves the time for both.
-        let fresh = self.token(&credentials, token_until, Some(&token)).await?;
-        if deadline.saturating_duration_since(Instant::now()) < self.min_send_time() {
-            return Err(ProviderError::unavailable(
-                "Salesforce Marketing Cloud refused the access token, and too little of the send deadline is left for a fresh one",
-            ));
+        match outcome(&answer, &message_key) {
+            Err(ProviderError::AlreadySent { reason, .. }) => Err(self
+                .earlier_send(&message_key, &token, deadline, reason)
+                .await),
+            result => result,
         }
-        tracing::info!(
-            "Salesforce Marketing Cloud refused the access token: sending once more with a fresh one"
-        );
-        outcome(
-            &self.post(sms, &message_key, &fresh, deadline).await?,
-            &message_key,
-        )
     }
 
     /// The credentials may be in the gateway secret.
@@ -852,6 +962,28 @@ mod tests {
                 202,
                 per_recipient(109106, "MCMS_UTM_Validation_MissingRequiredField_to"),
                 "rejected",
+            ),
+            // Failed to queue, before anything was sent.
+            (
+                202,
+                per_recipient(
+                    109104,
+                    "MCMS_UTM_Validation_MissingRequiredField_messageKey",
+                ),
+                "unavailable",
+            ),
+            (
+                202,
+                per_recipient(109111, "MCMS_UTM_Validation_InvalidValue_definitionKey"),
+                "misconfigured",
+            ),
+            // A code it does not know, in an answer that said accepted: maybe sent, never failed over.
+            (202, per_recipient(50000, "Something else"), "indeterminate"),
+            // The top level's summary code alone does not decide: the recipient was queued.
+            (
+                202,
+                json!({"requestId": "r", "errorcode": 109001, "responses": [{"messageKey": "k1"}]}),
+                "sent",
             ),
             (
                 400,
