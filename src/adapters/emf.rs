@@ -150,6 +150,57 @@ impl Metrics {
         Some(line.to_string())
     }
 
+    /// The EMF line for a message's final status as its provider reported it afterwards (Twilio's
+    /// status callback): `SmsDelivered` or `SmsNotDelivered` (`undelivered`, `failed`), by
+    /// `FunctionName` and `Provider`, and by `FunctionName`, `Provider` and `Country` (ISO code,
+    /// `unknown` when the number has none), with the status beside them; `None` when metrics are off.
+    pub fn delivery_line(
+        &self,
+        provider: &str,
+        country: Option<&str>,
+        status: &str,
+        delivered: bool,
+        now_ms: u64,
+    ) -> Option<String> {
+        let Self::Emf { function_name } = self else {
+            return None;
+        };
+        let line = json!({
+            "_aws": {
+                "Timestamp": now_ms,
+                "CloudWatchMetrics": [{
+                    "Namespace": NAMESPACE,
+                    "Dimensions": [["FunctionName", "Provider"], ["FunctionName", "Provider", "Country"]],
+                    "Metrics": [
+                        {"Name": "SmsDelivered", "Unit": "Count"},
+                        {"Name": "SmsNotDelivered", "Unit": "Count"},
+                    ],
+                }],
+            },
+            "level": "INFO",
+            "FunctionName": function_name,
+            "Provider": provider,
+            "Country": country.unwrap_or("unknown"),
+            "Status": status,
+            "SmsDelivered": u8::from(delivered),
+            "SmsNotDelivered": u8::from(!delivered),
+        });
+        Some(line.to_string())
+    }
+
+    /// Prints the EMF line for a message's final status.
+    pub fn record_delivery(
+        &self,
+        provider: &str,
+        country: Option<&str>,
+        status: &str,
+        delivered: bool,
+    ) {
+        if let Some(line) = self.delivery_line(provider, country, status, delivered, now_ms()) {
+            print_line(&line);
+        }
+    }
+
     /// Prints the EMF line for a failed idempotency store call.
     pub fn record_store_error(&self, operation: &str) {
         if let Some(line) = self.store_error_line(operation, now_ms()) {

@@ -52,6 +52,9 @@ pub struct Config {
     /// `FINGERPRINT_SECRET_ID`: a secret of its own holding `fingerprint_key`, read once at
     /// start-up (the template generates one); the gateway secret's `fingerprint_key` still wins.
     pub fingerprint_secret_id: Option<String>,
+    /// `TWILIO_STATUS_CALLBACK_URL`, and `TWILIO_AUTH_TOKEN` to check callbacks with when the
+    /// secret holds no auth token.
+    pub twilio_callbacks: Option<(String, Option<String>)>,
 }
 
 impl Config {
@@ -139,9 +142,19 @@ impl Config {
                 "and FINGERPRINT_KEY are both set: set one (the secret for a deployment, the variable for local use)",
             ));
         }
+        let twilio_callbacks = providers::twilio::status_callback_url(&env)?
+            .map(|url| (url, env.optional("TWILIO_AUTH_TOKEN")));
+        let twilio_named = names_twilio(&default_chain, &chains_by_country);
+        if twilio_callbacks.is_some() && !twilio_named {
+            return Err(ConfigError::invalid(
+                "TWILIO_STATUS_CALLBACK_URL",
+                "is set, but no provider chain (SMS_PROVIDER, PROVIDERS_BY_COUNTRY) includes twilio",
+            ));
+        }
         Ok(Self {
             fingerprint_key,
             fingerprint_secret_id,
+            twilio_callbacks,
             keys,
             providers,
             default_chain,
@@ -166,6 +179,16 @@ impl Config {
     pub fn provider_names(&self) -> Vec<&'static str> {
         self.default_chain.clone()
     }
+}
+
+fn names_twilio(
+    default_chain: &[&'static str],
+    by_country: &HashMap<Country, Vec<&'static str>>,
+) -> bool {
+    default_chain
+        .iter()
+        .chain(by_country.values().flatten())
+        .any(|name| *name == "twilio")
 }
 
 /// A provider chain as `variable` lists it (`twilio,sns`): known names, each once, at least one.
@@ -439,6 +462,30 @@ pub(crate) mod tests {
             assert!(line.contains(expected), "{value}: {line}");
             assert!(!line.contains('\n'), "{line}");
         }
+    }
+
+    #[test]
+    fn twilio_status_callbacks_need_twilio_in_a_chain() {
+        let url = "https://abc.execute-api.us-east-1.amazonaws.com/twilio/status";
+        let line = config(Host::Local, &[("TWILIO_STATUS_CALLBACK_URL", url)])
+            .unwrap_err()
+            .to_string();
+        assert!(line.contains("no provider chain"), "{line}");
+        let c = config(
+            Host::Local,
+            &[
+                ("TWILIO_STATUS_CALLBACK_URL", url),
+                ("PROVIDERS_BY_COUNTRY", r#"{"IN": "twilio"}"#),
+                ("TWILIO_FROM", "+15005550006"),
+                ("TWILIO_ACCOUNT_SID", "AC0123456789abcdef0123456789abcdef"),
+                ("TWILIO_AUTH_TOKEN", "t"),
+            ],
+        )
+        .unwrap();
+        assert_eq!(
+            c.twilio_callbacks,
+            Some((url.to_owned(), Some("t".to_owned())))
+        );
     }
 
     #[test]

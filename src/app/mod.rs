@@ -6,6 +6,7 @@ pub mod config;
 use crate::adapters::aws::{load_aws_config, secrets_client};
 use crate::adapters::emf::Metrics;
 use crate::adapters::net::HttpClient;
+use crate::adapters::providers::twilio::StatusCallbacks;
 use crate::adapters::providers::{BuildContext, BuildError};
 use crate::adapters::secrets::{ApiKeys, SecretKeys};
 use crate::adapters::store::{DynamoStore, MemoryStore};
@@ -67,6 +68,8 @@ struct Inner {
     /// Whether counts outlive a request (a table or a limit): then start-up warns without a
     /// fingerprint key.
     counts_matter: bool,
+    /// With `TWILIO_STATUS_CALLBACK_URL`: the check of Twilio's callbacks.
+    twilio_callbacks: Option<StatusCallbacks>,
 }
 
 impl AppState {
@@ -88,6 +91,7 @@ impl AppState {
                 fingerprint: OnceLock::new(),
                 fingerprint_secret: None,
                 counts_matter: false,
+                twilio_callbacks: None,
             }),
         }
     }
@@ -113,6 +117,11 @@ impl AppState {
                 .keys()
                 .latest()
                 .is_some_and(|s| s.field("fingerprint_key").is_some())
+    }
+
+    /// The check of Twilio's status callbacks, when they are configured.
+    pub fn twilio_callbacks(&self) -> Option<&StatusCallbacks> {
+        self.inner.twilio_callbacks.as_ref()
     }
 
     pub fn keys(&self) -> &ApiKeys {
@@ -210,8 +219,13 @@ fn state_with(
         .with_metrics(sink)
         .with_countries(config.countries.clone(), config.senders_by_country)
         .with_numbers(config.numbers.clone());
+    let callbacks = config
+        .twilio_callbacks
+        .as_ref()
+        .map(|(url, token)| StatusCallbacks::new(url.clone(), Arc::clone(&keys), token.clone()));
     let mut state = AppState::from_parts(keys, gateway, metrics);
     if let Some(inner) = Arc::get_mut(&mut state.inner) {
+        inner.twilio_callbacks = callbacks;
         if let Some(key) = &config.fingerprint_key {
             let _ = inner.fingerprint.set(key.clone());
         }

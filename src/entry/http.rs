@@ -32,7 +32,15 @@ pub struct RequestId(pub String);
 
 /// The gateway: every path and method goes to one handler.
 pub fn router(state: AppState) -> Router {
-    Router::new().fallback(handle).with_state(state)
+    Router::new()
+        // Twilio's status callbacks, on their own path; every other path is Mosaic's.
+        .route(
+            crate::adapters::providers::twilio::STATUS_PATH,
+            axum::routing::post(crate::entry::twilio_status::status_callback)
+                .fallback(crate::entry::twilio_status::method_not_allowed),
+        )
+        .fallback(handle)
+        .with_state(state)
 }
 
 /// A request that did not get its 200, as the contract names it.

@@ -307,3 +307,60 @@ async fn refusals_are_counted_by_reason_and_country_and_send_nothing() {
     assert_eq!(sent.len(), 1);
     assert!(sent[0].get("Country").is_none());
 }
+
+#[tokio::test]
+async fn a_twilio_status_callback_is_counted_and_logged_masked_and_sends_nothing() {
+    let files = [
+        "204-twilio-status-delivered.json",
+        "204-twilio-status-undelivered.json",
+        "403-twilio-status-unsigned.json",
+    ];
+    let env = [
+        ("SMS_PROVIDER", "twilio"),
+        ("TWILIO_API_BASE", "http://127.0.0.1:9"),
+        ("TWILIO_ACCOUNT_SID", "AC0123456789abcdef0123456789abcdef"),
+        ("TWILIO_AUTH_TOKEN", "7e577e577e577e577e577e577e577e57"),
+        ("TWILIO_FROM", "+15005550006"),
+        (
+            "TWILIO_STATUS_CALLBACK_URL",
+            "https://a1b2c3d4e5.execute-api.us-east-1.amazonaws.com/twilio/status",
+        ),
+    ];
+    let run = run_lambda(&files, &env).await;
+    let statuses: Vec<u64> = run.answers.iter().map(status).collect();
+    assert_eq!(statuses, vec![204, 204, 403]);
+
+    let deliveries: Vec<(&str, &str, u64, u64)> = run
+        .lines
+        .iter()
+        .filter(|l| l.get("SmsDelivered").is_some())
+        .map(|m| {
+            (
+                m["Provider"].as_str().unwrap(),
+                m["Country"].as_str().unwrap(),
+                m["SmsDelivered"].as_u64().unwrap(),
+                m["SmsNotDelivered"].as_u64().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(deliveries, [("twilio", "US", 1, 0), ("twilio", "DE", 0, 1)]);
+    let logged: Vec<&serde_json::Value> = run
+        .lines
+        .iter()
+        .filter(|l| l["message"] == "delivery")
+        .collect();
+    assert_eq!(logged.len(), 2, "{:?}", run.lines);
+    assert_eq!(logged[1]["status"], "undelivered");
+    assert_eq!(logged[1]["error_code"], "30003");
+    assert_eq!(
+        logged[1]["message_id"],
+        "SMfedcba9876543210fedcba9876543210"
+    );
+    assert_eq!(logged[1]["phone"], "+49*********89");
+    let text = serde_json::to_string(&run.lines).unwrap();
+    assert!(
+        !text.contains("4155550100") && !text.contains("15123456789"),
+        "{text}"
+    );
+    assert!(run.outbox.is_empty());
+}

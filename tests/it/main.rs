@@ -24,3 +24,4 @@ mod sns_moto;
 mod support;
 mod tls;
 mod twilio;
+mod twilio_status;

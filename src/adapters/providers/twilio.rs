@@ -196,6 +196,37 @@ pub struct TwilioSettings {
     pub api_base: String,
     /// `TWILIO_ACCOUNT_SID` with `TWILIO_AUTH_TOKEN` (or an API key); the secret's win.
     pub env_credentials: Option<Credentials>,
+    /// `TWILIO_STATUS_CALLBACK_URL`, sent as `StatusCallback`.
+    pub status_callback: Option<String>,
+}
+
+/// The path Twilio's status callbacks come to.
+pub const STATUS_PATH: &str = "/twilio/status";
+
+/// `TWILIO_STATUS_CALLBACK_URL`: where Twilio posts a message's status, checked to be an https URL
+/// (http only on loopback) that ends in `/twilio/status`, the path the gateway answers them on.
+pub fn status_callback_url(env: &Env) -> Result<Option<String>, ConfigError> {
+    let Some(url) = env.optional("TWILIO_STATUS_CALLBACK_URL") else {
+        return Ok(None);
+    };
+    let uri = http::Uri::try_from(url.as_str()).ok();
+    let usable = uri.as_ref().is_some_and(|uri| {
+        let secure = match uri.scheme_str() {
+            Some("https") => uri.host().is_some(),
+            Some("http") => matches!(uri.host(), Some("127.0.0.1" | "localhost" | "[::1]")),
+            _ => false,
+        };
+        secure && uri.path().ends_with(STATUS_PATH)
+    });
+    if !usable {
+        return Err(ConfigError::invalid(
+            "TWILIO_STATUS_CALLBACK_URL",
+            format!(
+                "must be an https URL (http only on loopback) ending in {STATUS_PATH}, got {url:?}"
+            ),
+        ));
+    }
+    Ok(Some(url))
 }
 
 /// Registered in [`super::REGISTRY`] as `twilio`.
@@ -289,6 +320,7 @@ impl TwilioSettings {
             validity: env.message_ttl()?,
             api_base,
             env_credentials,
+            status_callback: status_callback_url(env)?,
         })
     }
 }
@@ -412,6 +444,9 @@ impl Twilio {
             "ValidityPeriod",
             &self.settings.validity.as_secs().to_string(),
         );
+        if let Some(url) = &self.settings.status_callback {
+            form.append_pair("StatusCallback", url);
+        }
         form.finish()
     }
 
@@ -588,6 +623,79 @@ impl SmsProvider for Twilio {
     }
 }
 
+/// `X-Twilio-Signature` as Twilio computes it for a request to `url` with form `params`: HMAC-SHA1
+/// under the account's auth token over the URL followed by each parameter's name and value, sorted
+/// by name, in base64 (https://www.twilio.com/docs/usage/webhooks/webhooks-security).
+pub fn signature(auth_token: &str, url: &str, params: &[(String, String)]) -> String {
+    use hmac::{KeyInit, Mac};
+    let mut sorted: Vec<&(String, String)> = params.iter().collect();
+    sorted.sort();
+    let mut mac = hmac::Hmac::<sha1::Sha1>::new_from_slice(auth_token.as_bytes())
+        .expect("HMAC takes a key of any length");
+    mac.update(url.as_bytes());
+    for (name, value) in sorted {
+        mac.update(name.as_bytes());
+        mac.update(value.as_bytes());
+    }
+    aws_smithy_types::base64::encode(mac.finalize().into_bytes())
+}
+
+/// Checks Twilio's status callbacks: signed for the configured URL with the account's auth token,
+/// the current or (during a rotation) the previous one. The tokens come from the gateway secret
+/// (`twilio_auth_token`, `twilio_previous_auth_token`), else `TWILIO_AUTH_TOKEN`. Twilio signs
+/// with the auth token even when messages are sent with an API key.
+pub struct StatusCallbacks {
+    url: String,
+    secret: Arc<ApiKeys>,
+    env_token: Option<String>,
+}
+
+impl StatusCallbacks {
+    pub fn new(url: String, secret: Arc<ApiKeys>, env_token: Option<String>) -> Self {
+        Self {
+            url,
+            secret,
+            env_token,
+        }
+    }
+
+    fn tokens(&self, secret: Option<&Arc<SecretValue>>) -> Vec<String> {
+        let from_secret: Vec<String> = secret
+            .into_iter()
+            .flat_map(|s| ["twilio_auth_token", "twilio_previous_auth_token"].map(|f| s.field(f)))
+            .flatten()
+            .map(str::to_owned)
+            .collect();
+        if from_secret.is_empty() {
+            self.env_token.iter().cloned().collect()
+        } else {
+            from_secret
+        }
+    }
+
+    fn signed_by(&self, tokens: &[String], params: &[(String, String)], presented: &str) -> bool {
+        use subtle::ConstantTimeEq;
+        tokens.iter().fold(false, |valid, token| {
+            let expected = signature(token, &self.url, params);
+            valid | bool::from(expected.as_bytes().ct_eq(presented.as_bytes()))
+        })
+    }
+
+    /// Whether `presented` signs `params` for the configured URL. A signature that no known token
+    /// gives makes the secret be read again (spaced as every read a request causes is): the token
+    /// may have been rotated since.
+    pub async fn verify(&self, params: &[(String, String)], presented: &str) -> bool {
+        let secret = self.secret.latest();
+        if self.signed_by(&self.tokens(secret.as_ref()), params, presented) {
+            return true;
+        }
+        match self.secret.reread_after_refusal(secret.as_ref()).await {
+            Some(newer) => self.signed_by(&self.tokens(Some(&newer)), params, presented),
+            None => false,
+        }
+    }
+}
+
 /// What Twilio's error answer means for the passcode, by its JSON `code` and the HTTP status.
 pub fn classify(status: u16, body: &[u8]) -> ProviderError {
     let json: Option<serde_json::Value> = serde_json::from_slice(body).ok();
@@ -674,6 +782,60 @@ mod tests {
 
     fn problem(vars: &[(&str, &str)]) -> String {
         settings(vars).unwrap_err().to_string()
+    }
+
+    #[test]
+    fn the_signer_gives_the_signature_of_twilios_security_documentation() {
+        // https://www.twilio.com/docs/usage/webhooks/webhooks-security, "Validating signatures".
+        let params: Vec<(String, String)> = [
+            ("To", "+18005551212"),
+            ("From", "+12349013030"),
+            ("Digits", "1234"),
+            ("Caller", "+12349013030"),
+            ("CallSid", "CA1234567890ABCDE"),
+        ]
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+        assert_eq!(
+            signature(
+                "12345",
+                "https://mycompany.com/myapp.php?foo=1&bar=2",
+                &params
+            ),
+            "0/KCTR6DLpKmkAf8muzZqo1nDgQ="
+        );
+    }
+
+    #[test]
+    fn a_status_callback_url_is_https_and_ends_in_the_callback_path() {
+        let url = |value: &str| {
+            let lookup =
+                |name: &str| (name == "TWILIO_STATUS_CALLBACK_URL").then(|| value.to_owned());
+            status_callback_url(&Env::new(Host::Lambda, &lookup))
+        };
+        assert_eq!(
+            url("https://abc.execute-api.us-east-1.amazonaws.com/twilio/status")
+                .unwrap()
+                .as_deref(),
+            Some("https://abc.execute-api.us-east-1.amazonaws.com/twilio/status")
+        );
+        assert!(
+            url("http://127.0.0.1:3000/twilio/status")
+                .unwrap()
+                .is_some()
+        );
+        for bad in [
+            "http://example.com/twilio/status",
+            "https://example.com/send-sms",
+            "twilio/status",
+        ] {
+            let line = url(bad).unwrap_err().to_string();
+            assert!(
+                line.starts_with("TWILIO_STATUS_CALLBACK_URL must be"),
+                "{line}"
+            );
+        }
     }
 
     #[test]
