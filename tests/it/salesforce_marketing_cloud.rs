@@ -553,14 +553,7 @@ async fn credentials_come_from_the_gateway_secret() {
     let name = format!("mosaic/sfmc-{}", std::process::id());
     let value =
         json!({"api_key": KEY, "sfmc_client_id": CLIENT_ID, "sfmc_client_secret": CLIENT_SECRET});
-    secrets_admin()
-        .await
-        .create_secret()
-        .name(&name)
-        .secret_string(value.to_string())
-        .send()
-        .await
-        .unwrap();
+    new_secret(&name, &value.to_string()).await;
     let base = sfmc.uri();
     let app = router(
         gateway_from_env(&[
@@ -581,14 +574,7 @@ async fn credentials_come_from_the_gateway_secret() {
 
     // A secret without them stops start-up with one line.
     let bare = format!("{name}-bare");
-    secrets_admin()
-        .await
-        .create_secret()
-        .name(&bare)
-        .secret_string(json!({"api_key": KEY}).to_string())
-        .send()
-        .await
-        .unwrap();
+    new_secret(&bare, &json!({"api_key": KEY}).to_string()).await;
     let vars: HashMap<&str, &str> = [
         ("SMS_PROVIDER", "salesforce-marketing-cloud"),
         ("SFMC_AUTH_BASE", base.as_str()),

@@ -377,3 +377,16 @@ pub async fn first_then_backup(
         recorder,
     )
 }
+
+/// Creates the secret `name` holding `value` in moto; gives the client that did.
+pub async fn new_secret(name: &str, value: &str) -> aws_sdk_secretsmanager::Client {
+    let secrets = secrets_admin().await;
+    secrets
+        .create_secret()
+        .name(name)
+        .secret_string(value)
+        .send()
+        .await
+        .unwrap();
+    secrets
+}

@@ -582,18 +582,6 @@ async fn put_token(secrets: &aws_sdk_secretsmanager::Client, name: &str, token: 
         .unwrap();
 }
 
-async fn new_secret(name: &str, value: &str) -> aws_sdk_secretsmanager::Client {
-    let secrets = secrets_admin().await;
-    secrets
-        .create_secret()
-        .name(name)
-        .secret_string(value)
-        .send()
-        .await
-        .unwrap();
-    secrets
-}
-
 /// A Twilio stand-in whose accepted token a test can change, and a gateway reading Twilio's
 /// credentials (the token `TOKEN`) from a new secret `mosaic/twilio-<label>`, with `vars` too.
 async fn twilio_with_secret(

@@ -123,14 +123,7 @@ async fn the_previous_auth_token_signs_during_a_rotation() {
         "twilio_auth_token": "the-new-auth-token",
         "twilio_previous_auth_token": TOKEN,
     });
-    secrets_admin()
-        .await
-        .create_secret()
-        .name(&name)
-        .secret_string(value.to_string())
-        .send()
-        .await
-        .unwrap();
+    new_secret(&name, &value.to_string()).await;
     let (app, _twilio) = twilio_gateway(&[("GATEWAY_SECRET_ID", &name)]).await;
     let params = delivered();
     for token in [TOKEN, "the-new-auth-token"] {
