@@ -362,6 +362,42 @@ expect(condition_holds("UsesEum", ProvidersByCountry='{"DE":"end-user-messaging"
        and not condition_holds("UsesEum", ProvidersByCountry='{"DE":"end-user-messaging"}'),
        "UsesEum holds when ProvidersByCountry is set and EumOriginationIdentityArn names an identity")
 
+# Twilio's status callbacks: the API routes POST /twilio/status to the function (which may be invoked
+# for it), and the function is told the URL whenever Twilio sends and the HTTP API exists.
+api = resources.get("HttpApi", {}).get("Properties", {})
+paths = api.get("DefinitionBody", {}).get("paths", {})
+expect("post" in paths.get("/twilio/status", {}) and set(paths) == {"/send-sms", "/twilio/status"},
+       "the HTTP API routes ANY /send-sms and POST /twilio/status, nothing else")
+for path, operations in paths.items():
+    for operation in operations.values():
+        uri = repr(operation.get("x-amazon-apigateway-integration", {}).get("uri"))
+        # By name, not by !GetAtt: the function's environment names the API, so a reference back
+        # would be a circular dependency.
+        expect("GatewayFunction" not in uri and "${AWS::StackName}-gateway" in uri,
+               f"{path} integrates the function by its fixed name")
+callback_url = variables.get("TWILIO_STATUS_CALLBACK_URL", {})
+expect(isinstance(callback_url, dict) and callback_url.get("Fn::If", [None])[0] == "SetsTwilioCallbacks"
+       and "/twilio/status" in repr(callback_url),
+       "TWILIO_STATUS_CALLBACK_URL is the API's /twilio/status under SetsTwilioCallbacks")
+expect(condition_holds("SetsTwilioCallbacks", SmsProvider="twilio,sns", TwilioFrom="+15005550006")
+       and not condition_holds("SetsTwilioCallbacks", SmsProvider="sns")
+       and not condition_holds("SetsTwilioCallbacks", SmsProvider="twilio", TwilioFrom="+15005550006", EnableFunctionUrl="only")
+       and not condition_holds("SetsTwilioCallbacks", SmsProvider="twilio", TwilioFrom="+15005550006", TwilioStatusCallbacks="false"),
+       "SetsTwilioCallbacks holds with twilio in SmsProvider, the HTTP API, and TwilioStatusCallbacks true only")
+permissions = [r for r in resources.values() if r["Type"] == "AWS::Lambda::Permission"]
+expect(any("/POST/twilio/status" in repr(p["Properties"].get("SourceArn")) for p in permissions),
+       "API Gateway may invoke the function for POST /twilio/status")
+# Access logs: to a log group of the stack's with the logs' retention, with the caller's address.
+access = api.get("AccessLogSettings", {})
+log_group = resources.get("HttpApiAccessLogGroup", {})
+expect(access.get("DestinationArn") == {"Fn::GetAtt": ["HttpApiAccessLogGroup", "Arn"]}
+       and log_group.get("Properties", {}).get("RetentionInDays") == {"Ref": "LogRetentionDays"},
+       "the HTTP API logs each request to HttpApiAccessLogGroup, kept LogRetentionDays")
+access_format = access.get("Format", "")
+expect("$context.identity.sourceIp" in access_format and "$context.status" in access_format
+       and "header" not in access_format.lower() and "body" not in access_format.lower(),
+       "the access log has the source address and the status, and no header or body")
+
 # A public Function URL has no throttling: a rule makes it come with reserved concurrency. Evaluated, not
 # matched by shape: the rules accept exactly the combinations below.
 for url in ["none", "also", "only"]:
