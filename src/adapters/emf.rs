@@ -3,15 +3,23 @@
 //!
 //! Namespace `MosaicSmsGateway`; `SmsSent`, `SmsRejected` and `SmsFailed` (a provider or Secrets
 //! Manager failure: the ones to alarm on), by `FunctionName` and by `FunctionName`, `Provider` and
-//! `Outcome`; and `ProviderMisconfigured` (a provider refused our own set-up: credentials, sender,
-//! account), by `FunctionName` and by `FunctionName` and `Provider`, counted even when the next
-//! provider then sent the message.
+//! `Outcome`, refusals also by `FunctionName`, `Outcome` and `Country`; `ProviderMisconfigured` (a
+//! provider refused our own set-up: credentials, sender, account), by `FunctionName` and by
+//! `FunctionName` and `Provider`, counted even when the next provider then sent the message;
+//! `IdempotencyStoreErrors`; and the receipts, `SmsDelivered` and `SmsNotDelivered`. Every metric
+//! and dimension set is listed in tests/support/published_metrics.json, which the template's
+//! alarms are checked against. A line carries only the metric it counts: each series CloudWatch
+//! keeps is a custom metric it bills.
 
 use axum::http::{Method, StatusCode};
 use serde_json::json;
 use std::io::Write;
 
 pub const NAMESPACE: &str = "MosaicSmsGateway";
+
+/// The `Outcome` of a Mosaic re-send that the dedupe answered while the first send was under way
+/// or may have gone (`502 delivery_unknown` to Mosaic): counted as neither sent nor failed.
+pub const RESEND_HELD: &str = "resend_held";
 
 /// Where metrics go.
 #[derive(Debug, Clone, Default)]
@@ -26,8 +34,8 @@ pub enum Metrics {
 impl Metrics {
     /// The EMF line for one POST, or `None` for requests that are not send attempts (challenges,
     /// bad requests, wrong keys: the request log counts those). Counted by status, not by error
-    /// code, so renaming a code can never silence the alarm: 200 is sent (a duplicate is not),
-    /// 422 and 429 rejected, any 5xx failed.
+    /// code, so renaming a code can never silence the alarm: 200 is sent (a duplicate is not
+    /// counted), 422 and 429 rejected, any 5xx failed (but a re-send the dedupe held).
     pub fn send_line(
         &self,
         method: &Method,
@@ -43,29 +51,30 @@ impl Metrics {
         if method != Method::POST {
             return None;
         }
-        let (sent, rejected, failed) = match status {
-            // A duplicate re-send was answered, not sent.
-            StatusCode::OK if outcome == "duplicate" => (0, 0, 0),
-            StatusCode::OK => (1, 0, 0),
-            // Refused by the provider, the country policy or the per-number limit: a spike is
+        // One metric per line, the one that counts: a metric of zeros per provider and outcome
+        // would be one more custom metric each (CloudWatch bills every series), and the alarms
+        // read a missing datapoint as zero.
+        let metric = match status {
+            // A duplicate re-send was answered, not sent; one held while the first is under way
+            // is the dedupe at work, not a failure: neither is counted.
+            StatusCode::OK if outcome == "duplicate" => return None,
+            _ if outcome == RESEND_HELD => return None,
+            StatusCode::OK => "SmsSent",
+            // Refused by the provider, the number plan, the country policy or a limit: a spike is
             // worth a look (SMS pumping tries many numbers and countries).
-            StatusCode::UNPROCESSABLE_ENTITY | StatusCode::TOO_MANY_REQUESTS => (0, 1, 0),
-            s if s.is_server_error() => (0, 0, 1),
+            StatusCode::UNPROCESSABLE_ENTITY | StatusCode::TOO_MANY_REQUESTS => "SmsRejected",
+            s if s.is_server_error() => "SmsFailed",
             _ => return None,
         };
         let mut directives = vec![json!({
             "Namespace": NAMESPACE,
             "Dimensions": [["FunctionName"], ["FunctionName", "Provider", "Outcome"]],
-            "Metrics": [
-                {"Name": "SmsSent", "Unit": "Count"},
-                {"Name": "SmsRejected", "Unit": "Count"},
-                {"Name": "SmsFailed", "Unit": "Count"},
-            ],
+            "Metrics": [{"Name": metric, "Unit": "Count"}],
         })];
-        if rejected == 1 {
+        let refused = metric == "SmsRejected";
+        if refused {
             // Refusals also by reason and country, to see which countries a pumping attack
-            // aims at. Only `SmsRejected`, and only on refusals: a metric exists per country and
-            // reason that actually occurred, not per country for every send.
+            // aims at: a metric exists per country and reason that actually occurred.
             directives.push(json!({
                 "Namespace": NAMESPACE,
                 "Dimensions": [["FunctionName", "Outcome", "Country"]],
@@ -82,11 +91,9 @@ impl Metrics {
             "FunctionName": function_name,
             "Provider": provider.unwrap_or("none"),
             "Outcome": outcome,
-            "SmsSent": sent,
-            "SmsRejected": rejected,
-            "SmsFailed": failed,
         });
-        if rejected == 1 {
+        line[metric] = 1.into();
+        if refused {
             // `unknown`: a number valid for no country.
             line["Country"] = country.unwrap_or("unknown").into();
         }
@@ -257,6 +264,66 @@ fn print_line(line: &str) {
 mod tests {
     use super::*;
 
+    /// Every metric of `line` with each of its dimension sets is one that
+    /// tests/support/published_metrics.json lists (the template's alarms are checked against it),
+    /// and the line carries a value for each.
+    fn assert_published(line: &str) {
+        let published: serde_json::Value =
+            serde_json::from_str(include_str!("../../tests/support/published_metrics.json"))
+                .unwrap();
+        let line: serde_json::Value = serde_json::from_str(line).unwrap();
+        for directive in line["_aws"]["CloudWatchMetrics"].as_array().unwrap() {
+            let namespace = directive["Namespace"].as_str().unwrap();
+            for metric in directive["Metrics"].as_array().unwrap() {
+                let name = metric["Name"].as_str().unwrap();
+                let sets = &published[namespace][name];
+                for set in directive["Dimensions"].as_array().unwrap() {
+                    assert!(
+                        sets.as_array().is_some_and(|s| s.contains(set)),
+                        "{namespace} {name} by {set} is not in published_metrics.json"
+                    );
+                    for dimension in set.as_array().unwrap() {
+                        assert!(line[dimension.as_str().unwrap()].is_string(), "{line}");
+                    }
+                }
+                assert!(line[name].is_number(), "{line}");
+            }
+        }
+    }
+
+    #[test]
+    fn every_line_writes_only_published_metrics() {
+        let metrics = Metrics::Emf {
+            function_name: "gw".into(),
+        };
+        let mut lines = vec![
+            metrics.misconfigured_line("twilio", 1).unwrap(),
+            metrics.store_error_line("claim", 1).unwrap(),
+            metrics
+                .delivery_line("twilio", Some("US"), "delivered", true, 1)
+                .unwrap(),
+            metrics
+                .delivery_line("twilio", None, "failed", false, 1)
+                .unwrap(),
+        ];
+        for (status, outcome) in [
+            (200, "sent"),
+            (422, "invalid_number"),
+            (429, "prefix_blocked"),
+            (502, "provider_failed"),
+        ] {
+            let status = StatusCode::from_u16(status).unwrap();
+            lines.push(
+                metrics
+                    .send_line(&Method::POST, status, Some("sns"), outcome, Some("DE"), 1)
+                    .unwrap(),
+            );
+        }
+        for line in &lines {
+            assert_published(line);
+        }
+    }
+
     #[test]
     fn sends_become_emf_lines_and_other_requests_do_not() {
         let metrics = Metrics::Emf {
@@ -278,12 +345,22 @@ mod tests {
         assert_eq!(failed["Provider"], "sns");
         assert_eq!(failed["Outcome"], "provider_failed");
         let counts = |line: &serde_json::Value| {
-            ["SmsSent", "SmsRejected", "SmsFailed"].map(|m| line[m].as_u64().unwrap())
+            ["SmsSent", "SmsRejected", "SmsFailed"].map(|m| line[m].as_u64().unwrap_or(0))
         };
         assert_eq!(counts(&failed), [0, 0, 1]);
         assert_eq!(counts(&post(200, "sent").unwrap()), [1, 0, 0]);
         assert_eq!(counts(&post(422, "recipient_rejected").unwrap()), [0, 1, 0]);
         assert_eq!(counts(&post(503, "keys_unavailable").unwrap()), [0, 0, 1]);
+        // Answered from the dedupe: no line at all.
+        assert!(post(502, RESEND_HELD).is_none());
+        assert!(post(200, "duplicate").is_none());
+        // One metric per line.
+        let sent = post(200, "sent").unwrap();
+        assert_eq!(
+            sent["_aws"]["CloudWatchMetrics"][0]["Metrics"],
+            json!([{"Name": "SmsSent", "Unit": "Count"}])
+        );
+        assert!(sent.get("SmsFailed").is_none());
         // A request held by the gateway (no provider called): the dimension set the pumping
         // shield's alarms watch.
         let held = metrics

@@ -215,6 +215,9 @@ impl IntoResponse for ApiError {
     }
 }
 
+/// The metrics' outcome of a re-send held back by the dedupe (its answer is `delivery_unknown`).
+const RESEND_HELD: &str = crate::adapters::emf::RESEND_HELD;
+
 /// What the request log event says beyond status and latency.
 #[derive(Default)]
 struct LogFields {
@@ -247,6 +250,9 @@ async fn handle(State(state): State<AppState>, request: Request) -> Response {
         Method::POST => send(&state, request, arrived, &mut fields).await,
         _ => Err(ApiError::MethodNotAllowed),
     };
+    // A re-send answered while the first send is under way (or may have gone) is the dedupe at
+    // work, not a failure: its metric says so, whatever the answer's code.
+    let mut resend_held = false;
     let (response, outcome) = match result {
         Ok(response) => (
             response,
@@ -258,6 +264,7 @@ async fn handle(State(state): State<AppState>, request: Request) -> Response {
         ),
         Err(err) => {
             let outcome = err.code();
+            resend_held = matches!(err, ApiError::StillInFlight | ApiError::EarlierMaybeSent);
             if let ApiError::Rejected(reason)
             | ApiError::ProviderFailed(reason)
             | ApiError::DeliveryUnknown(reason)
@@ -287,7 +294,7 @@ async fn handle(State(state): State<AppState>, request: Request) -> Response {
         &method,
         response.status(),
         fields.provider,
-        outcome,
+        if resend_held { RESEND_HELD } else { outcome },
         country.as_ref().map(Country::as_str),
     );
     log_request(&method, response.status(), outcome, started, fields);

@@ -6,6 +6,7 @@ URL without a concurrency cap, among others). Run by scripts/test with the .venv
 YAML reader understands CloudFormation's short tags). Prints one line per failure and exits 1, or says
 ok.
 """
+import os
 import re
 import sys
 
@@ -106,19 +107,21 @@ def fires_on(props, operator, threshold=None):
     expect("AlarmActions" in props, "the alarm notifies the alarm topic")
 
 
-props = alarm("SmsFailedAlarm")
-expect(("MosaicSmsGateway", "SmsFailed", ("FunctionName",)) in metrics_of(props), "SmsFailedAlarm watches SmsFailed")
-fires_on(props, "GreaterThanOrEqualToThreshold", 1)
+props = alarm("SmsFailedRateAlarm")
+watched = metrics_of(props)
+expect(("MosaicSmsGateway", "SmsFailed", ("FunctionName",)) in watched
+       and ("MosaicSmsGateway", "SmsSent", ("FunctionName",)) in watched, "SmsFailedRateAlarm is a rate of SmsFailed over sends")
+fires_on(props, "GreaterThanThreshold", {"Ref": "FailedRateAlarmPercent"})
 
 props = alarm("ProviderMisconfiguredAlarm")
 expect(("MosaicSmsGateway", "ProviderMisconfigured", ("FunctionName",)) in metrics_of(props),
        "ProviderMisconfiguredAlarm watches ProviderMisconfigured")
-fires_on(props, "GreaterThanOrEqualToThreshold", 1)
+fires_on(props, "GreaterThanOrEqualToThreshold", 3)
 
 props = alarm("IdempotencyStoreAlarm")
 expect(("MosaicSmsGateway", "IdempotencyStoreErrors", ("FunctionName",)) in metrics_of(props),
        "IdempotencyStoreAlarm watches IdempotencyStoreErrors")
-fires_on(props, "GreaterThanOrEqualToThreshold", 1)
+fires_on(props, "GreaterThanOrEqualToThreshold", 3)
 expect(resources["IdempotencyStoreAlarm"].get("Condition") == "CreateIdempotencyTable",
        "IdempotencyStoreAlarm exists with the table")
 expect(resources["GatewayFunction"]["Properties"]["Environment"]["Variables"].get("LIMITS_ON_STORE_FAILURE")
@@ -136,7 +139,7 @@ for name, outcome, condition, on, off in [
     dimensions = {d["Name"]: d["Value"] for d in props.get("Dimensions", [])}
     expect(dimensions.get("Provider") == "none" and dimensions.get("Outcome") == outcome,
            f"{name} watches Provider none, Outcome {outcome}")
-    fires_on(props, "GreaterThanOrEqualToThreshold", 1)
+    fires_on(props, "GreaterThanOrEqualToThreshold", 5)
     expect(resources[name].get("Condition") == condition and condition_holds(condition, **on)
            and not condition_holds(condition, **off), f"{name} exists only when its limit is set")
 
@@ -144,7 +147,7 @@ props = alarm("SmsRejectedRateAlarm")
 watched = metrics_of(props)
 expect(("MosaicSmsGateway", "SmsRejected", ("FunctionName",)) in watched and
        ("MosaicSmsGateway", "SmsSent", ("FunctionName",)) in watched, "SmsRejectedRateAlarm is a rate of SmsRejected over sends")
-expect(any("rejected" in q.get("Expression", "") for q in props.get("Metrics", [])), "SmsRejectedRateAlarm computes the rate")
+expect(any("rejected" in repr(q.get("Expression", "")) for q in props.get("Metrics", [])), "SmsRejectedRateAlarm computes the rate")
 fires_on(props, "GreaterThanThreshold", {"Ref": "RejectedRateAlarmPercent"})
 
 props = alarm("SmsSpendAlarm")
@@ -172,15 +175,82 @@ expect(eum_spend_condition in template.get("Conditions", {})
        "EumSpendAlarm exists only with end-user-messaging in SmsProvider and EumSpendLimitUsd above 0")
 
 props = alarm("SmsDeliveryRateAlarm")
-expect(("AWS/SNS", "SMSSuccessRate", ()) in metrics_of(props), "SmsDeliveryRateAlarm watches SNS's delivery success rate")
+watched = metrics_of(props)
+expect(("MosaicSmsGateway", "SmsDelivered", ("FunctionName", "Provider")) in watched
+       and ("MosaicSmsGateway", "SmsNotDelivered", ("FunctionName", "Provider")) in watched,
+       "SmsDeliveryRateAlarm is a rate of the delivery receipts")
 fires_on(props, "LessThanThreshold", {"Ref": "DeliveryRateAlarmPercent"})
+expect(resources["SmsDeliveryRateAlarm"].get("Condition") == "HasDeliveryAlarm"
+       and condition_holds("HasDeliveryAlarm", SmsProvider="twilio", TwilioFrom="+15005550006")
+       and not condition_holds("HasDeliveryAlarm", SmsProvider="sns")
+       and not condition_holds("HasDeliveryAlarm", SmsProvider="twilio", TwilioFrom="+15005550006", DeliveryRateAlarmPercent=0),
+       "SmsDeliveryRateAlarm exists when Twilio's receipts come in and a threshold is set")
 
-for name, metric in [("FunctionErrorsAlarm", "Errors"), ("FunctionThrottlesAlarm", "Throttles")]:
-    props = alarm(name)
-    expect(("AWS/Lambda", metric, ("FunctionName",)) in metrics_of(props), f"{name} watches Lambda's {metric}")
-    fires_on(props, "GreaterThanOrEqualToThreshold", 1)
+props = alarm("FunctionErrorsAlarm")
+expect(("AWS/Lambda", "Errors", ("FunctionName",)) in metrics_of(props), "FunctionErrorsAlarm watches Lambda's Errors")
+fires_on(props, "GreaterThanOrEqualToThreshold", 3)
+props = alarm("FunctionThrottlesAlarm")
+watched = metrics_of(props)
+expect(("AWS/Lambda", "Throttles", ("FunctionName",)) in watched and ("AWS/Lambda", "Invocations", ("FunctionName",)) in watched,
+       "FunctionThrottlesAlarm is a rate of throttles over invocations")
+fires_on(props, "GreaterThanThreshold", 5)
+props = alarm("DurationNearDeadlineAlarm")
+expect(("AWS/Lambda", "Duration", ("FunctionName",)) in metrics_of(props)
+       and any(q.get("MetricStat", {}).get("Stat") == "p99" for q in props.get("Metrics", []))
+       and any("${SendDeadlineMs}" in repr(q.get("Expression")) for q in props.get("Metrics", [])),
+       "DurationNearDeadlineAlarm compares the p99 duration with SendDeadlineMs")
+fires_on(props, "GreaterThanOrEqualToThreshold", 90)
+for name in ["FunctionErrorsAlarm", "FunctionThrottlesAlarm", "DurationNearDeadlineAlarm"]:
     # These watch the function whatever fronts it: no condition on the HTTP API.
     expect("Condition" not in resources[name], f"{name} exists with EnableFunctionUrl=only too")
+
+# Every alarm watches a metric its publisher writes, with a dimension set it writes
+# (tests/support/published_metrics.json; src/adapters/emf.rs's tests hold the function to it). None
+# fires on one event: a rate needs AlarmMinimumSends in its period, a count at least 3; only the
+# month's spend (a gauge) may fire on one datapoint.
+import json as _json
+import os as _os
+published = _json.load(open(_os.path.join(_os.path.dirname(__file__), "published_metrics.json")))
+alarms = {n: r for n, r in resources.items() if r["Type"] == "AWS::CloudWatch::Alarm"}
+for name, resource in alarms.items():
+    props = resource["Properties"]
+    for namespace, metric, dims in metrics_of(props):
+        sets = [tuple(d) for d in published.get(namespace, {}).get(metric, [])]
+        expect(dims in sets, f"{name}: {namespace} {metric} by {list(dims)} is not published that way")
+    expressions = [q.get("Expression") for q in props.get("Metrics", []) if "Expression" in q]
+    gauge = props.get("Statistic") == "Maximum" or any(
+        q.get("MetricStat", {}).get("Stat") == "Maximum" for q in props.get("Metrics", []))
+    if expressions and not gauge:
+        expect(any("AlarmMinimumSends" in repr(e) for e in expressions), f"{name}: a rate with no minimum volume")
+    elif not gauge:
+        expect(props.get("Threshold", 0) >= 3, f"{name} fires on fewer than 3 events")
+    expect(props.get("TreatMissingData") == "notBreaching", f"{name}: a quiet hour must not alarm")
+expect("HttpApi5xxAlarm" not in alarms, "no alarm on the HTTP API's 5xx: they count the function's own answers again")
+
+# The dashboard: each metric it names outright is published so; the SEARCH expressions name schemas
+# that are.
+dashboard = resources.get("Dashboard", {})
+expect(dashboard.get("Type") == "AWS::CloudWatch::Dashboard", "the stack has a dashboard")
+body = dashboard.get("Properties", {}).get("DashboardBody", {}).get("Fn::Sub", "")
+board = _json.loads(body.replace("${GatewayFunction}", "fn").replace("${AWS::Region}", "r").replace("${SendDeadlineMs}", "2500"))
+titles = " ".join(w["properties"]["title"] for w in board["widgets"]).lower()
+for topic in ["outcome", "refusals by reason", "country", "p99", "deadline", "delivered", "errors", "throttles",
+              "concurrency", "spend"]:
+    expect(topic in titles, f"the dashboard shows {topic}")
+for widget in board["widgets"]:
+    for row in widget["properties"]["metrics"]:
+        names = [x for x in row if isinstance(x, str)]
+        if names:
+            namespace, metric, rest = names[0], names[1], names[2:]
+            dims = tuple(rest[0::2])
+            expect(dims in [tuple(d) for d in published.get(namespace, {}).get(metric, [])],
+                   f"dashboard: {namespace} {metric} by {list(dims)} is not published that way")
+        for item in row:
+            if isinstance(item, dict) and "SEARCH(" in item.get("expression", ""):
+                schema = re.search(r"\{([^}]*)\}", item["expression"]).group(1).split(",")
+                metric = re.search(r'MetricName="([^"]+)"', item["expression"]).group(1)
+                expect(tuple(schema[1:]) in [tuple(d) for d in published.get(schema[0], {}).get(metric, [])],
+                       f"dashboard: SEARCH of {schema[0]} {metric} by {schema[1:]} is not published that way")
 
 # The function may read its secret and, with SNS, publish to phone numbers and read the sandbox status.
 policies = resources["GatewayFunction"]["Properties"]["Policies"]
@@ -416,6 +486,66 @@ for name in ["ReservedConcurrency", "EumSpendLimitUsd"]:
 expect(any(o.get("Value") == {"Ref": "IdempotencyTable"} and o.get("Condition") == table_condition
            for o in template.get("Outputs", {}).values()),
        "an output names the idempotency table when it exists")
+
+
+
+# What monitoring costs a month, computed from the template and published_metrics.json rather than
+# estimated: the README holds this block verbatim (scripts/test fails when they part), and
+# `check_template.py template.yaml --cost` prints it.
+ALARM_METRIC_USD, CUSTOM_METRIC_USD, DASHBOARD_USD = 0.10, 0.30, 3.00
+
+
+def alarm_metrics(**overrides):
+    """(alarm names, alarm metrics) of the alarms that exist under these parameter values."""
+    values = parameter_values(**overrides)
+    names, count = [], 0
+    for name, resource in sorted(alarms.items()):
+        condition = resource.get("Condition")
+        if condition and not evaluate({"Condition": condition}, values):
+            continue
+        names.append(name)
+        count += max(1, sum(1 for q in resource["Properties"].get("Metrics", []) if "MetricStat" in q))
+    return names, count
+
+
+def cost_block():
+    rows = []
+    for label, overrides in [("the defaults (SNS, the idempotency table)", {}),
+                             ("Twilio then SNS, with receipts, prefix and country limits, an alert address",
+                              {"SmsProvider": "twilio,sns", "TwilioFrom": "+15005550006", "MaxSmsPerPrefixPerHour": "100",
+                               "MaxSmsPerCountryPerHour": "1000", "AlarmEmail": "ops@example.com"})]:
+        names, count = alarm_metrics(**overrides)
+        rows.append(f"| {label} | {len(names)} | {count} | ${count * ALARM_METRIC_USD:.2f} |")
+    ours = published["MosaicSmsGateway"]
+    always = sum(1 for sets in ours.values() if ["FunctionName"] in sets)
+    lines = [
+        "<!-- computed by tests/support/check_template.py from template.yaml; scripts/test checks it -->",
+        "| set-up | alarms | alarm metrics | alarms a month |",
+        "| --- | --- | --- | --- |",
+        *rows,
+        "",
+        f"Alarms cost ${ALARM_METRIC_USD:.2f} a month per metric they watch (a rate watches two or three). The",
+        f"dashboard costs ${DASHBOARD_USD:.2f} a month (an account's first three are free). The function's own",
+        f"metrics cost ${CUSTOM_METRIC_USD:.2f} a month each, prorated by the hour they get data: {always} by",
+        "`FunctionName` alone, plus one per provider and outcome that occurs, one per refusal reason and",
+        "country that occurs, one per provider that refuses our set-up, and with receipts two per provider",
+        "plus two per provider and country. A month of SNS alone that sees `sent`, `provider_failed` and",
+        "`recipient_rejected` through SNS and `invalid_number` held, refused in 10 countries, is",
+        f"{always} + 4 + 20 = {always + 4 + 20} metrics, ${(always + 4 + 20) * CUSTOM_METRIC_USD:.2f}; a pumping attack's countries add a few",
+        "cents each, for the hours they last.",
+        "<!-- end of the computed block -->",
+    ]
+    return "\n".join(lines)
+
+
+readme = open(os.path.join(os.path.dirname(sys.argv[1] if len(sys.argv) > 1 else "template.yaml") or ".", "README.md")).read()
+if "--cost" in sys.argv:
+    print(cost_block())
+    sys.exit(0)
+# Every parameter is in the README's parameter table.
+for name in template["Parameters"]:
+    expect(f"`{name}`" in readme, f"README.md does not describe the parameter {name}")
+expect(cost_block() in readme, "README.md's monitoring cost block is not what the template gives (run check_template.py template.yaml --cost)")
 
 if failures:
     for failure in failures:
