@@ -42,6 +42,7 @@ fn every_setting() -> EumSettings {
         max_price: Some("0.05".into()),
         time_to_live: Duration::from_secs(300),
         by_country: [(Country::parse("DE").unwrap(), "pool-de".to_owned())].into(),
+        function_name: Some("stack-gateway".into()),
     }
 }
 
@@ -108,6 +109,9 @@ async fn sends_the_request_aws_documents_with_every_setting() {
         context.values().all(|v| !v.contains("424242")),
         "no message text in the context: {context:?}"
     );
+    // The delivery events carry the context back: the template's metric filters read these two.
+    assert_eq!(context["FunctionName"], "stack-gateway");
+    assert_eq!(context["Provider"], "end-user-messaging");
     assert_eq!(input.dry_run(), None);
 
     // Unset optional settings are left out, not sent empty.

@@ -489,6 +489,48 @@ expect(any(o.get("Value") == {"Ref": "IdempotencyTable"} and o.get("Condition") 
 
 
 
+# End User Messaging's delivery events: a configuration set of the stack's, with an event destination
+# to a log group the service may write, when the function sends through it; metric filters that write
+# exactly the function's own receipt metrics (the Context the function sends carries FunctionName
+# and Provider back).
+eum_on = {"SmsProvider": "end-user-messaging",
+          "EumOriginationIdentityArn": "arn:aws:sms-voice:us-east-1:123456789012:phone-number/phone-1"}
+expect(condition_holds("CreatesEumEvents", **eum_on)
+       and not condition_holds("CreatesEumEvents", **eum_on, EumDeliveryEvents="false")
+       and not condition_holds("CreatesEumEvents", **eum_on,
+                               EumConfigurationSetArn="arn:aws:sms-voice:us-east-1:123456789012:configuration-set/own")
+       and not condition_holds("CreatesEumEvents", SmsProvider="sns"),
+       "CreatesEumEvents holds with end-user-messaging, EumDeliveryEvents true and no set of the user's only")
+config_set = resources.get("EumConfigurationSet", {})
+destinations = config_set.get("Properties", {}).get("EventDestinations", [])
+expect(config_set.get("Condition") == "CreatesEumEvents" and len(destinations) == 1
+       and destinations[0].get("CloudWatchLogsDestination", {}).get("LogGroupArn") == {"Fn::GetAtt": ["EumEventsLogGroup", "Arn"]}
+       and {"TEXT_DELIVERED", "TEXT_SUCCESSFUL", "TEXT_BLOCKED", "TEXT_TTL_EXPIRED", "TEXT_CARRIER_UNREACHABLE"}
+       <= set(destinations[0].get("MatchingEventTypes", [])),
+       "EumConfigurationSet sends the final events to EumEventsLogGroup")
+expect("sms-voice.amazonaws.com" in repr(resources.get("EumEventsRole", {}).get("Properties", {}).get("AssumeRolePolicyDocument")),
+       "End User Messaging may assume EumEventsRole to write the events")
+expect("CreatesEumEvents" in repr(variables.get("EUM_CONFIGURATION_SET")) and "EumConfigurationSet" in repr(variables.get("EUM_CONFIGURATION_SET")),
+       "the function sends through the stack's configuration set when it creates one")
+expect(any("EumConfigurationSet" in repr(s_.get("Resource")) for s_ in send_statements),
+       "the function may send with the stack's configuration set")
+filters = {n: r for n, r in resources.items() if r["Type"] == "AWS::Logs::MetricFilter"}
+written = set()
+for name, resource in filters.items():
+    props = resource["Properties"]
+    expect(resource.get("Condition") == "CreatesEumEvents" and props.get("LogGroupName") == {"Ref": "EumEventsLogGroup"},
+           f"{name} reads EumEventsLogGroup, with it")
+    for transformation in props.get("MetricTransformations", []):
+        dims = tuple(d["Key"] for d in transformation.get("Dimensions", []))
+        metric = transformation.get("MetricName")
+        expect(dims in [tuple(d) for d in published.get(transformation.get("MetricNamespace"), {}).get(metric, [])],
+               f"{name}: {metric} by {list(dims)} is not how the function publishes it")
+        expect("$.isFinal IS TRUE" in props.get("FilterPattern", ""), f"{name} counts final events only")
+        written.add((metric, dims))
+expect(written == {(m, d) for m in ["SmsDelivered", "SmsNotDelivered"]
+                   for d in [("FunctionName", "Provider"), ("FunctionName", "Provider", "Country")]},
+       "the metric filters write SmsDelivered and SmsNotDelivered with both dimension sets")
+
 # What monitoring costs a month, computed from the template and published_metrics.json rather than
 # estimated: the README holds this block verbatim (scripts/test fails when they part), and
 # `check_template.py template.yaml --cost` prints it.

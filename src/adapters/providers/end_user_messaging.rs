@@ -31,6 +31,9 @@ pub struct EumSettings {
     pub time_to_live: Duration,
     /// `SENDER_BY_COUNTRY`: the origination identity for numbers in these countries.
     pub by_country: std::collections::HashMap<crate::domain::country::Country, String>,
+    /// `AWS_LAMBDA_FUNCTION_NAME`, sent in each message's context: the delivery events carry it
+    /// back, and the template's metric filters turn it into the `FunctionName` dimension.
+    pub function_name: Option<String>,
 }
 
 /// Registered in [`super::REGISTRY`] as `end-user-messaging`.
@@ -80,6 +83,7 @@ impl EumSettings {
             // Any phone number, pool or sender id (by id or ARN): AWS checks it at send time, and
             // one it refuses is our set-up (502, one error line).
             by_country: crate::domain::country::senders_for("end-user-messaging", env)?,
+            function_name: env.optional("AWS_LAMBDA_FUNCTION_NAME"),
         })
     }
 }
@@ -112,11 +116,24 @@ pub fn client(sdk: &aws_config::SdkConfig) -> aws_sdk_pinpointsmsvoicev2::Client
 pub struct EndUserMessaging {
     client: aws_sdk_pinpointsmsvoicev2::Client,
     settings: EumSettings,
+    /// Every message's `Context`, built once.
+    context: std::collections::HashMap<String, String>,
 }
 
 impl EndUserMessaging {
     pub fn new(client: aws_sdk_pinpointsmsvoicev2::Client, settings: EumSettings) -> Self {
-        Self { client, settings }
+        let mut context = std::collections::HashMap::from([
+            ("source".to_owned(), "mosaic-sms-gateway".to_owned()),
+            ("Provider".to_owned(), "end-user-messaging".to_owned()),
+        ]);
+        if let Some(name) = &settings.function_name {
+            context.insert("FunctionName".to_owned(), name.clone());
+        }
+        Self {
+            client,
+            settings,
+            context,
+        }
     }
 }
 
@@ -145,8 +162,9 @@ impl SmsProvider for EndUserMessaging {
             .message_body(sms.message.as_str())
             .message_type(MessageType::Transactional)
             .time_to_live(ttl)
-            // Shows in delivery events; never the message text.
-            .context("source", "mosaic-sms-gateway")
+            // Comes back in the delivery events (never the message text): the template's metric
+            // filters count them by FunctionName and Provider, as the function's own metrics are.
+            .set_context(Some(self.context.clone()))
             .set_configuration_set_name(settings.configuration_set.clone())
             .set_protect_configuration_id(settings.protect_configuration_id.clone())
             .set_max_price(settings.max_price.clone())
