@@ -584,6 +584,15 @@ readme = open(os.path.join(os.path.dirname(sys.argv[1] if len(sys.argv) > 1 else
 if "--cost" in sys.argv:
     print(cost_block())
     sys.exit(0)
+# The README's alarm table lists exactly the template's alarms (by name, without "Alarm").
+table = readme[readme.index("### Alarms"):readme.index("### Monitoring cost")]
+listed = set()
+for row in table.splitlines():
+    if row.startswith("| `"):
+        listed |= set(re.findall(r"`([A-Za-z0-9]+)`", row.split("|")[1]))
+expect(listed == {n[: -len("Alarm")] for n in alarms},
+       f"README.md's alarm table lists {sorted(listed)}, the template has {sorted(n[:-5] for n in alarms)}")
+
 # Every parameter is in the README's parameter table.
 for name in template["Parameters"]:
     expect(f"`{name}`" in readme, f"README.md does not describe the parameter {name}")
