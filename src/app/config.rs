@@ -52,9 +52,17 @@ pub struct Config {
     /// `FINGERPRINT_SECRET_ID`: a secret of its own holding `fingerprint_key`, read once at
     /// start-up (the template generates one); the gateway secret's `fingerprint_key` still wins.
     pub fingerprint_secret_id: Option<String>,
-    /// `TWILIO_STATUS_CALLBACK_URL`, and `TWILIO_AUTH_TOKEN` to check callbacks with when the
-    /// secret holds no auth token.
-    pub twilio_callbacks: Option<(String, Option<String>)>,
+    /// `TWILIO_STATUS_CALLBACK_URL`, with what checks the callbacks when the secret does not.
+    pub twilio_callbacks: Option<TwilioCallbacks>,
+}
+
+/// Where Twilio's status callbacks come, and the environment's account and auth token for them
+/// (the secret's `twilio_account_sid` and `twilio_auth_token` win).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TwilioCallbacks {
+    pub url: String,
+    pub auth_token: Option<String>,
+    pub account_sid: Option<String>,
 }
 
 impl Config {
@@ -142,8 +150,12 @@ impl Config {
                 "and FINGERPRINT_KEY are both set: set one (the secret for a deployment, the variable for local use)",
             ));
         }
-        let twilio_callbacks = providers::twilio::status_callback_url(&env)?
-            .map(|url| (url, env.optional("TWILIO_AUTH_TOKEN")));
+        let twilio_callbacks =
+            providers::twilio::status_callback_url(&env)?.map(|url| TwilioCallbacks {
+                url,
+                auth_token: env.optional("TWILIO_AUTH_TOKEN"),
+                account_sid: env.optional("TWILIO_ACCOUNT_SID"),
+            });
         let twilio_named = names_twilio(&default_chain, &chains_by_country);
         if twilio_callbacks.is_some() && !twilio_named {
             return Err(ConfigError::invalid(
@@ -484,7 +496,11 @@ pub(crate) mod tests {
         .unwrap();
         assert_eq!(
             c.twilio_callbacks,
-            Some((url.to_owned(), Some("t".to_owned())))
+            Some(TwilioCallbacks {
+                url: url.to_owned(),
+                auth_token: Some("t".to_owned()),
+                account_sid: Some("AC0123456789abcdef0123456789abcdef".to_owned()),
+            })
         );
     }
 

@@ -219,10 +219,14 @@ fn state_with(
         .with_metrics(sink)
         .with_countries(config.countries.clone(), config.senders_by_country)
         .with_numbers(config.numbers.clone());
-    let callbacks = config
-        .twilio_callbacks
-        .as_ref()
-        .map(|(url, token)| StatusCallbacks::new(url.clone(), Arc::clone(&keys), token.clone()));
+    let callbacks = config.twilio_callbacks.as_ref().map(|callbacks| {
+        StatusCallbacks::new(
+            callbacks.url.clone(),
+            Arc::clone(&keys),
+            callbacks.auth_token.clone(),
+            callbacks.account_sid.clone(),
+        )
+    });
     let mut state = AppState::from_parts(keys, gateway, metrics);
     if let Some(inner) = Arc::get_mut(&mut state.inner) {
         inner.twilio_callbacks = callbacks;

@@ -146,3 +146,41 @@ async fn without_a_callback_url_the_path_takes_nothing() {
     let (response, body) = call(&app, callback(&params, Some(&signed))).await;
     assert_eq!(response.status(), 403, "{body}");
 }
+
+#[tokio::test]
+async fn without_an_auth_token_no_callback_is_asked_for() {
+    // Sending with an API key, and no auth token anywhere: callbacks could not be checked.
+    let (app, twilio) = twilio_gateway(&[
+        ("TWILIO_ACCOUNT_SID", ACCOUNT),
+        ("TWILIO_API_KEY_SID", "SK00000000000000000000000000000001"),
+        ("TWILIO_API_KEY_SECRET", "an-api-key-secret"),
+    ])
+    .await;
+    let sms = json!({"phone_number": "+14155550100", "message": "Your code is 2"});
+    let _ = call(&app, send(sms)).await;
+    let sent = messages(&twilio).await;
+    assert_eq!(sent.len(), 1);
+    assert_eq!(sent[0].get("StatusCallback"), None);
+}
+
+#[tokio::test]
+async fn a_signature_over_the_url_with_its_default_port_is_taken_too() {
+    let (app, _twilio) = twilio_gateway(&[
+        ("TWILIO_ACCOUNT_SID", ACCOUNT),
+        ("TWILIO_AUTH_TOKEN", TOKEN),
+    ])
+    .await;
+    let params = delivered();
+    let with_port = CALLBACK_URL.replacen(".com/", ".com:443/", 1);
+    let signed = signature(TOKEN, &with_port, &params);
+    let (response, _) = call(&app, callback(&params, Some(&signed))).await;
+    assert_eq!(response.status(), 204);
+    // Another account's callback is refused, however it is signed.
+    let mut other = params.clone();
+    other[0].1 = "AC99999999999999999999999999999999".into();
+    let signed = signature("another-accounts-token", CALLBACK_URL, &other);
+    assert_eq!(
+        call(&app, callback(&other, Some(&signed))).await.0.status(),
+        403
+    );
+}

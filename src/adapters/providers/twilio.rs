@@ -196,8 +196,11 @@ pub struct TwilioSettings {
     pub api_base: String,
     /// `TWILIO_ACCOUNT_SID` with `TWILIO_AUTH_TOKEN` (or an API key); the secret's win.
     pub env_credentials: Option<Credentials>,
-    /// `TWILIO_STATUS_CALLBACK_URL`, sent as `StatusCallback`.
+    /// `TWILIO_STATUS_CALLBACK_URL`, sent as `StatusCallback` while an auth token is known to
+    /// check the callbacks with.
     pub status_callback: Option<String>,
+    /// `TWILIO_AUTH_TOKEN`, whatever authenticates the sends: Twilio signs callbacks with it.
+    pub env_auth_token: bool,
 }
 
 /// The path Twilio's status callbacks come to.
@@ -216,13 +219,14 @@ pub fn status_callback_url(env: &Env) -> Result<Option<String>, ConfigError> {
             Some("http") => matches!(uri.host(), Some("127.0.0.1" | "localhost" | "[::1]")),
             _ => false,
         };
-        secure && uri.path().ends_with(STATUS_PATH)
+        // The path exactly: the router answers callbacks there and nowhere else.
+        secure && uri.path() == STATUS_PATH && uri.query().is_none()
     });
     if !usable {
         return Err(ConfigError::invalid(
             "TWILIO_STATUS_CALLBACK_URL",
             format!(
-                "must be an https URL (http only on loopback) ending in {STATUS_PATH}, got {url:?}"
+                "must be an https URL (http only on loopback) whose path is {STATUS_PATH}, got {url:?}"
             ),
         ));
     }
@@ -321,6 +325,7 @@ impl TwilioSettings {
             api_base,
             env_credentials,
             status_callback: status_callback_url(env)?,
+            env_auth_token: env.optional("TWILIO_AUTH_TOKEN").is_some(),
         })
     }
 }
@@ -411,6 +416,18 @@ impl Twilio {
         )
     }
 
+    /// The callback URL to ask Twilio for, when callbacks can be checked: Twilio signs them with
+    /// the account's auth token, which a set-up sending with an API key may not have given.
+    fn status_callback(&self) -> Option<&str> {
+        let url = self.settings.status_callback.as_deref()?;
+        let token = self.settings.env_auth_token
+            || self
+                .secret
+                .latest()
+                .is_some_and(|s| s.field("twilio_auth_token").is_some());
+        token.then_some(url)
+    }
+
     /// The form Twilio's `Messages.json` takes for this SMS.
     pub fn form(&self, sms: &SmsRequest) -> String {
         let mut form = form_urlencoded::Serializer::new(String::new());
@@ -444,7 +461,7 @@ impl Twilio {
             "ValidityPeriod",
             &self.settings.validity.as_secs().to_string(),
         );
-        if let Some(url) = &self.settings.status_callback {
+        if let Some(url) = self.status_callback() {
             form.append_pair("StatusCallback", url);
         }
         form.finish()
@@ -579,6 +596,14 @@ impl SmsProvider for Twilio {
     }
 
     async fn start(&self) -> Result<(), String> {
+        if self.settings.status_callback.is_some()
+            && self.secret.latest().is_some()
+            && self.status_callback().is_none()
+        {
+            tracing::error!(
+                "TWILIO_STATUS_CALLBACK_URL is set, but the gateway secret has no twilio_auth_token (nor is TWILIO_AUTH_TOKEN set): Twilio signs its status callbacks with the account's auth token, so sends ask for none until the secret holds it"
+            );
+        }
         let credentials = match self.credentials()? {
             Some(credentials) => credentials,
             // The secret could not be read yet (requests answer 503 until it can): the
@@ -645,17 +670,45 @@ pub fn signature(auth_token: &str, url: &str, params: &[(String, String)]) -> St
 /// (`twilio_auth_token`, `twilio_previous_auth_token`), else `TWILIO_AUTH_TOKEN`. Twilio signs
 /// with the auth token even when messages are sent with an API key.
 pub struct StatusCallbacks {
-    url: String,
+    /// The configured URL, and the same with the default port written or left out: Twilio's own
+    /// validators try both, as Twilio does not sign every callback the same way.
+    urls: Vec<String>,
     secret: Arc<ApiKeys>,
     env_token: Option<String>,
+    /// `TWILIO_ACCOUNT_SID`; the secret's `twilio_account_sid` wins.
+    env_account: Option<String>,
+}
+
+/// `url` with its scheme's default port, and without it.
+fn with_and_without_default_port(url: &str) -> Vec<String> {
+    let mut urls = vec![url.to_owned()];
+    if let Ok(uri) = http::Uri::try_from(url)
+        && let (Some(scheme), Some(authority)) = (uri.scheme_str(), uri.authority())
+    {
+        let default = if scheme == "https" { 443 } else { 80 };
+        let host = authority.host();
+        let other = match authority.port_u16() {
+            Some(port) if port == default => host.to_owned(),
+            Some(_) => return urls,
+            None => format!("{host}:{default}"),
+        };
+        urls.push(url.replacen(authority.as_str(), &other, 1));
+    }
+    urls
 }
 
 impl StatusCallbacks {
-    pub fn new(url: String, secret: Arc<ApiKeys>, env_token: Option<String>) -> Self {
+    pub fn new(
+        url: String,
+        secret: Arc<ApiKeys>,
+        env_token: Option<String>,
+        env_account: Option<String>,
+    ) -> Self {
         Self {
-            url,
+            urls: with_and_without_default_port(&url),
             secret,
             env_token,
+            env_account,
         }
     }
 
@@ -675,19 +728,52 @@ impl StatusCallbacks {
 
     fn signed_by(&self, tokens: &[String], params: &[(String, String)], presented: &str) -> bool {
         use subtle::ConstantTimeEq;
-        tokens.iter().fold(false, |valid, token| {
-            let expected = signature(token, &self.url, params);
-            valid | bool::from(expected.as_bytes().ct_eq(presented.as_bytes()))
-        })
+        let mut valid = false;
+        for token in tokens {
+            for url in &self.urls {
+                let expected = signature(token, url, params);
+                valid |= bool::from(expected.as_bytes().ct_eq(presented.as_bytes()));
+            }
+        }
+        valid
     }
 
-    /// Whether `presented` signs `params` for the configured URL. A signature that no known token
-    /// gives makes the secret be read again (spaced as every read a request causes is): the token
-    /// may have been rotated since.
+    /// Whether a callback could come from this account at all: a signature of the shape Twilio's
+    /// have (base64 of 20 bytes) and the account's SID. Anything else is refused without reading
+    /// the secret again, so forged posts cannot use up the reads a rotation needs.
+    fn plausible(
+        &self,
+        secret: Option<&Arc<SecretValue>>,
+        params: &[(String, String)],
+        presented: &str,
+    ) -> bool {
+        let shaped = presented.len() == 28
+            && presented.ends_with('=')
+            && presented[..27]
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'+' || b == b'/');
+        let account = secret
+            .and_then(|s| s.field("twilio_account_sid").map(str::to_owned))
+            .or_else(|| self.env_account.clone());
+        let from_account = match account {
+            Some(account) => params
+                .iter()
+                .any(|(k, v)| k == "AccountSid" && *v == account),
+            None => true,
+        };
+        shaped && from_account
+    }
+
+    /// Whether `presented` signs `params` for the configured URL. A plausible signature that no
+    /// known token gives makes the secret be read again (spaced as every read a request causes
+    /// is): the token may have been rotated since.
     pub async fn verify(&self, params: &[(String, String)], presented: &str) -> bool {
         let secret = self.secret.latest();
         if self.signed_by(&self.tokens(secret.as_ref()), params, presented) {
             return true;
+        }
+        if !self.plausible(secret.as_ref(), params, presented) {
+            return false;
         }
         match self.secret.reread_after_refusal(secret.as_ref()).await {
             Some(newer) => self.signed_by(&self.tokens(Some(&newer)), params, presented),
@@ -808,6 +894,28 @@ mod tests {
     }
 
     #[test]
+    fn a_callback_url_is_tried_with_and_without_its_default_port() {
+        assert_eq!(
+            with_and_without_default_port("https://abc.example.com/twilio/status"),
+            [
+                "https://abc.example.com/twilio/status",
+                "https://abc.example.com:443/twilio/status"
+            ]
+        );
+        assert_eq!(
+            with_and_without_default_port("https://abc.example.com:443/twilio/status"),
+            [
+                "https://abc.example.com:443/twilio/status",
+                "https://abc.example.com/twilio/status"
+            ]
+        );
+        assert_eq!(
+            with_and_without_default_port("http://127.0.0.1:3000/twilio/status"),
+            ["http://127.0.0.1:3000/twilio/status"]
+        );
+    }
+
+    #[test]
     fn a_status_callback_url_is_https_and_ends_in_the_callback_path() {
         let url = |value: &str| {
             let lookup =
@@ -828,6 +936,8 @@ mod tests {
         for bad in [
             "http://example.com/twilio/status",
             "https://example.com/send-sms",
+            "https://example.com/prod/twilio/status",
+            "https://example.com/twilio/status?x=1",
             "twilio/status",
         ] {
             let line = url(bad).unwrap_err().to_string();
