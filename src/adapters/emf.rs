@@ -21,6 +21,17 @@ pub const NAMESPACE: &str = "MosaicSmsGateway";
 /// or may have gone (`502 delivery_unknown` to Mosaic): counted as neither sent nor failed.
 pub const RESEND_HELD: &str = "resend_held";
 
+/// What a request's EMF line says: its answer, the provider that answered last, the outcome's code,
+/// the number's country (refusals are counted by it) and how long the answer took.
+#[derive(Debug, Clone, Copy)]
+pub struct Attempt<'a> {
+    pub status: StatusCode,
+    pub provider: Option<&'a str>,
+    pub outcome: &'a str,
+    pub country: Option<&'a str>,
+    pub latency_ms: f64,
+}
+
 /// Where metrics go.
 #[derive(Debug, Clone, Default)]
 pub enum Metrics {
@@ -36,15 +47,14 @@ impl Metrics {
     /// bad requests, wrong keys: the request log counts those). Counted by status, not by error
     /// code, so renaming a code can never silence the alarm: 200 is sent (a duplicate is not
     /// counted), 422 and 429 rejected, any 5xx failed (but a re-send the dedupe held).
-    pub fn send_line(
-        &self,
-        method: &Method,
-        status: StatusCode,
-        provider: Option<&str>,
-        outcome: &str,
-        country: Option<&str>,
-        now_ms: u64,
-    ) -> Option<String> {
+    pub fn send_line(&self, method: &Method, attempt: &Attempt<'_>, now_ms: u64) -> Option<String> {
+        let Attempt {
+            status,
+            provider,
+            outcome,
+            country,
+            latency_ms,
+        } = *attempt;
         let Self::Emf { function_name } = self else {
             return None;
         };
@@ -71,6 +81,15 @@ impl Metrics {
             "Dimensions": [["FunctionName"], ["FunctionName", "Provider", "Outcome"]],
             "Metrics": [{"Name": metric, "Unit": "Count"}],
         })];
+        if metric != "SmsRejected" {
+            // How long the answer took, for the sends that reached a provider (or tried to): the
+            // latency alarm's p99 against the send deadline, unwatered by refusals answered at once.
+            directives.push(json!({
+                "Namespace": NAMESPACE,
+                "Dimensions": [["FunctionName"]],
+                "Metrics": [{"Name": "SendLatency", "Unit": "Milliseconds"}],
+            }));
+        }
         let refused = metric == "SmsRejected";
         if refused {
             // Refusals also by reason and country, to see which countries a pumping attack
@@ -93,6 +112,9 @@ impl Metrics {
             "Outcome": outcome,
         });
         line[metric] = 1.into();
+        if !refused {
+            line["SendLatency"] = ((latency_ms * 10.0).round() / 10.0).into();
+        }
         if refused {
             // `unknown`: a number valid for no country.
             line["Country"] = country.unwrap_or("unknown").into();
@@ -208,6 +230,20 @@ impl Metrics {
         }
     }
 
+    /// The EMF line for a Twilio status callback refused for its signature (`reason`: `missing`,
+    /// `mismatch`), or `None` when metrics are off. Many of them mean the auth token the gateway
+    /// checks with is not the account's: every receipt is being lost.
+    pub fn callback_refused_line(&self, reason: &str, now_ms: u64) -> Option<String> {
+        self.error_line("TwilioCallbacksRefused", ("Reason", reason), false, now_ms)
+    }
+
+    /// Prints the EMF line for a refused Twilio status callback.
+    pub fn record_callback_refused(&self, reason: &str) {
+        if let Some(line) = self.callback_refused_line(reason, now_ms()) {
+            print_line(&line);
+        }
+    }
+
     /// Prints the EMF line for a failed idempotency store call.
     pub fn record_store_error(&self, operation: &str) {
         if let Some(line) = self.store_error_line(operation, now_ms()) {
@@ -223,15 +259,8 @@ impl Metrics {
     }
 
     /// Prints the EMF line for a send attempt, if there is one.
-    pub fn record_send(
-        &self,
-        method: &Method,
-        status: StatusCode,
-        provider: Option<&str>,
-        outcome: &str,
-        country: Option<&str>,
-    ) {
-        if let Some(line) = self.send_line(method, status, provider, outcome, country, now_ms()) {
+    pub fn record_send(&self, method: &Method, attempt: &Attempt<'_>) {
+        if let Some(line) = self.send_line(method, attempt, now_ms()) {
             print_line(&line);
         }
     }
@@ -299,6 +328,7 @@ mod tests {
         let mut lines = vec![
             metrics.misconfigured_line("twilio", 1).unwrap(),
             metrics.store_error_line("claim", 1).unwrap(),
+            metrics.callback_refused_line("mismatch", 1).unwrap(),
             metrics
                 .delivery_line("twilio", Some("US"), "delivered", true, 1)
                 .unwrap(),
@@ -315,7 +345,17 @@ mod tests {
             let status = StatusCode::from_u16(status).unwrap();
             lines.push(
                 metrics
-                    .send_line(&Method::POST, status, Some("sns"), outcome, Some("DE"), 1)
+                    .send_line(
+                        &Method::POST,
+                        &Attempt {
+                            status,
+                            provider: Some("sns"),
+                            outcome,
+                            country: Some("DE"),
+                            latency_ms: 12.5,
+                        },
+                        1,
+                    )
                     .unwrap(),
             );
         }
@@ -331,8 +371,17 @@ mod tests {
         };
         let post = |status: u16, outcome| {
             let status = StatusCode::from_u16(status).unwrap();
-            let line =
-                metrics.send_line(&Method::POST, status, Some("sns"), outcome, Some("FR"), 7)?;
+            let line = metrics.send_line(
+                &Method::POST,
+                &Attempt {
+                    status,
+                    provider: Some("sns"),
+                    outcome,
+                    country: Some("FR"),
+                    latency_ms: 12.5,
+                },
+                7,
+            )?;
             Some(serde_json::from_str::<serde_json::Value>(&line).unwrap())
         };
         let failed = post(502, "provider_failed").unwrap();
@@ -366,10 +415,13 @@ mod tests {
         let held = metrics
             .send_line(
                 &Method::POST,
-                StatusCode::TOO_MANY_REQUESTS,
-                None,
-                "prefix_blocked",
-                Some("LV"),
+                &Attempt {
+                    status: StatusCode::TOO_MANY_REQUESTS,
+                    provider: None,
+                    outcome: "prefix_blocked",
+                    country: Some("LV"),
+                    latency_ms: 12.5,
+                },
                 7,
             )
             .unwrap();
@@ -386,20 +438,29 @@ mod tests {
         );
         assert_eq!(by_country["Metrics"][0]["Name"], "SmsRejected");
         assert_eq!(held["Country"], "LV");
-        // Sends and failures are not counted by country.
+        // Sends and failures are not counted by country; they carry the answer's latency.
         let sent = post(200, "sent").unwrap();
-        assert_eq!(
-            sent["_aws"]["CloudWatchMetrics"].as_array().unwrap().len(),
-            1
-        );
+        assert!(!sent["_aws"].to_string().contains("Country"));
         assert!(sent.get("Country").is_none());
+        assert_eq!(sent["SendLatency"], 12.5);
+        assert_eq!(
+            sent["_aws"]["CloudWatchMetrics"][1]["Metrics"][0]["Unit"],
+            "Milliseconds"
+        );
+        assert!(
+            held.get("SendLatency").is_none(),
+            "refusals are answered at once"
+        );
         let unknown = metrics
             .send_line(
                 &Method::POST,
-                StatusCode::UNPROCESSABLE_ENTITY,
-                None,
-                "invalid_number",
-                None,
+                &Attempt {
+                    status: StatusCode::UNPROCESSABLE_ENTITY,
+                    provider: None,
+                    outcome: "invalid_number",
+                    country: None,
+                    latency_ms: 12.5,
+                },
                 7,
             )
             .unwrap();
@@ -408,15 +469,27 @@ mod tests {
         assert!(post(400, "invalid_field").is_none());
         let get = metrics.send_line(
             &Method::GET,
-            StatusCode::OK,
-            None,
-            "challenge_answered",
-            None,
+            &Attempt {
+                status: StatusCode::OK,
+                provider: None,
+                outcome: "challenge_answered",
+                country: None,
+                latency_ms: 12.5,
+            },
             7,
         );
         assert!(get.is_none());
-        let off =
-            Metrics::Off.send_line(&Method::POST, StatusCode::OK, Some("sns"), "sent", None, 7);
+        let off = Metrics::Off.send_line(
+            &Method::POST,
+            &Attempt {
+                status: StatusCode::OK,
+                provider: Some("sns"),
+                outcome: "sent",
+                country: None,
+                latency_ms: 12.5,
+            },
+            7,
+        );
         assert!(off.is_none());
     }
 

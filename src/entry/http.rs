@@ -292,10 +292,13 @@ async fn handle(State(state): State<AppState>, request: Request) -> Response {
     };
     state.metrics().record_send(
         &method,
-        response.status(),
-        fields.provider,
-        if resend_held { RESEND_HELD } else { outcome },
-        country.as_ref().map(Country::as_str),
+        &crate::adapters::emf::Attempt {
+            status: response.status(),
+            provider: fields.provider,
+            outcome: if resend_held { RESEND_HELD } else { outcome },
+            country: country.as_ref().map(Country::as_str),
+            latency_ms: started.elapsed().as_secs_f64() * 1000.0,
+        },
     );
     log_request(&method, response.status(), outcome, started, fields);
     response

@@ -53,10 +53,12 @@ pub async fn status_callback(State(state): State<AppState>, request: Request) ->
         Err(_) => return forbidden("the callback is not one Twilio signed"),
     };
     let Some(signature) = signature else {
+        state.metrics().record_callback_refused("missing");
         return forbidden("X-Twilio-Signature is missing");
     };
     let params: Vec<(String, String)> = form_urlencoded::parse(&body).into_owned().collect();
     if !callbacks.verify(&params, &signature).await {
+        state.metrics().record_callback_refused("mismatch");
         tracing::warn!(
             target: "mosaic_sms_gateway::delivery",
             "a Twilio status callback with a signature that none of the auth tokens gives; ignored"

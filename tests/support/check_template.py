@@ -194,13 +194,21 @@ watched = metrics_of(props)
 expect(("AWS/Lambda", "Throttles", ("FunctionName",)) in watched and ("AWS/Lambda", "Invocations", ("FunctionName",)) in watched,
        "FunctionThrottlesAlarm is a rate of throttles over invocations")
 fires_on(props, "GreaterThanThreshold", 5)
-props = alarm("DurationNearDeadlineAlarm")
-expect(("AWS/Lambda", "Duration", ("FunctionName",)) in metrics_of(props)
+props = alarm("SendLatencyNearDeadlineAlarm")
+expect(("MosaicSmsGateway", "SendLatency", ("FunctionName",)) in metrics_of(props)
        and any(q.get("MetricStat", {}).get("Stat") == "p99" for q in props.get("Metrics", []))
        and any("${SendDeadlineMs}" in repr(q.get("Expression")) for q in props.get("Metrics", [])),
-       "DurationNearDeadlineAlarm compares the p99 duration with SendDeadlineMs")
+       "SendLatencyNearDeadlineAlarm compares the p99 send latency with SendDeadlineMs")
 fires_on(props, "GreaterThanOrEqualToThreshold", 90)
-for name in ["FunctionErrorsAlarm", "FunctionThrottlesAlarm", "DurationNearDeadlineAlarm"]:
+props = alarm("ApiIntegrationErrorsAlarm")
+expect(("MosaicSmsGateway", "ApiIntegrationErrors", ("ApiId",)) in metrics_of(props),
+       "ApiIntegrationErrorsAlarm watches the access log's integration errors")
+fires_on(props, "GreaterThanOrEqualToThreshold", 3)
+props = alarm("TwilioCallbacksRefusedAlarm")
+expect(("MosaicSmsGateway", "TwilioCallbacksRefused", ("FunctionName",)) in metrics_of(props),
+       "TwilioCallbacksRefusedAlarm watches TwilioCallbacksRefused")
+fires_on(props, "GreaterThanOrEqualToThreshold", {"Ref": "AlarmMinimumSends"})
+for name in ["FunctionErrorsAlarm", "FunctionThrottlesAlarm", "SendLatencyNearDeadlineAlarm"]:
     # These watch the function whatever fronts it: no condition on the HTTP API.
     expect("Condition" not in resources[name], f"{name} exists with EnableFunctionUrl=only too")
 
@@ -223,9 +231,18 @@ for name, resource in alarms.items():
     if expressions and not gauge:
         expect(any("AlarmMinimumSends" in repr(e) for e in expressions), f"{name}: a rate with no minimum volume")
     elif not gauge:
-        expect(props.get("Threshold", 0) >= 3, f"{name} fires on fewer than 3 events")
+        threshold = props.get("Threshold", 0)
+        expect(threshold == {"Ref": "AlarmMinimumSends"} or (isinstance(threshold, (int, float)) and threshold >= 3),
+               f"{name} fires on fewer than 3 events")
     expect(props.get("TreatMissingData") == "notBreaching", f"{name}: a quiet hour must not alarm")
 expect("HttpApi5xxAlarm" not in alarms, "no alarm on the HTTP API's 5xx: they count the function's own answers again")
+integration = resources.get("ApiIntegrationErrorsFilter", {})
+transformation = (integration.get("Properties", {}).get("MetricTransformations") or [{}])[0]
+expect(integration.get("Properties", {}).get("LogGroupName") == {"Ref": "HttpApiAccessLogGroup"}
+       and transformation.get("MetricName") == "ApiIntegrationErrors"
+       and [d["Key"] for d in transformation.get("Dimensions", [])] == ["ApiId"]
+       and '$.status = "500"' in integration["Properties"].get("FilterPattern", ""),
+       "ApiIntegrationErrorsFilter counts the access log's 500s and integration errors by ApiId")
 
 # The dashboard: each metric it names outright is published so; the SEARCH expressions name schemas
 # that are.
@@ -465,6 +482,7 @@ expect(access.get("DestinationArn") == {"Fn::GetAtt": ["HttpApiAccessLogGroup", 
        "the HTTP API logs each request to HttpApiAccessLogGroup, kept LogRetentionDays")
 access_format = access.get("Format", "")
 expect("$context.identity.sourceIp" in access_format and "$context.status" in access_format
+       and '"apiId":"$context.apiId"' in access_format and "userAgent" not in access_format
        and "header" not in access_format.lower() and "body" not in access_format.lower(),
        "the access log has the source address and the status, and no header or body")
 
@@ -514,7 +532,8 @@ expect("CreatesEumEvents" in repr(variables.get("EUM_CONFIGURATION_SET")) and "E
        "the function sends through the stack's configuration set when it creates one")
 expect(any("EumConfigurationSet" in repr(s_.get("Resource")) for s_ in send_statements),
        "the function may send with the stack's configuration set")
-filters = {n: r for n, r in resources.items() if r["Type"] == "AWS::Logs::MetricFilter"}
+filters = {n: r for n, r in resources.items() if r["Type"] == "AWS::Logs::MetricFilter"
+           and r["Properties"].get("LogGroupName") == {"Ref": "EumEventsLogGroup"}}
 written = set()
 for name, resource in filters.items():
     props = resource["Properties"]
