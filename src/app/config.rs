@@ -248,20 +248,13 @@ fn chains_by_country(env: &Env) -> Result<HashMap<Country, Vec<&'static str>>, C
         return Ok(HashMap::new());
     };
     let invalid = |problem: String| ConfigError::invalid(VARIABLE, problem);
-    let value: serde_json::Value =
-        serde_json::from_str(&raw).map_err(|e| invalid(format!("is not valid JSON: {e}")))?;
-    let serde_json::Value::Object(by_country) = value else {
-        return Err(invalid(
-            "must be a JSON object from country code to a provider chain, like {\"IN\": \"twilio,sns\"}".into(),
-        ));
-    };
+    let entries = crate::domain::country::by_country(
+        VARIABLE,
+        &raw,
+        "a provider chain, like {\"IN\": \"twilio,sns\"}",
+    )?;
     let mut chains = HashMap::new();
-    for (code, list) in by_country {
-        let country = Country::parse(&code).ok_or_else(|| {
-            invalid(format!(
-                "holds {code:?}, which is not an ISO 3166 alpha-2 country code"
-            ))
-        })?;
+    for (code, country, list) in entries {
         let serde_json::Value::String(list) = list else {
             return Err(invalid(format!(
                 "{code} must be a provider chain as a string, like \"twilio,sns\""

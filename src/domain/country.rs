@@ -122,6 +122,34 @@ fn country_list(variable: &'static str, list: &str) -> Result<HashSet<Country>, 
     Ok(codes)
 }
 
+/// `raw`, the value of `variable`: a JSON object from ISO country code to a value (`what` the
+/// error line calls it), as (code as written, country, value).
+pub fn by_country(
+    variable: &'static str,
+    raw: &str,
+    what: &str,
+) -> Result<Vec<(String, Country, serde_json::Value)>, ConfigError> {
+    let invalid = |problem: String| ConfigError::invalid(variable, problem);
+    let value: serde_json::Value =
+        serde_json::from_str(raw).map_err(|e| invalid(format!("is not valid JSON: {e}")))?;
+    let serde_json::Value::Object(entries) = value else {
+        return Err(invalid(format!(
+            "must be a JSON object from country code to {what}"
+        )));
+    };
+    entries
+        .into_iter()
+        .map(|(code, value)| {
+            let country = Country::parse(&code).ok_or_else(|| {
+                invalid(format!(
+                    "holds {code:?}, which is not an ISO 3166 alpha-2 country code"
+                ))
+            })?;
+            Ok((code, country, value))
+        })
+        .collect()
+}
+
 /// `SENDER_BY_COUNTRY` as one provider reads it: the sender to use for numbers in each country.
 ///
 /// The variable is a JSON object from country code to either one sender for every provider
@@ -134,20 +162,8 @@ pub fn senders_for(provider: &str, env: &Env) -> Result<HashMap<Country, String>
         return Ok(HashMap::new());
     };
     let invalid = |problem: String| ConfigError::invalid(VARIABLE, problem);
-    let value: serde_json::Value =
-        serde_json::from_str(&raw).map_err(|e| invalid(format!("is not valid JSON: {e}")))?;
-    let serde_json::Value::Object(by_country) = value else {
-        return Err(invalid(
-            "must be a JSON object from country code to sender".into(),
-        ));
-    };
     let mut senders = HashMap::new();
-    for (code, sender) in by_country {
-        let country = Country::parse(&code).ok_or_else(|| {
-            invalid(format!(
-                "holds {code:?}, which is not an ISO 3166 alpha-2 country code"
-            ))
-        })?;
+    for (code, country, sender) in by_country(VARIABLE, &raw, "sender")? {
         let sender = match sender {
             serde_json::Value::String(s) => Some(s),
             serde_json::Value::Object(by_provider) => match by_provider.get(provider) {

@@ -53,43 +53,34 @@ fn event_env(event: &Path, stand_in: &SnsStandIn, closed: &str) -> HashMap<Strin
         .collect()
 }
 
-/// The error code events/README.md states for each file: the last column's `code` in backticks.
-fn stated_error_codes() -> HashMap<String, String> {
+/// What events/README.md's table states for each file, as `expected` reads it from the row's
+/// last column; files where it reads nothing are left out.
+fn stated(expected: impl Fn(&str) -> Option<&str>) -> HashMap<String, String> {
     let index = std::fs::read_to_string(format!("{DIR}/README.md")).unwrap();
     index
         .lines()
         .filter_map(|row| {
             let cells: Vec<&str> = row.split('|').map(str::trim).collect();
             let file = cells.get(1)?.strip_prefix('`')?.strip_suffix('`')?;
-            let code = cells
-                .get(cells.len().checked_sub(2)?)?
-                .split('`')
-                .find(|part| {
-                    !part.is_empty() && part.chars().all(|c| c.is_ascii_lowercase() || c == '_')
-                })?;
-            Some((file.to_owned(), code.to_owned()))
+            let value = expected(cells.get(cells.len().checked_sub(2)?)?)?;
+            Some((file.to_owned(), value.to_owned()))
         })
         .collect()
+}
+
+/// The error code events/README.md states for each file: the last column's `code` in backticks.
+fn stated_error_codes() -> HashMap<String, String> {
+    stated(|expected| {
+        expected.split('`').find(|part| {
+            !part.is_empty() && part.chars().all(|c| c.is_ascii_lowercase() || c == '_')
+        })
+    })
 }
 
 /// The provider events/README.md states a sent event goes through: `"provider":"<name>"` in the
 /// last column.
 fn stated_providers() -> HashMap<String, String> {
-    let index = std::fs::read_to_string(format!("{DIR}/README.md")).unwrap();
-    index
-        .lines()
-        .filter_map(|row| {
-            let cells: Vec<&str> = row.split('|').map(str::trim).collect();
-            let file = cells.get(1)?.strip_prefix('`')?.strip_suffix('`')?;
-            let expected = cells.get(cells.len().checked_sub(2)?)?;
-            let provider = expected
-                .split(r#""provider":""#)
-                .nth(1)?
-                .split('"')
-                .next()?;
-            Some((file.to_owned(), provider.to_owned()))
-        })
-        .collect()
+    stated(|expected| expected.split(r#""provider":""#).nth(1)?.split('"').next())
 }
 
 /// AWS configuration from the event's environment, as the SDK would read it in Lambda.
