@@ -16,7 +16,7 @@
 //! the API key the request presented (Mosaic's re-sends present the same one), so the store holds
 //! neither a number nor a message, and nothing in it can be turned back into one without the key.
 
-use crate::domain::limits::{CountFailure, LimitSettings, Limits, Refusal};
+use crate::domain::limits::{LimitSettings, Limits, Refusal};
 use crate::domain::outcome::{Delivery, Held};
 use crate::domain::ports::{
     Claimed, Counters, DedupeStore, Fingerprint, MetricsSink, NoMetrics, Record, State, StoreError,
@@ -352,17 +352,7 @@ impl Idempotency {
             return Ok(ticket);
         }
         let plan = self.limits.plan(key, sms, now_ms());
-        let counted = tokio::time::timeout_at(until, self.limits.count(&plan))
-            .await
-            .unwrap_or_else(|_| {
-                // No answer in time: any count may have landed.
-                Err(CountFailure {
-                    error: StoreError("no answer in the time it was given".into()),
-                    certain: Vec::new(),
-                    maybe: plan.buckets(),
-                })
-            });
-        match counted {
+        match self.limits.count(&plan, until).await {
             Ok(counted) => {
                 let ticket = Ticket {
                     counted: counted.buckets,
@@ -381,14 +371,15 @@ impl Idempotency {
             }
             Err(failure) => {
                 self.metrics.store_error("count");
-                // The counts that landed are given back if the send certainly does not go out.
-                // When nothing is sent (closed), those that may have landed are taken back too
-                // (the store's -1 is conditional on a count being there).
-                let mut counted = failure.certain;
-                if self.on_store_failure == OnStoreFailure::Closed {
-                    counted.extend(failure.maybe);
-                }
-                let ticket = Ticket { counted, ..ticket };
+                // Only the counts that certainly landed are given back, if the send certainly does
+                // not go out (closed, or a provider's certain non-send): one whose fate is unknown
+                // stays counted, as a count given back that never landed would take another
+                // send's, and a flood that throttles the table would raise every cap by one per
+                // failure.
+                let ticket = Ticket {
+                    counted: failure.certain,
+                    ..ticket
+                };
                 self.unchecked(&failure.error, ticket, until).await
             }
         }
@@ -886,10 +877,24 @@ mod tests {
         assert!(other.is_ok(), "{other:?}");
     }
 
-    /// The memory store, whose counts of buckets named `fail_tag#...` fail.
+    /// The memory store, whose counts of buckets named `fail_tag#...` fail (while `failing` is
+    /// set), and whose block writes never answer when `hang_blocks` is set.
     struct FailingCounts {
         inner: MemoryStore,
         fail_tag: &'static str,
+        failing: Arc<std::sync::atomic::AtomicBool>,
+        hang_blocks: bool,
+    }
+
+    impl FailingCounts {
+        fn new(fail_tag: &'static str) -> Self {
+            Self {
+                inner: MemoryStore::default(),
+                fail_tag,
+                failing: Arc::new(true.into()),
+                hang_blocks: false,
+            }
+        }
     }
 
     #[async_trait::async_trait]
@@ -908,7 +913,8 @@ mod tests {
     #[async_trait::async_trait]
     impl Counters for FailingCounts {
         async fn count(&self, bucket: &str, limit: u64, expires: u64) -> Result<bool, StoreError> {
-            if bucket.starts_with(self.fail_tag) {
+            let failing = self.failing.load(std::sync::atomic::Ordering::SeqCst);
+            if failing && bucket.starts_with(self.fail_tag) {
                 return Err(StoreError("throttled".into()));
             }
             self.inner.count(bucket, limit, expires).await
@@ -917,10 +923,85 @@ mod tests {
             self.inner.uncount(bucket).await
         }
         async fn block(&self, name: &str, until: u64) -> Result<(), StoreError> {
+            if self.hang_blocks {
+                std::future::pending::<()>().await;
+            }
             self.inner.block(name, until).await
         }
         async fn blocked_until(&self, name: &str) -> Result<Option<u64>, StoreError> {
             self.inner.blocked_until(name).await
+        }
+    }
+
+    #[tokio::test]
+    async fn a_failed_count_is_never_given_back_when_nothing_is_sent() {
+        let store = FailingCounts::new("c#");
+        let failing = store.failing.clone();
+        failing.store(false, std::sync::atomic::Ordering::SeqCst);
+        let settings = Settings {
+            limits: LimitSettings {
+                per_country: crate::domain::limits::CountryCaps {
+                    others: Some(3),
+                    by_country: Default::default(),
+                },
+                ..LimitSettings::default()
+            },
+            on_store_failure: OnStoreFailure::Closed,
+            ..Settings::default()
+        };
+        let idem = Idempotency::new(store, &settings, Budget::of(Duration::from_millis(2500)));
+        for i in 0..3 {
+            let phone = format!("+1415555010{i}");
+            let ticket = idem.admit(b"k", &sms(&phone, "c"), deadline()).await;
+            sent(&idem, ticket.unwrap(), "m").await;
+        }
+        // A throttled count: closed, nothing is sent, and the count that did not land is not
+        // taken back from the three that did.
+        failing.store(true, std::sync::atomic::Ordering::SeqCst);
+        let throttled = idem
+            .admit(b"k", &sms("+14155550104", "c"), deadline())
+            .await;
+        assert!(
+            matches!(throttled, Err(Held::StoreUnavailable)),
+            "{throttled:?}"
+        );
+        failing.store(false, std::sync::atomic::Ordering::SeqCst);
+        let fourth = idem
+            .admit(b"k", &sms("+14155550105", "c"), deadline())
+            .await;
+        assert!(
+            matches!(fourth, Err(Held::CountryLimit { limit: 3, .. })),
+            "three SMS in the hour already: {fourth:?}"
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_prefix_over_its_limit_refuses_though_its_block_write_never_answers() {
+        for on_store_failure in [OnStoreFailure::Open, OnStoreFailure::Closed] {
+            let store = FailingCounts {
+                hang_blocks: true,
+                ..FailingCounts::new("none#")
+            };
+            let settings = Settings {
+                limits: LimitSettings {
+                    per_prefix: Some(1),
+                    ..LimitSettings::default()
+                },
+                on_store_failure,
+                ..Settings::default()
+            };
+            let idem = Idempotency::new(store, &settings, Budget::of(Duration::from_millis(2500)));
+            let first = idem
+                .admit(b"k", &sms("+14155550101", "c1"), deadline())
+                .await;
+            sent(&idem, first.unwrap(), "m1").await;
+            let over = idem
+                .admit(b"k", &sms("+14155550102", "c2"), deadline())
+                .await;
+            assert!(
+                matches!(over, Err(Held::PrefixBlocked)),
+                "{on_store_failure:?}: {over:?}"
+            );
         }
     }
 
@@ -939,10 +1020,7 @@ mod tests {
         };
         // Every country count fails (a throttled table); the number's counts work.
         let failing = Idempotency::new(
-            FailingCounts {
-                inner: MemoryStore::default(),
-                fail_tag: "c#",
-            },
+            FailingCounts::new("c#"),
             &settings,
             Budget::of(Duration::from_millis(2500)),
         );

@@ -16,12 +16,21 @@ use crate::settings::{ConfigError, Env};
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
+use tokio::time::Instant;
 
 /// Fraud Guard's block: 12 hours.
 pub const DEFAULT_PREFIX_BLOCK: Duration = Duration::from_secs(43_200);
 
 /// The digits a prefix leaves off: a block of 10,000 numbers, as carriers sell ranges.
 const PREFIX_DROPS: usize = 4;
+
+/// The national digits a prefix keeps at least: a prefix is never a whole country's plan.
+const PREFIX_KEEPS: usize = 2;
+
+/// The least time the write of a prefix's block gets, even when the counts used up their share
+/// of the deadline: the send is refused either way, and the block spares the next requests a
+/// count.
+const MIN_BLOCK_WRITE: Duration = Duration::from_millis(50);
 
 /// One counter for one hour.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -50,14 +59,22 @@ impl Bucket {
     }
 }
 
-/// The prefix of an E.164 number: all but its last four digits, or, in a small plan, its last half
-/// of the national number (Niue's four-digit numbers must not share one prefix for the country).
+/// The prefix of an E.164 number: the number without its last four digits, wherever at least two
+/// national digits remain (Iceland's seven-digit numbers, the Faroes' six: two numbers that differ
+/// only in their last four digits share a prefix). Only in smaller plans (Niue's four-digit
+/// numbers) does it keep two national digits, or one of a three-digit number, so that one prefix
+/// is never a whole country.
 pub fn prefix_of(phone: &str) -> &str {
     let digits = phone.len().saturating_sub(1);
     let code = crate::domain::numbering::calling_code_len(phone).unwrap_or(1);
     let national = digits.saturating_sub(code);
-    let drops = PREFIX_DROPS.min(national / 2);
-    &phone[..phone.len().saturating_sub(drops).max(1)]
+    // Whatever the plan, a prefix leaves off at least two digits: a range of 100 numbers or more.
+    let keeps = match national {
+        n if n >= PREFIX_DROPS + PREFIX_KEEPS => n - PREFIX_DROPS,
+        n if n >= PREFIX_KEEPS + 2 => PREFIX_KEEPS,
+        n => n.min(1),
+    };
+    &phone[..phone.len().saturating_sub(national - keeps).max(1)]
 }
 
 /// `MAX_SMS_PER_COUNTRY_PER_HOUR`: one cap for every country, or caps by country with `*` for the
@@ -191,13 +208,14 @@ pub struct Counted {
     pub refusal: Option<Refusal>,
 }
 
-/// A count that failed: the store's error, the buckets that certainly hold the send, and those
-/// whose count failed (it may have landed all the same).
+/// A count that failed: the store's error, and the buckets that certainly hold the send. A count
+/// that failed or did not answer in time may have landed all the same: it is never given back,
+/// since taking back a count that did not land would take another send's (a limit may then
+/// refuse one send too many in that hour, the safe side).
 #[derive(Debug)]
 pub struct CountFailure {
     pub error: StoreError,
     pub certain: Vec<String>,
-    pub maybe: Vec<String>,
 }
 
 /// The counters one send counts in, named before any is written.
@@ -210,17 +228,6 @@ pub struct Plan {
     block: Option<String>,
     country_of: Option<Country>,
     now_s: u64,
-}
-
-impl Plan {
-    /// Every bucket the send may be counted in.
-    pub fn buckets(&self) -> Vec<String> {
-        [&self.number, &self.prefix, &self.country]
-            .into_iter()
-            .flatten()
-            .map(|(bucket, _)| bucket.name.clone())
-            .collect()
-    }
 }
 
 /// The limits over one store.
@@ -273,14 +280,17 @@ impl Limits {
         }
     }
 
-    /// Counts one send against every limit of `plan`. A blocked prefix is refused before anything
-    /// is counted (a flood into a blocked range must neither use up the country's cap nor extend
-    /// its own block); then the counts run at once. A limit that answered "over" refuses the send
-    /// even when another call failed; only when none refused does a failure stand.
-    pub async fn count(&self, plan: &Plan) -> Result<Counted, CountFailure> {
+    /// Counts one send against every limit of `plan`, each store call given up at `until`. A
+    /// blocked prefix is refused before anything is counted (a flood into a blocked range must
+    /// neither use up the country's cap nor extend its own block); then the counts run at once.
+    /// A limit that answered "over" refuses the send even when another call failed or did not
+    /// answer in time; only when none refused does a failure stand. Each call has its own
+    /// deadline, rather than one around them all, so that a verdict already reached is never
+    /// lost to a slow call after it, and a count that certainly landed is known as such.
+    pub async fn count(&self, plan: &Plan, until: Instant) -> Result<Counted, CountFailure> {
         if let Some(name) = &plan.block {
-            match self.counters.blocked_until(name).await {
-                Ok(Some(until)) if until > plan.now_s => {
+            match within(until, self.counters.blocked_until(name)).await {
+                Ok(Some(blocked_until)) if blocked_until > plan.now_s => {
                     return Ok(Counted {
                         buckets: Vec::new(),
                         refusal: Some(Refusal::Prefix),
@@ -291,7 +301,6 @@ impl Limits {
                     return Err(CountFailure {
                         error,
                         certain: Vec::new(),
-                        maybe: Vec::new(),
                     });
                 }
             }
@@ -300,10 +309,11 @@ impl Limits {
             let entry = entry.clone();
             async move {
                 let (bucket, limit) = entry?;
-                let counted = self
-                    .counters
-                    .count(&bucket.name, limit, bucket.expires_at)
-                    .await;
+                let counted = within(
+                    until,
+                    self.counters.count(&bucket.name, limit, bucket.expires_at),
+                )
+                .await;
                 Some((bucket.name, counted))
             }
         };
@@ -314,7 +324,6 @@ impl Limits {
         );
 
         let mut certain = Vec::new();
-        let mut maybe = Vec::new();
         let mut error = None;
         let mut over = |result: Option<(String, Result<bool, StoreError>)>| match result {
             Some((bucket, Ok(true))) => {
@@ -322,8 +331,7 @@ impl Limits {
                 false
             }
             Some((_, Ok(false))) => true,
-            Some((bucket, Err(err))) => {
-                maybe.push(bucket);
+            Some((_, Err(err))) => {
                 error = Some(err);
                 false
             }
@@ -334,12 +342,14 @@ impl Limits {
         let country_over = over(country);
         let refusal = if prefix_over {
             // The prefix had its hour's share: every number in it waits out the block. A block
-            // that cannot be written still refuses this send; the next one over writes it.
+            // that cannot be written (in time) still refuses this send; the next one over writes
+            // it. Nothing is sent, so the write may take a moment past `until`.
             if let Some(name) = &plan.block {
-                let until = plan
+                let until_s = plan
                     .now_s
                     .saturating_add(self.settings.prefix_block.as_secs());
-                let _ = self.counters.block(name, until).await;
+                let write_until = until.max(Instant::now() + MIN_BLOCK_WRITE);
+                let _ = within(write_until, self.counters.block(name, until_s)).await;
             }
             Some(Refusal::Prefix)
         } else if country_over {
@@ -361,11 +371,7 @@ impl Limits {
                 buckets: certain,
                 refusal: Some(refusal),
             }),
-            (None, Some(error)) => Err(CountFailure {
-                error,
-                certain,
-                maybe,
-            }),
+            (None, Some(error)) => Err(CountFailure { error, certain }),
             (None, None) => Ok(Counted {
                 buckets: certain,
                 refusal: None,
@@ -384,6 +390,16 @@ impl Limits {
     pub async fn give_back(&self, bucket: &str) -> Result<(), StoreError> {
         self.counters.uncount(bucket).await
     }
+}
+
+/// One store call, given up at `until`: no answer by then is a failure whose effect is unknown.
+async fn within<T>(
+    until: Instant,
+    call: impl std::future::Future<Output = Result<T, StoreError>>,
+) -> Result<T, StoreError> {
+    tokio::time::timeout_at(until, call)
+        .await
+        .unwrap_or_else(|_| Err(StoreError("no answer in the time it was given".into())))
 }
 
 /// The name of a prefix's block: not by hour (a block outlives its hour).
@@ -412,12 +428,24 @@ mod tests {
 
     #[test]
     fn a_prefix_is_the_number_without_its_last_four_digits() {
+        // Plans of every size where two national digits or more remain: the UK, the US, Iceland
+        // (7 digits), Gambia (7), the Faroes (6). Numbers that differ in their last four digits
+        // only share a prefix; one that differs before them does not.
+        for (a, b, prefix) in [
+            ("+447400123456", "+447400129999", "+44740012"),
+            ("+14155550100", "+14155559999", "+1415555"),
+            ("+3546111234", "+3546111999", "+354611"),
+            ("+3546111234", "+3546112000", "+354611"),
+            ("+2203012345", "+2203019999", "+220301"),
+            ("+298211234", "+298219999", "+29821"),
+        ] {
+            assert_eq!((prefix_of(a), prefix_of(b)), (prefix, prefix), "{a} {b}");
+        }
+        assert_ne!(prefix_of("+3546111234"), prefix_of("+3546121234"));
         assert_eq!(prefix_of("+33612345678"), "+3361234");
-        assert_eq!(prefix_of("+14155550100"), "+1415555");
-        // Niue: four-digit numbers, so two digits of the national number stay.
+        // Niue: four-digit numbers, so two national digits stay; a three-digit one keeps one.
         assert_eq!(prefix_of("+6834001"), "+68340");
-        // Six national digits: three stay.
-        assert_eq!(prefix_of("+1234567"), "+1234");
+        assert_eq!(prefix_of("+683401"), "+6834");
         assert_ne!(
             prefix_block_name(b"k", "+3361234"),
             prefix_block_name(b"k", "+3361235")

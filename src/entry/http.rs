@@ -87,7 +87,7 @@ pub enum ApiError {
     #[error("this number has had its {0} SMS this hour (MAX_SMS_PER_NUMBER_PER_HOUR)")]
     OverLimit(u64),
     #[error(
-        "the number's range (its number without the last four digits) had its share of SMS this hour and is blocked for PREFIX_BLOCK_SECONDS (MAX_SMS_PER_PREFIX_PER_HOUR); nothing was sent"
+        "the number's range (the number without its last four digits; in plans of five national digits or fewer, its first two, or one of three) had its share of SMS this hour and is blocked for PREFIX_BLOCK_SECONDS (MAX_SMS_PER_PREFIX_PER_HOUR); nothing was sent"
     )]
     PrefixBlocked,
     #[error("{0} (MAX_SMS_PER_COUNTRY_PER_HOUR); nothing was sent")]

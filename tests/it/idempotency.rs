@@ -20,7 +20,7 @@ async fn dynamodb() -> aws_sdk_dynamodb::Client {
 }
 
 /// A new table as the SAM template makes it: partition key `pk` (a string), on demand.
-async fn table() -> String {
+pub(crate) async fn table() -> String {
     static N: AtomicUsize = AtomicUsize::new(0);
     let name = format!(
         "idempotency-{}-{}",
@@ -65,7 +65,7 @@ async fn scan(table: &str) -> Vec<String> {
 }
 
 /// A running gateway process and the directory with its log.
-struct Gateway {
+pub(crate) struct Gateway {
     running: Running,
     _dir: tempfile::TempDir,
 }
@@ -78,7 +78,7 @@ impl std::ops::Deref for Gateway {
 }
 
 /// A gateway process on moto's AWS (SNS unless `vars` says otherwise), with the idempotency table.
-fn gateway(table: &str, vars: &[(&str, &str)]) -> Gateway {
+pub(crate) fn gateway(table: &str, vars: &[(&str, &str)]) -> Gateway {
     let dir = tempfile::tempdir().unwrap();
     let mut command: Command = gateway_command(dir.path());
     command
@@ -101,7 +101,7 @@ fn gateway(table: &str, vars: &[(&str, &str)]) -> Gateway {
     }
 }
 
-async fn post(gateway: &Running, phone: &str, message: &str) -> (u16, Value) {
+pub(crate) async fn post(gateway: &Running, phone: &str, message: &str) -> (u16, Value) {
     let response = reqwest::Client::new()
         .post(&gateway.url)
         .header("x-api-key", KEY)

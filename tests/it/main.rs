@@ -21,6 +21,7 @@ mod secrets_moto;
 mod sns_attributes;
 mod sns_failures;
 mod sns_moto;
+mod store_failures;
 mod support;
 mod tls;
 mod twilio;

@@ -1,0 +1,216 @@
+//! The limits when the table fails under load: gateway processes whose DynamoDB calls go through a
+//! loopback stand-in in front of moto, which answers chosen calls the way a throttled table does
+//! (`400 ThrottlingException`), or slowly, or never, and forwards the rest to moto.
+
+use crate::idempotency::{gateway, post, table};
+use crate::support::{moto, sms_sent_to, unique_phone};
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::{HeaderMap, Method, StatusCode, Uri, header};
+use axum::response::{IntoResponse, Response};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+/// What the stand-in does to the DynamoDB calls a [`Fault`] names.
+#[derive(Clone, Copy, Debug)]
+enum Effect {
+    /// `400 ThrottlingException`: DynamoDB refused the call, nothing was written.
+    Throttle,
+    /// No answer at all: the caller cannot know whether the write landed.
+    NoAnswer,
+}
+
+/// The calls of one operation whose body holds every one of `needles`.
+#[derive(Clone, Debug)]
+struct Fault {
+    operation: &'static str,
+    needles: &'static [&'static str],
+    effect: Effect,
+}
+
+#[derive(Default)]
+struct Shared {
+    fault: Mutex<Option<Fault>>,
+    /// Added to every DynamoDB call: a slow table.
+    delay: Mutex<Duration>,
+    /// How many calls the fault hit.
+    hits: AtomicUsize,
+    upstream: String,
+    client: reqwest::Client,
+}
+
+/// The stand-in, serving until the test's runtime ends.
+struct DynamoStandIn {
+    url: String,
+    shared: Arc<Shared>,
+}
+
+impl DynamoStandIn {
+    async fn start() -> Self {
+        let shared = Arc::new(Shared {
+            upstream: moto().endpoint.clone(),
+            ..Shared::default()
+        });
+        let app = axum::Router::new()
+            .fallback(forward)
+            .with_state(shared.clone());
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+        Self { url, shared }
+    }
+
+    fn fail(&self, fault: Option<Fault>) {
+        *self.shared.fault.lock().unwrap() = fault;
+    }
+
+    fn slow(&self, delay: Duration) {
+        *self.shared.delay.lock().unwrap() = delay;
+    }
+
+    fn hits(&self) -> usize {
+        self.shared.hits.load(Ordering::SeqCst)
+    }
+}
+
+async fn forward(
+    State(shared): State<Arc<Shared>>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let target = headers
+        .get("x-amz-target")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default();
+    if let Some(operation) = target.strip_prefix("DynamoDB_20120810.") {
+        let delay = *shared.delay.lock().unwrap();
+        if !delay.is_zero() {
+            tokio::time::sleep(delay).await;
+        }
+        let fault = shared.fault.lock().unwrap().clone();
+        let text = String::from_utf8_lossy(&body);
+        if let Some(fault) = fault.filter(|f| {
+            f.operation == operation && f.needles.iter().all(|needle| text.contains(needle))
+        }) {
+            shared.hits.fetch_add(1, Ordering::SeqCst);
+            match fault.effect {
+                Effect::Throttle => {
+                    let body = r#"{"__type":"com.amazonaws.dynamodb.v20120810#ThrottlingException","message":"Throughput exceeds the current throughput limit for your table"}"#;
+                    return (
+                        StatusCode::BAD_REQUEST,
+                        [(header::CONTENT_TYPE, "application/x-amz-json-1.0")],
+                        body,
+                    )
+                        .into_response();
+                }
+                Effect::NoAnswer => std::future::pending::<()>().await,
+            }
+        }
+    }
+    let path = uri.path_and_query().map_or("/", |p| p.as_str());
+    let mut request = shared
+        .client
+        .request(method, format!("{}{path}", shared.upstream))
+        .body(body);
+    for (name, value) in &headers {
+        if name != header::HOST && name != header::CONTENT_LENGTH {
+            request = request.header(name, value);
+        }
+    }
+    let answer = request.send().await.unwrap();
+    let mut response = Response::builder().status(answer.status());
+    for (name, value) in answer.headers() {
+        if name != header::TRANSFER_ENCODING && name != header::CONTENT_LENGTH {
+            response = response.header(name, value);
+        }
+    }
+    response.body(answer.bytes().await.unwrap().into()).unwrap()
+}
+
+/// A Latvian mobile number of this test run.
+fn latvian(n: u32) -> String {
+    format!("+37120{n}{:05}", std::process::id() % 100_000)
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_throttled_count_is_not_given_back_so_a_country_cap_holds() {
+    let dynamodb = DynamoStandIn::start().await;
+    let table = table().await;
+    let one = gateway(
+        &table,
+        &[
+            ("AWS_ENDPOINT_URL_DYNAMODB", &dynamodb.url),
+            ("LIMITS_ON_STORE_FAILURE", "closed"),
+            ("MAX_SMS_PER_COUNTRY_PER_HOUR", r#"{"LV": 3}"#),
+        ],
+    );
+    for n in 0..3 {
+        let message = format!("Your code is 38100{n}");
+        assert_eq!(post(&one, &latvian(n), &message).await.0, 200);
+    }
+    // The country's count is throttled: closed, so nothing is sent.
+    dynamodb.fail(Some(Fault {
+        operation: "UpdateItem",
+        needles: &[r#""pk":{"S":"c#"#, "ADD sends :one "],
+        effect: Effect::Throttle,
+    }));
+    let (status, answer) = post(&one, &latvian(3), "Your code is 381003").await;
+    assert_eq!(
+        (status, answer["error"].as_str()),
+        (503, Some("limits_unavailable")),
+        "{answer}"
+    );
+    assert!(
+        dynamodb.hits() > 0,
+        "the country's count went through the stand-in"
+    );
+    // The table answers again: three SMS went out this hour, so the cap of three holds.
+    dynamodb.fail(None);
+    for n in 4..6 {
+        let (status, answer) = post(&one, &latvian(n), &format!("Your code is 38100{n}")).await;
+        assert_eq!(
+            (status, answer["error"].as_str()),
+            (429, Some("country_limit")),
+            "{answer}"
+        );
+        assert!(sms_sent_to(&latvian(n)).await.is_empty());
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_prefix_over_its_limit_refuses_though_the_block_write_never_answers() {
+    for mode in ["open", "closed"] {
+        let dynamodb = DynamoStandIn::start().await;
+        let table = table().await;
+        let one = gateway(
+            &table,
+            &[
+                ("AWS_ENDPOINT_URL_DYNAMODB", &dynamodb.url),
+                ("LIMITS_ON_STORE_FAILURE", mode),
+                ("MAX_SMS_PER_PREFIX_PER_HOUR", "1"),
+            ],
+        );
+        let (a, b) = (unique_phone(), unique_phone());
+        assert_eq!(a[..a.len() - 4], b[..b.len() - 4]);
+        assert_eq!(post(&one, &a, "Your code is 382001").await.0, 200, "{mode}");
+        // A slow table (each call a quarter of a second) whose write of the prefix's block never
+        // answers: the counts have said "over" by then.
+        dynamodb.slow(Duration::from_millis(250));
+        dynamodb.fail(Some(Fault {
+            operation: "PutItem",
+            needles: &[r#""pk":{"S":"b#"#],
+            effect: Effect::NoAnswer,
+        }));
+        let (status, answer) = post(&one, &b, "Your code is 382002").await;
+        assert_eq!(
+            (status, answer["error"].as_str()),
+            (429, Some("prefix_blocked")),
+            "{mode}: {answer}"
+        );
+        assert!(dynamodb.hits() > 0, "{mode}: the block write was held");
+        assert!(sms_sent_to(&b).await.is_empty(), "{mode}");
+    }
+}
