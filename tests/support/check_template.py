@@ -209,6 +209,13 @@ props = alarm("TwilioCallbacksRefusedAlarm")
 expect(("MosaicSmsGateway", "TwilioCallbacksRefused", ("FunctionName",)) in metrics_of(props),
        "TwilioCallbacksRefusedAlarm watches TwilioCallbacksRefused")
 fires_on(props, "GreaterThanOrEqualToThreshold", {"Ref": "AlarmMinimumSends"})
+expect("twilio_auth_token" in repr(props.get("AlarmDescription")),
+       "TwilioCallbacksRefusedAlarm sends the operator to twilio_auth_token")
+for name, resource in resources.items():
+    # Unsigned or foreign callbacks are anyone on the internet: counted, never alarmed.
+    if resource["Type"] == "AWS::CloudWatch::Alarm":
+        expect("TwilioCallbacksAnonymous" not in [m for _, m, _ in metrics_of(resource["Properties"])],
+               f"{name} watches TwilioCallbacksAnonymous, which anyone can raise")
 for name in ["FunctionErrorsAlarm", "FunctionThrottlesAlarm", "SendLatencyNearDeadlineAlarm"]:
     # These watch the function whatever fronts it: no condition on the HTTP API.
     expect("Condition" not in resources[name], f"{name} exists with EnableFunctionUrl=only too")
