@@ -737,6 +737,78 @@ def cost_block():
     return "\n".join(lines)
 
 
+# What each passcode costs in requests, computed from what the stack does by default with each
+# provider: one HTTP API request, one invocation and the table's writes for the send; with Twilio (TwilioStatusCallbacks
+# on by default) one more of each per status callback; with End User Messaging (EumDeliveryEvents on
+# by default) its final event written to a log group; every request's log lines and access-log line.
+# Public US East prices, arm64.
+LAMBDA_REQUEST_USD, LAMBDA_GB_SECOND_USD = 0.20 / 1e6, 0.0000133334
+HTTP_API_REQUEST_USD, LOG_INGESTED_USD_PER_GB = 1.00 / 1e6, 0.50
+# The idempotency table (on by default), on demand: a send claims (PutItem), counts the number
+# (UpdateItem; MaxSmsPerNumberPerHour is 10 by default) and finishes (UpdateItem), items under 1 KB.
+DYNAMODB_WRITE_USD, DYNAMODB_WRITES_PER_SEND = 0.625 / 1e6, 3
+# Measured or estimated, low and high (README, "Measured"): a warm send waits 50-150 ms on its
+# provider, a callback needs an HMAC and a line (a few ms, billed by the millisecond); the function
+# logs 1-2 KB per send (its request line, the EMF line, Lambda's platform lines) and 0.5-1 KB per
+# callback, the access log 0.4 KB a request, an End User Messaging event 1-2 KB.
+SEND_SECONDS, CALLBACK_SECONDS = (0.05, 0.15), (0.002, 0.01)
+SEND_LOG_KB, CALLBACK_LOG_KB, ACCESS_LOG_KB, EUM_EVENT_KB = (1, 2), (0.5, 1), 0.4, (1, 2)
+# Twilio calls the StatusCallback at each change of status after the message's first
+# (https://www.twilio.com/docs/messaging/guides/outbound-message-status-in-status-callbacks): sent and
+# delivered (or undelivered) from a From number; queued first with a Messaging Service; sending
+# too on some routes: two to four.
+TWILIO_CALLBACKS = (2, 4)
+EUM_ARN = "arn:aws:sms-voice:us-east-1:123456789012:phone-number/phone-1"
+PROVIDER_SETUPS = [
+    ("Amazon SNS", {}),
+    ("Twilio, status callbacks on", {"SmsProvider": "twilio", "TwilioFrom": "+15005550006"}),
+    ("End User Messaging, delivery events on", {"SmsProvider": "end-user-messaging", "EumOriginationIdentityArn": EUM_ARN}),
+    ("Salesforce Marketing Cloud", {"SmsProvider": "salesforce-marketing-cloud", "SfmcSubdomain": "mc1",
+                                    "SfmcDefinitionKey": "otp"}),
+]
+
+
+def per_passcode(overrides):
+    """(requests per passcode (low, high), USD per passcode (low, high)) under these parameters."""
+    values = parameter_values(**overrides)
+    memory_gb = int(values["FunctionMemoryMb"]) / 1024
+    api = condition_holds("CreateHttpApi", **overrides)
+    callbacks = TWILIO_CALLBACKS if condition_holds("SetsTwilioCallbacks", **overrides) else (0, 0)
+    events = condition_holds("CreatesEumEvents", **overrides)
+    table = condition_holds("CreateIdempotencyTable", **overrides)
+    requests, usd = [], []
+    for i in (0, 1):
+        invocations = 1 + callbacks[i]
+        seconds = SEND_SECONDS[i] + callbacks[i] * CALLBACK_SECONDS[i]
+        log_kb = SEND_LOG_KB[i] + callbacks[i] * CALLBACK_LOG_KB[i] + (EUM_EVENT_KB[i] if events else 0)
+        log_kb += invocations * ACCESS_LOG_KB if api else 0
+        requests.append(invocations)
+        usd.append(invocations * LAMBDA_REQUEST_USD + memory_gb * seconds * LAMBDA_GB_SECOND_USD
+                   + (invocations * HTTP_API_REQUEST_USD if api else 0) + log_kb / 1e6 * LOG_INGESTED_USD_PER_GB
+                   + (DYNAMODB_WRITES_PER_SEND * DYNAMODB_WRITE_USD if table else 0))
+    return requests, usd
+
+
+def money_range(low, high, digits):
+    return f"${low:.{digits}f}" if f"{low:.{digits}f}" == f"{high:.{digits}f}" else f"${low:.{digits}f}–${high:.{digits}f}"
+
+
+def request_cost_block():
+    rows = []
+    for label, overrides in PROVIDER_SETUPS:
+        expect(rules_accept(**overrides), f"the rules refuse the cost table's set-up {label}")
+        (low_n, high_n), (low, high) = per_passcode(overrides)
+        counted = f"{low_n}" if low_n == high_n else f"{low_n}–{high_n}"
+        rows.append(f"| {label} | {counted} | {money_range(low * 1e3, high * 1e3, 4)} | {money_range(low * 1e6, high * 1e6, 2)} |")
+    return "\n".join([
+        "<!-- computed by tests/support/check_template.py (--cost) from template.yaml; scripts/test checks it -->",
+        "| provider, the stack's defaults | HTTP API requests and invocations per passcode | per 1,000 passcodes | per 1 million |",
+        "| --- | --- | --- | --- |",
+        *rows,
+        "<!-- end of the computed requests -->",
+    ])
+
+
 readme = open(os.path.join(os.path.dirname(sys.argv[1] if len(sys.argv) > 1 else "template.yaml") or ".", "README.md")).read()
 if "--env-size" in sys.argv:
     for key, size in sorted(env_each.items(), key=lambda kv: -kv[1]):
@@ -744,6 +816,8 @@ if "--env-size" in sys.argv:
     print(f"{env_total:5} bytes at worst, of Lambda's {ENV_LIMIT}")
     sys.exit(0)
 if "--cost" in sys.argv:
+    print(request_cost_block())
+    print()
     print(cost_block())
     sys.exit(0)
 # The README's alarm table lists exactly the template's alarms (by name, without "Alarm").
@@ -758,6 +832,7 @@ expect(listed == {n[: -len("Alarm")] for n in alarms},
 # Every parameter is in the README's parameter table.
 for name in template["Parameters"]:
     expect(f"`{name}`" in readme, f"README.md does not describe the parameter {name}")
+expect(request_cost_block() in readme, "README.md's cost per passcode is not what the template gives (run check_template.py template.yaml --cost)")
 expect(cost_block() in readme, "README.md's monitoring cost block is not what the template gives (run check_template.py template.yaml --cost)")
 
 if failures:
