@@ -6,9 +6,10 @@
 //! `Outcome`, refusals also by `FunctionName`, `Outcome` and `Country`; `ProviderMisconfigured` (a
 //! provider refused our own set-up: credentials, sender, account), by `FunctionName` and by
 //! `FunctionName` and `Provider`, counted even when the next provider then sent the message;
-//! `IdempotencyStoreErrors`; and the receipts, `SmsDelivered` and `SmsNotDelivered`. Every metric
-//! and dimension set is listed in tests/support/published_metrics.json, which the template's
-//! alarms are checked against. A line carries only the metric it counts: each series CloudWatch
+//! `IdempotencyStoreErrors`; the receipts, `SmsDelivered` and `SmsNotDelivered`; Twilio's
+//! callbacks refused for our set-up, `TwilioCallbacksRefused`, and as noise,
+//! `TwilioCallbacksAnonymous`. Every metric and dimension set is listed in
+//! tests/support/published_metrics.json, which the template's alarms are checked against. A line carries only the metric it counts: each series CloudWatch
 //! keeps is a custom metric it bills.
 
 use axum::http::{Method, StatusCode};
@@ -153,6 +154,18 @@ impl Metrics {
         detail_is_dimension: bool,
         now_ms: u64,
     ) -> Option<String> {
+        self.count_line(metric, detail, detail_is_dimension, "ERROR", now_ms)
+    }
+
+    /// One count of `metric` by `FunctionName`, logged at `level`; `detail` as in `error_line`.
+    fn count_line(
+        &self,
+        metric: &str,
+        detail: (&str, &str),
+        detail_is_dimension: bool,
+        level: &str,
+        now_ms: u64,
+    ) -> Option<String> {
         let Self::Emf { function_name } = self else {
             return None;
         };
@@ -171,7 +184,7 @@ impl Metrics {
                     "Metrics": [{"Name": metric, "Unit": "Count"}],
                 }],
             },
-            "level": "ERROR",
+            "level": level,
             "FunctionName": function_name,
         });
         line[detail_name] = detail_value.into();
@@ -230,16 +243,37 @@ impl Metrics {
         }
     }
 
-    /// The EMF line for a Twilio status callback refused for its signature (`reason`: `missing`,
-    /// `mismatch`), or `None` when metrics are off. Many of them mean the auth token the gateway
-    /// checks with is not the account's: every receipt is being lost.
+    /// The EMF line for a Twilio status callback of Twilio's shape and for our account that no
+    /// auth token the gateway knows signs (`reason`: `mismatch`), or `None` when metrics are off.
+    /// Many of them mean the auth token the gateway checks with is not the account's: every
+    /// receipt is being lost (the alarm watches this one).
     pub fn callback_refused_line(&self, reason: &str, now_ms: u64) -> Option<String> {
         self.error_line("TwilioCallbacksRefused", ("Reason", reason), false, now_ms)
     }
 
-    /// Prints the EMF line for a refused Twilio status callback.
+    /// The EMF line for a Twilio status callback that anyone could have posted (`reason`:
+    /// `missing` signature, `malformed`, `other_account`, `oversized`), at INFO, or `None` when
+    /// metrics are off: noise from the internet, says nothing about our set-up, never alarmed.
+    pub fn callback_anonymous_line(&self, reason: &str, now_ms: u64) -> Option<String> {
+        self.count_line(
+            "TwilioCallbacksAnonymous",
+            ("Reason", reason),
+            false,
+            "INFO",
+            now_ms,
+        )
+    }
+
+    /// Prints the EMF line for a Twilio status callback refused for our set-up.
     pub fn record_callback_refused(&self, reason: &str) {
         if let Some(line) = self.callback_refused_line(reason, now_ms()) {
+            print_line(&line);
+        }
+    }
+
+    /// Prints the EMF line for an anonymous Twilio status callback.
+    pub fn record_callback_anonymous(&self, reason: &str) {
+        if let Some(line) = self.callback_anonymous_line(reason, now_ms()) {
             print_line(&line);
         }
     }
@@ -329,6 +363,7 @@ mod tests {
             metrics.misconfigured_line("twilio", 1).unwrap(),
             metrics.store_error_line("claim", 1).unwrap(),
             metrics.callback_refused_line("mismatch", 1).unwrap(),
+            metrics.callback_anonymous_line("missing", 1).unwrap(),
             metrics
                 .delivery_line("twilio", Some("US"), "delivered", true, 1)
                 .unwrap(),
@@ -525,5 +560,36 @@ mod tests {
             serde_json::json!([["FunctionName"]])
         );
         assert!(Metrics::Off.store_error_line("claim", 9).is_none());
+    }
+
+    #[test]
+    fn anonymous_twilio_callbacks_count_apart_from_the_alarmed_refusals() {
+        let metrics = Metrics::Emf {
+            function_name: "gw".into(),
+        };
+        let names = |line: &str| {
+            let line: serde_json::Value = serde_json::from_str(line).unwrap();
+            let metrics = &line["_aws"]["CloudWatchMetrics"][0]["Metrics"];
+            let names: Vec<String> = metrics
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|m| m["Name"].as_str().unwrap().to_owned())
+                .collect();
+            (names, line["level"].clone(), line["Reason"].clone())
+        };
+        let (counted, level, reason) =
+            names(&metrics.callback_refused_line("mismatch", 1).unwrap());
+        assert_eq!(counted, ["TwilioCallbacksRefused"]);
+        assert_eq!((level, reason), ("ERROR".into(), "mismatch".into()));
+        for why in ["missing", "malformed", "other_account", "oversized"] {
+            let line = metrics.callback_anonymous_line(why, 1).unwrap();
+            let (counted, level, reason) = names(&line);
+            // Noise from the internet: never in the alarmed metric, and no ERROR line.
+            assert_eq!(counted, ["TwilioCallbacksAnonymous"], "{why}");
+            assert!(!line.contains("TwilioCallbacksRefused"), "{line}");
+            assert_eq!((level, reason), ("INFO".into(), why.into()));
+        }
+        assert!(Metrics::Off.callback_anonymous_line("missing", 1).is_none());
     }
 }

@@ -3,8 +3,11 @@
 //! signs it for the configured `TWILIO_STATUS_CALLBACK_URL` (anyone can post to the URL); then a
 //! final status (`delivered`, `undelivered`, `failed`) is counted in `SmsDelivered` or
 //! `SmsNotDelivered` and logged once, with the number masked, the message SID and Twilio's
-//! `ErrorCode`. The other statuses (`queued`, `sent`, ...) are answered and not counted.
+//! `ErrorCode`. The other statuses (`queued`, `sent`, ...) are answered and not counted. A refused
+//! callback counts in `TwilioCallbacksRefused` (alarmed) only when it is of Twilio's shape and for
+//! our account, which points at our auth token; anonymous noise counts in `TwilioCallbacksAnonymous`.
 
+use crate::adapters::providers::twilio::Verdict;
 use crate::app::AppState;
 use crate::domain::country::Country;
 use crate::domain::sms::PhoneNumber;
@@ -50,20 +53,32 @@ pub async fn status_callback(State(state): State<AppState>, request: Request) ->
         .await
     {
         Ok(collected) => collected.to_bytes(),
-        Err(_) => return forbidden("the callback is not one Twilio signed"),
-    };
-    let Some(signature) = signature else {
-        state.metrics().record_callback_refused("missing");
-        return forbidden("X-Twilio-Signature is missing");
+        Err(_) => {
+            state.metrics().record_callback_anonymous("oversized");
+            return forbidden("the callback is not one Twilio signed");
+        }
     };
     let params: Vec<(String, String)> = form_urlencoded::parse(&body).into_owned().collect();
-    if !callbacks.verify(&params, &signature).await {
-        state.metrics().record_callback_refused("mismatch");
-        tracing::warn!(
-            target: "mosaic_sms_gateway::delivery",
-            "a Twilio status callback with a signature that none of the auth tokens gives; ignored"
-        );
-        return forbidden("X-Twilio-Signature does not match");
+    match callbacks.verify(&params, signature.as_deref()).await {
+        Verdict::Signed => {}
+        // Of Twilio's shape, for our account, and no auth token we know gives it: our set-up.
+        Verdict::Mismatch => {
+            state.metrics().record_callback_refused("mismatch");
+            tracing::warn!(
+                target: "mosaic_sms_gateway::delivery",
+                "a Twilio status callback for the account with a signature that none of the auth \
+                 tokens gives; ignored (check twilio_auth_token)"
+            );
+            return forbidden("X-Twilio-Signature does not match");
+        }
+        // Anyone on the internet: counted apart, never alarmed.
+        Verdict::Anonymous(reason) => {
+            state.metrics().record_callback_anonymous(reason);
+            return forbidden(match reason {
+                "missing" => "X-Twilio-Signature is missing",
+                _ => "X-Twilio-Signature does not match",
+            });
+        }
     }
     let field = |name: &str| {
         params

@@ -1,13 +1,14 @@
 //! Twilio's status callbacks, `POST /twilio/status`: signed as Twilio signs them (the signer is
 //! checked against the example of Twilio's security documentation in its unit test), refused
 //! unsigned or wrongly signed, accepted with the previous auth token during a rotation, and never
-//! a send. The Lambda-mode test in `lambda_host` checks the metric and the log line.
+//! a send; only a refusal that points at our auth token is the alarmed kind. The Lambda-mode test
+//! in `lambda_host` checks the metrics and the log line.
 
 use crate::support::*;
 use crate::twilio::{ACCOUNT, FakeTwilio, TOKEN, gateway_from_env, messages, queued};
 use axum::body::Body;
 use axum::http::Request;
-use mosaic_sms_gateway::adapters::providers::twilio::signature;
+use mosaic_sms_gateway::adapters::providers::twilio::{Verdict, signature};
 use mosaic_sms_gateway::entry::http::router;
 use serde_json::json;
 
@@ -183,4 +184,46 @@ async fn a_signature_over_the_url_with_its_default_port_is_taken_too() {
         call(&app, callback(&other, Some(&signed))).await.0.status(),
         403
     );
+}
+
+#[tokio::test]
+async fn only_a_signature_for_our_account_that_no_token_gives_points_at_our_set_up() {
+    let state = gateway_from_env(&[
+        ("SMS_PROVIDER", "twilio"),
+        ("TWILIO_API_BASE", "http://127.0.0.1:9"),
+        ("TWILIO_FROM", "+15005550006"),
+        ("TWILIO_STATUS_CALLBACK_URL", CALLBACK_URL),
+        ("TWILIO_ACCOUNT_SID", ACCOUNT),
+        ("TWILIO_AUTH_TOKEN", TOKEN),
+    ])
+    .await;
+    let callbacks = state.twilio_callbacks().unwrap();
+    let params = delivered();
+    let signed = signature(TOKEN, CALLBACK_URL, &params);
+    assert_eq!(
+        callbacks.verify(&params, Some(&signed)).await,
+        Verdict::Signed
+    );
+    // Twilio's shape, our AccountSid, another token: a rotated or mistyped auth token (alarmed).
+    let stale = signature("a-rotated-auth-token", CALLBACK_URL, &params);
+    assert_eq!(
+        callbacks.verify(&params, Some(&stale)).await,
+        Verdict::Mismatch
+    );
+    // Anyone on the internet: no signature, another shape, another account's callback.
+    let mut other = params.clone();
+    other[0].1 = "AC99999999999999999999999999999999".into();
+    let theirs = signature("another-accounts-token", CALLBACK_URL, &other);
+    for (presented, params, why) in [
+        (None, &params, "missing"),
+        (Some("forged"), &params, "malformed"),
+        (Some(&signed[..27]), &params, "malformed"),
+        (Some(theirs.as_str()), &other, "other_account"),
+    ] {
+        assert_eq!(
+            callbacks.verify(params, presented).await,
+            Verdict::Anonymous(why),
+            "{presented:?}"
+        );
+    }
 }

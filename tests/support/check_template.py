@@ -6,6 +6,7 @@ URL without a concurrency cap, among others). Run by scripts/test with the .venv
 YAML reader understands CloudFormation's short tags). Prints one line per failure and exits 1, or says
 ok.
 """
+import json
 import os
 import re
 import sys
@@ -208,6 +209,13 @@ props = alarm("TwilioCallbacksRefusedAlarm")
 expect(("MosaicSmsGateway", "TwilioCallbacksRefused", ("FunctionName",)) in metrics_of(props),
        "TwilioCallbacksRefusedAlarm watches TwilioCallbacksRefused")
 fires_on(props, "GreaterThanOrEqualToThreshold", {"Ref": "AlarmMinimumSends"})
+expect("twilio_auth_token" in repr(props.get("AlarmDescription")),
+       "TwilioCallbacksRefusedAlarm sends the operator to twilio_auth_token")
+for name, resource in resources.items():
+    # Unsigned or foreign callbacks are anyone on the internet: counted, never alarmed.
+    if resource["Type"] == "AWS::CloudWatch::Alarm":
+        expect("TwilioCallbacksAnonymous" not in [m for _, m, _ in metrics_of(resource["Properties"])],
+               f"{name} watches TwilioCallbacksAnonymous, which anyone can raise")
 for name in ["FunctionErrorsAlarm", "FunctionThrottlesAlarm", "SendLatencyNearDeadlineAlarm"]:
     # These watch the function whatever fronts it: no condition on the HTTP API.
     expect("Condition" not in resources[name], f"{name} exists with EnableFunctionUrl=only too")
@@ -550,6 +558,136 @@ expect(written == {(m, d) for m in ["SmsDelivered", "SmsNotDelivered"]
                    for d in [("FunctionName", "Provider"), ("FunctionName", "Provider", "Country")]},
        "the metric filters write SmsDelivered and SmsNotDelivered with both dimension sets")
 
+# Lambda refuses a function whose environment is over 4 KB, half-way through a deploy: every
+# combination of parameters the template accepts must fit. Lambda measures the variables as one JSON
+# object, {"KEY":"value",...}, in UTF-8 bytes (the Lambda quotas page: "Function environment
+# variables: 4 KB, for all environment variables associated with the function, in aggregate";
+# the refusal quotes the "String measured", a JSON object with its quotes escaped, and LocalStack
+# emulates it as len(json.dumps(variables, separators=(",", ":")).encode()) > 4096). So each
+# variable costs its key, its worst value, and 6 bytes of quotes, colon and comma; a value's
+# character costs what JSON makes of it (a quote or a backslash two bytes, a control character six).
+# A parameter's worst value is its MaxLength of its dearest admitted character (the patterns admit
+# printable ASCII at most), one of its AllowedValues, or a Number's MaxValue; what the stack names
+# itself has the bounds below.
+ENV_LIMIT = 4096
+try:
+    from re import _parser as _sre_parse, _constants as _sre
+except ImportError:  # Python before 3.11
+    import sre_parse as _sre_parse, sre_constants as _sre
+
+ANY_CHARACTER = 12  # an astral character escaped as two \uXXXX: what a free-text pattern may cost
+# Bounds of what the stack names itself (documented limits): the function is "${AWS::StackName}-gateway"
+# and Lambda's names are at most 64 characters, so a stack name is at most 56; Regions are at most 14
+# characters today (ap-southeast-4, us-isob-east-1), counted 20; partitions 10 (aws-us-gov), counted 16.
+STACK_NAME, REGION, PARTITION, URL_SUFFIX, ACCOUNT = 56, 20, 16, 16, 12
+# A name CloudFormation generates is "<LogicalId>-<random>" or "<stack>-<LogicalId>-<random>",
+# the random part at most 13 characters: counted as the longer. A secret's ARN adds "-" and 6.
+def generated_name(logical_id):
+    return STACK_NAME + 1 + len(logical_id) + 1 + 13
+
+
+GENERATED_SECRET_ARN = len("arn::secretsmanager:::secret:") + PARTITION + REGION + ACCOUNT + 7
+NAME_BOUNDS = {
+    "AWS::StackName": STACK_NAME, "AWS::Region": REGION, "AWS::Partition": PARTITION,
+    "AWS::URLSuffix": URL_SUFFIX, "AWS::AccountId": ACCOUNT,
+    "HttpApi": 10,  # an API id: 10 characters
+    "ApiKeySecret": GENERATED_SECRET_ARN + generated_name("ApiKeySecret"),
+    "FingerprintKeySecret": GENERATED_SECRET_ARN + generated_name("FingerprintKeySecret"),
+    "IdempotencyTable": generated_name("IdempotencyTable"),
+    "EumConfigurationSet": STACK_NAME + len("-gateway"),  # its ConfigurationSetName
+}
+
+
+def json_bytes(text):
+    return len(json.dumps(text, ensure_ascii=False)[1:-1].encode("utf-8"))
+
+
+def admitted_cost(pattern):
+    """The most bytes JSON makes of one character that the pattern admits anywhere."""
+    worst = 1
+
+    def chars(items):
+        nonlocal worst
+        for op, value in items:
+            if op is _sre.LITERAL:
+                worst = max(worst, json_bytes(chr(value)))
+            elif op is _sre.RANGE:
+                low, high = value
+                worst = max(worst, ANY_CHARACTER if high > 0x7E else max(json_bytes(chr(c)) for c in range(low, high + 1)))
+            elif op is _sre.CATEGORY or op in (_sre.NOT_LITERAL, _sre.ANY, _sre.NEGATE):
+                # \s, \d, \w admit more than ASCII in some engines, [^...] and . almost anything
+                worst = ANY_CHARACTER
+            elif op in (_sre.SUBPATTERN,):
+                chars(value[-1])
+            elif op in (_sre.MAX_REPEAT, _sre.MIN_REPEAT):
+                chars(value[2])
+            elif op is _sre.BRANCH:
+                for branch in value[1]:
+                    chars(branch)
+            elif op is _sre.IN:
+                chars(value)
+            # AT (anchors) and ASSERT / ASSERT_NOT (look-ahead) consume no character of their own
+    chars(_sre_parse.parse(pattern))
+    return worst
+
+
+def parameter_bound(name):
+    parameter = template["Parameters"][name]
+    if "AllowedValues" in parameter:
+        return max(json_bytes(str(v)) for v in parameter["AllowedValues"])
+    if parameter["Type"] == "Number":
+        expect("MaxValue" in parameter, f"{name} feeds the environment without a MaxValue")
+        return len(str(parameter.get("MaxValue", "x" * 1000)))
+    expect("MaxLength" in parameter, f"{name} feeds the environment without a MaxLength")
+    per_character = admitted_cost(parameter["AllowedPattern"]) if "AllowedPattern" in parameter else ANY_CHARACTER
+    return int(parameter.get("MaxLength", 1000)) * per_character
+
+
+def name_bound(name):
+    if name in template["Parameters"]:
+        return parameter_bound(name)
+    expect(name in NAME_BOUNDS, f"the environment names {name}, which has no bound here")
+    return NAME_BOUNDS.get(name, 1000)
+
+
+def value_bound(node):
+    """The most bytes a variable's value can take in Lambda's measure."""
+    if isinstance(node, (str, int, float)):
+        return json_bytes(str(node))
+    (function, argument), = node.items()
+    if function == "Ref":
+        return name_bound(argument)
+    if function == "Fn::If":
+        return max(value_bound(argument[1]), value_bound(argument[2]))
+    if function == "Fn::Sub":
+        text = argument if isinstance(argument, str) else argument[0]
+        names = re.findall(r"\$\{([^}]+)\}", text)
+        return json_bytes(re.sub(r"\$\{[^}]+\}", "", text)) + sum(name_bound(n) for n in names)
+    if function == "Fn::GetAtt":
+        return name_bound(".".join(argument) if isinstance(argument, list) else argument)
+    expect(False, f"the environment has a {function} this check cannot bound")
+    return 1000
+
+
+# Variables a rule never lets be set together: only the larger counts.
+EXCLUSIVE = [("ALLOWED_COUNTRIES", "BLOCKED_COUNTRIES")]
+expect(not rules_accept(AllowedCountries="US", BlockedCountries="RU"),
+       "a rule keeps AllowedCountries and BlockedCountries apart (the environment's bound counts one)")
+
+
+def environment_bound():
+    """{variable: its worst bytes, key and punctuation included}, and the whole object's."""
+    each = {key: len(json.dumps(key)) + 1 + 2 + value_bound(value) + 1 for key, value in variables.items()}
+    total = sum(each.values()) - 1 + 2  # no comma after the last; the braces
+    for pair in EXCLUSIVE:
+        total -= min(each[key] - len(json.dumps(key)) - 4 for key in pair)
+    return each, total
+
+
+env_each, env_total = environment_bound()
+expect(env_total <= ENV_LIMIT,
+       f"the function's environment can reach {env_total} bytes, over Lambda's {ENV_LIMIT} (check_template.py --env-size)")
+
 # What monitoring costs a month, computed from the template and published_metrics.json rather than
 # estimated: the README holds this block verbatim (scripts/test fails when they part), and
 # `check_template.py template.yaml --cost` prints it.
@@ -599,8 +737,87 @@ def cost_block():
     return "\n".join(lines)
 
 
+# What each passcode costs in requests, computed from what the stack does by default with each
+# provider: one HTTP API request, one invocation and the table's writes for the send; with Twilio (TwilioStatusCallbacks
+# on by default) one more of each per status callback; with End User Messaging (EumDeliveryEvents on
+# by default) its final event written to a log group; every request's log lines and access-log line.
+# Public US East prices, arm64.
+LAMBDA_REQUEST_USD, LAMBDA_GB_SECOND_USD = 0.20 / 1e6, 0.0000133334
+HTTP_API_REQUEST_USD, LOG_INGESTED_USD_PER_GB = 1.00 / 1e6, 0.50
+# The idempotency table (on by default), on demand: a send claims (PutItem), counts the number
+# (UpdateItem; MaxSmsPerNumberPerHour is 10 by default) and finishes (UpdateItem), items under 1 KB.
+DYNAMODB_WRITE_USD, DYNAMODB_WRITES_PER_SEND = 0.625 / 1e6, 3
+# Measured or estimated, low and high (README, "Measured"): a warm send waits 50-150 ms on its
+# provider, a callback needs an HMAC and a line (a few ms, billed by the millisecond); the function
+# logs 1-2 KB per send (its request line, the EMF line, Lambda's platform lines) and 0.5-1 KB per
+# callback, the access log 0.4 KB a request, an End User Messaging event 1-2 KB.
+SEND_SECONDS, CALLBACK_SECONDS = (0.05, 0.15), (0.002, 0.01)
+SEND_LOG_KB, CALLBACK_LOG_KB, ACCESS_LOG_KB, EUM_EVENT_KB = (1, 2), (0.5, 1), 0.4, (1, 2)
+# Twilio calls the StatusCallback at each change of status after the message's first
+# (https://www.twilio.com/docs/messaging/guides/outbound-message-status-in-status-callbacks): sent and
+# delivered (or undelivered) from a From number; queued first with a Messaging Service; sending
+# too on some routes: two to four.
+TWILIO_CALLBACKS = (2, 4)
+EUM_ARN = "arn:aws:sms-voice:us-east-1:123456789012:phone-number/phone-1"
+PROVIDER_SETUPS = [
+    ("Amazon SNS", {}),
+    ("Twilio, status callbacks on", {"SmsProvider": "twilio", "TwilioFrom": "+15005550006"}),
+    ("End User Messaging, delivery events on", {"SmsProvider": "end-user-messaging", "EumOriginationIdentityArn": EUM_ARN}),
+    ("Salesforce Marketing Cloud", {"SmsProvider": "salesforce-marketing-cloud", "SfmcSubdomain": "mc1",
+                                    "SfmcDefinitionKey": "otp"}),
+]
+
+
+def per_passcode(overrides):
+    """(requests per passcode (low, high), USD per passcode (low, high)) under these parameters."""
+    values = parameter_values(**overrides)
+    memory_gb = int(values["FunctionMemoryMb"]) / 1024
+    api = condition_holds("CreateHttpApi", **overrides)
+    callbacks = TWILIO_CALLBACKS if condition_holds("SetsTwilioCallbacks", **overrides) else (0, 0)
+    events = condition_holds("CreatesEumEvents", **overrides)
+    table = condition_holds("CreateIdempotencyTable", **overrides)
+    requests, usd = [], []
+    for i in (0, 1):
+        invocations = 1 + callbacks[i]
+        seconds = SEND_SECONDS[i] + callbacks[i] * CALLBACK_SECONDS[i]
+        log_kb = SEND_LOG_KB[i] + callbacks[i] * CALLBACK_LOG_KB[i] + (EUM_EVENT_KB[i] if events else 0)
+        log_kb += invocations * ACCESS_LOG_KB if api else 0
+        requests.append(invocations)
+        usd.append(invocations * LAMBDA_REQUEST_USD + memory_gb * seconds * LAMBDA_GB_SECOND_USD
+                   + (invocations * HTTP_API_REQUEST_USD if api else 0) + log_kb / 1e6 * LOG_INGESTED_USD_PER_GB
+                   + (DYNAMODB_WRITES_PER_SEND * DYNAMODB_WRITE_USD if table else 0))
+    return requests, usd
+
+
+def money_range(low, high, digits):
+    return f"${low:.{digits}f}" if f"{low:.{digits}f}" == f"{high:.{digits}f}" else f"${low:.{digits}f}–${high:.{digits}f}"
+
+
+def request_cost_block():
+    rows = []
+    for label, overrides in PROVIDER_SETUPS:
+        expect(rules_accept(**overrides), f"the rules refuse the cost table's set-up {label}")
+        (low_n, high_n), (low, high) = per_passcode(overrides)
+        counted = f"{low_n}" if low_n == high_n else f"{low_n}–{high_n}"
+        rows.append(f"| {label} | {counted} | {money_range(low * 1e3, high * 1e3, 4)} | {money_range(low * 1e6, high * 1e6, 2)} |")
+    return "\n".join([
+        "<!-- computed by tests/support/check_template.py (--cost) from template.yaml; scripts/test checks it -->",
+        "| provider, the stack's defaults | HTTP API requests and invocations per passcode | per 1,000 passcodes | per 1 million |",
+        "| --- | --- | --- | --- |",
+        *rows,
+        "<!-- end of the computed requests -->",
+    ])
+
+
 readme = open(os.path.join(os.path.dirname(sys.argv[1] if len(sys.argv) > 1 else "template.yaml") or ".", "README.md")).read()
+if "--env-size" in sys.argv:
+    for key, size in sorted(env_each.items(), key=lambda kv: -kv[1]):
+        print(f"{size:5} {key}")
+    print(f"{env_total:5} bytes at worst, of Lambda's {ENV_LIMIT}")
+    sys.exit(0)
 if "--cost" in sys.argv:
+    print(request_cost_block())
+    print()
     print(cost_block())
     sys.exit(0)
 # The README's alarm table lists exactly the template's alarms (by name, without "Alarm").
@@ -615,6 +832,7 @@ expect(listed == {n[: -len("Alarm")] for n in alarms},
 # Every parameter is in the README's parameter table.
 for name in template["Parameters"]:
     expect(f"`{name}`" in readme, f"README.md does not describe the parameter {name}")
+expect(request_cost_block() in readme, "README.md's cost per passcode is not what the template gives (run check_template.py template.yaml --cost)")
 expect(cost_block() in readme, "README.md's monitoring cost block is not what the template gives (run check_template.py template.yaml --cost)")
 
 if failures:

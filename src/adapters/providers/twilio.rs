@@ -738,15 +738,16 @@ impl StatusCallbacks {
         valid
     }
 
-    /// Whether a callback could come from this account at all: a signature of the shape Twilio's
-    /// have (base64 of 20 bytes) and the account's SID. Anything else is refused without reading
-    /// the secret again, so forged posts cannot use up the reads a rotation needs.
-    fn plausible(
+    /// Why a callback cannot come from this account at all, if it cannot: a signature not of the
+    /// shape Twilio's have (base64 of 20 bytes), or another account's SID. Such a callback is
+    /// refused without reading the secret again, so forged posts cannot use up the reads a
+    /// rotation needs, and counted apart from the ones that point at our set-up.
+    fn implausible(
         &self,
         secret: Option<&Arc<SecretValue>>,
         params: &[(String, String)],
         presented: &str,
-    ) -> bool {
+    ) -> Option<&'static str> {
         let shaped = presented.len() == 28
             && presented.ends_with('=')
             && presented[..27]
@@ -761,25 +762,49 @@ impl StatusCallbacks {
                 .any(|(k, v)| k == "AccountSid" && *v == account),
             None => true,
         };
-        shaped && from_account
+        match (shaped, from_account) {
+            (false, _) => Some("malformed"),
+            (true, false) => Some("other_account"),
+            (true, true) => None,
+        }
     }
 
-    /// Whether `presented` signs `params` for the configured URL. A plausible signature that no
-    /// known token gives makes the secret be read again (spaced as every read a request causes
-    /// is): the token may have been rotated since.
-    pub async fn verify(&self, params: &[(String, String)], presented: &str) -> bool {
+    /// What `presented` (the `X-Twilio-Signature`, if any) says of `params` for the configured
+    /// URL. A plausible signature that no known token gives makes the secret be read again
+    /// (spaced as every read a request causes is): the token may have been rotated since.
+    pub async fn verify(&self, params: &[(String, String)], presented: Option<&str>) -> Verdict {
+        let Some(presented) = presented else {
+            return Verdict::Anonymous("missing");
+        };
         let secret = self.secret.latest();
         if self.signed_by(&self.tokens(secret.as_ref()), params, presented) {
-            return true;
+            return Verdict::Signed;
         }
-        if !self.plausible(secret.as_ref(), params, presented) {
-            return false;
+        if let Some(reason) = self.implausible(secret.as_ref(), params, presented) {
+            return Verdict::Anonymous(reason);
         }
         match self.secret.reread_after_refusal(secret.as_ref()).await {
-            Some(newer) => self.signed_by(&self.tokens(Some(&newer)), params, presented),
-            None => false,
+            Some(newer) if self.signed_by(&self.tokens(Some(&newer)), params, presented) => {
+                Verdict::Signed
+            }
+            _ => Verdict::Mismatch,
         }
     }
+}
+
+/// What a status callback's signature says of it. Anyone on the internet can post to the URL; only
+/// a [`Verdict::Mismatch`] points at our set-up, so only that one is alarmed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Verdict {
+    /// Signed for the configured URL by one of the account's auth tokens.
+    Signed,
+    /// Of Twilio's shape and for this account's SID (when one is known), and no auth token the
+    /// gateway knows gives it: the secret's `twilio_auth_token` is not the one Twilio signs with
+    /// (rotated, mistyped, another account's), or someone who knows the account's SID forged it.
+    Mismatch,
+    /// No signature (`missing`), one of another shape (`malformed`), or another account's
+    /// callback (`other_account`): noise, nothing about our set-up.
+    Anonymous(&'static str),
 }
 
 /// What Twilio's error answer means for the passcode, by its JSON `code` and the HTTP status.
