@@ -137,7 +137,21 @@ impl Config {
         let mut providers: Vec<Box<dyn ProviderSetup>> = Vec::new();
         for name in names {
             if let Some(configure) = providers::find(name) {
-                providers.push(configure(&env)?);
+                let setup = configure(&env).map_err(|e| {
+                    if default_chain.contains(&name) {
+                        return e;
+                    }
+                    // Only PROVIDERS_BY_COUNTRY names it: the line says so, and for which
+                    // countries, rather than sending the reader to SMS_PROVIDER.
+                    let mut countries: Vec<String> = chains_by_country
+                        .iter()
+                        .filter(|(_, chain)| chain.contains(&name))
+                        .map(|(country, _)| country.to_string())
+                        .collect();
+                    countries.sort_unstable();
+                    e.named_for(countries)
+                })?;
+                providers.push(setup);
             }
         }
         let fingerprint_key = env
@@ -174,7 +188,7 @@ impl Config {
             send_deadline,
             countries: crate::domain::country::CountryPolicy::from_env(&env)?,
             numbers: crate::domain::numbering::NumberPolicy::from_env(&env)?,
-            senders_by_country: env.optional("SENDER_BY_COUNTRY").is_some(),
+            senders_by_country: crate::domain::country::senders_set(&env)?,
             idempotency: crate::domain::dedupe::Settings::from_env(&env)?,
         })
     }
@@ -261,9 +275,7 @@ fn chains_by_country(env: &Env) -> Result<HashMap<Country, Vec<&'static str>>, C
             )));
         };
         let chain = chain(VARIABLE, &list).map_err(|e| invalid(format!("{code}: {e}")))?;
-        if chains.insert(country, chain).is_some() {
-            return Err(invalid(format!("lists {country} twice")));
-        }
+        chains.insert(country, chain);
     }
     Ok(chains)
 }
@@ -453,10 +465,13 @@ pub(crate) mod tests {
             (r#"{"DE": "pigeon"}"#, "which is no provider"),
             (r#"{"DE": "sns,sns"}"#, "twice"),
             (r#"{"DE": "sns", "de": "twilio"}"#, "lists DE twice"),
-            // A provider named only here is configured all the same, and its settings checked.
+            // serde_json's object would keep the last silently.
+            (r#"{"DE": "sns", "DE": "sns"}"#, "lists DE twice"),
+            // A provider named only here is configured all the same, and its settings checked;
+            // the line names the setting that brought it in.
             (
                 r#"{"DE": "twilio"}"#,
-                "includes twilio, which needs a sender",
+                "PROVIDERS_BY_COUNTRY names twilio (for DE), which needs a sender",
             ),
         ] {
             let line = problem(value);
@@ -465,6 +480,78 @@ pub(crate) mod tests {
                 "{value}: {line}"
             );
             assert!(line.contains(expected), "{value}: {line}");
+            assert!(!line.contains('\n'), "{line}");
+        }
+    }
+
+    #[test]
+    fn a_provider_line_names_the_setting_that_brought_the_provider_in() {
+        let line = |vars: &[(&str, &str)]| {
+            let mut all = vec![("GATEWAY_SECRET_ID", "s"), ("SMS_PROVIDER", "sns")];
+            all.extend_from_slice(vars);
+            config(Host::Lambda, &all).unwrap_err().to_string()
+        };
+        assert_eq!(
+            line(&[(
+                "PROVIDERS_BY_COUNTRY",
+                r#"{"DE": "twilio", "at": "twilio,sns", "US": "sns"}"#
+            )]),
+            "PROVIDERS_BY_COUNTRY names twilio (for AT, DE), which needs a sender: set \
+             TWILIO_MESSAGING_SERVICE_SID or TWILIO_FROM"
+        );
+        assert!(
+            line(&[
+                ("PROVIDERS_BY_COUNTRY", r#"{"FR": "end-user-messaging"}"#),
+            ])
+            .starts_with("PROVIDERS_BY_COUNTRY names end-user-messaging (for FR), which needs EUM_ORIGINATION_IDENTITY")
+        );
+        // A chain of SMS_PROVIDER names it too: that is where it comes from for most numbers.
+        assert!(
+            line(&[
+                ("SMS_PROVIDER", "sns,twilio"),
+                ("PROVIDERS_BY_COUNTRY", r#"{"DE": "twilio"}"#),
+            ])
+            .starts_with("SMS_PROVIDER includes twilio, which needs a sender")
+        );
+        assert!(
+            line(&[
+                ("PROVIDERS_BY_COUNTRY", r#"{"DE": "twilio"}"#),
+                ("TWILIO_FROM", "+15005550006"),
+                ("TWILIO_ACCOUNT_SID", "AC0123456789abcdef0123456789abcdef"),
+            ])
+            .starts_with(
+                "PROVIDERS_BY_COUNTRY names twilio (for DE), but TWILIO_ACCOUNT_SID needs"
+            )
+        );
+    }
+
+    #[test]
+    fn a_country_listed_twice_in_any_country_setting_stops_start_up() {
+        for (variable, value) in [
+            ("MAX_SMS_PER_COUNTRY_PER_HOUR", r#"{"LV": 1, "lv": 1000}"#),
+            ("MAX_SMS_PER_COUNTRY_PER_HOUR", r#"{"LV": 1, "LV": 1000}"#),
+            (
+                "SENDER_BY_COUNTRY",
+                r#"{"LV": "Acme", "lv": "+37120000000"}"#,
+            ),
+            (
+                "SENDER_BY_COUNTRY",
+                r#"{"LV": "Acme", "LV": "+37120000000"}"#,
+            ),
+            (
+                "PROVIDERS_BY_COUNTRY",
+                r#"{"LV": "outbox", "LV": "outbox"}"#,
+            ),
+        ] {
+            // Locally, with only the outbox: no provider reads SENDER_BY_COUNTRY, and it is
+            // checked all the same.
+            let line = config(Host::Local, &[(variable, value)])
+                .unwrap_err()
+                .to_string();
+            assert!(
+                line.starts_with(&format!("{variable} lists LV twice")),
+                "{value}: {line}"
+            );
             assert!(!line.contains('\n'), "{line}");
         }
     }

@@ -251,9 +251,9 @@ impl TwilioSettings {
                 ));
             }
             (None, None) => {
-                return Err(ConfigError::invalid(
-                    "SMS_PROVIDER",
-                    "includes twilio, which needs a sender: set TWILIO_MESSAGING_SERVICE_SID or TWILIO_FROM",
+                return Err(ConfigError::provider(
+                    "twilio",
+                    "which needs a sender: set TWILIO_MESSAGING_SERVICE_SID or TWILIO_FROM",
                 ));
             }
             (Some(sid), None) => Sender::parse(&sid)
@@ -305,14 +305,12 @@ impl TwilioSettings {
                 format!("must be an https URL (http only on loopback), got {api_base:?}"),
             ));
         }
-        let env_credentials =
-            Credentials::read(&ENV_NAMES, |name| env.optional(name)).map_err(|problem| {
-                ConfigError::invalid("SMS_PROVIDER", format!("includes twilio, but {problem}"))
-            })?;
+        let env_credentials = Credentials::read(&ENV_NAMES, |name| env.optional(name))
+            .map_err(|problem| ConfigError::provider("twilio", format!("but {problem}")))?;
         if env_credentials.is_none() && !env.has_secret() {
-            return Err(ConfigError::invalid(
-                "SMS_PROVIDER",
-                "includes twilio, but no Twilio credentials are configured: put twilio_account_sid and \
+            return Err(ConfigError::provider(
+                "twilio",
+                "but no Twilio credentials are configured: put twilio_account_sid and \
                  twilio_auth_token in the gateway secret (GATEWAY_SECRET_ID), or set TWILIO_ACCOUNT_SID \
                  and TWILIO_AUTH_TOKEN",
             ));
