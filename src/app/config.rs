@@ -57,12 +57,25 @@ pub struct Config {
 }
 
 /// Where Twilio's status callbacks come, and the environment's account and auth token for them
-/// (the secret's `twilio_account_sid` and `twilio_auth_token` win).
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// (the secret's `twilio_account_sid` and `twilio_auth_token` win). `Debug` hides the token.
+#[derive(Clone, PartialEq, Eq)]
 pub struct TwilioCallbacks {
     pub url: String,
     pub auth_token: Option<String>,
     pub account_sid: Option<String>,
+}
+
+impl std::fmt::Debug for TwilioCallbacks {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TwilioCallbacks")
+            .field("url", &crate::domain::redact::url_credentials(&self.url))
+            .field(
+                "auth_token",
+                &self.auth_token.as_ref().map(|_| "[redacted]"),
+            )
+            .field("account_sid", &self.account_sid)
+            .finish()
+    }
 }
 
 impl Config {
@@ -553,6 +566,53 @@ pub(crate) mod tests {
                 "{value}: {line}"
             );
             assert!(!line.contains('\n'), "{line}");
+        }
+    }
+
+    /// `Debug` of the whole configuration, built from every secret the environment can hold,
+    /// shows none of them.
+    #[test]
+    fn the_configuration_debug_shows_no_secret() {
+        let secrets = [
+            ("GATEWAY_API_KEY", "gateway-key-secret-1"),
+            ("FINGERPRINT_KEY", "fingerprint-key-secret-2"),
+            ("TWILIO_AUTH_TOKEN", "twilio-auth-token-secret-3"),
+            ("TWILIO_API_KEY_SECRET", "twilio-api-key-secret-4"),
+            ("SFMC_CLIENT_SECRET", "sfmc-client-secret-5"),
+        ];
+        let others = [
+            ("SMS_PROVIDER", "twilio,salesforce-marketing-cloud,outbox"),
+            ("TWILIO_FROM", "+15005550006"),
+            ("TWILIO_ACCOUNT_SID", "AC0123456789abcdef0123456789abcdef"),
+            // Twilio takes basic-auth credentials in a callback URL: its password is a secret too.
+            (
+                "TWILIO_STATUS_CALLBACK_URL",
+                "https://twilio:callback-password-6@abc.execute-api.us-east-1.amazonaws.com/twilio/status",
+            ),
+            ("SFMC_SUBDOMAIN", "mc123"),
+            ("SFMC_DEFINITION_KEY", "otp"),
+            ("SFMC_CLIENT_ID", "sfmc-client-id"),
+        ];
+        // With an API key, Twilio sends with it and the auth token only checks callbacks;
+        // without one, the auth token is the sends' password too.
+        let api_key = [("TWILIO_API_KEY_SID", "SK0123456789abcdef0123456789abcdef")];
+        for with_api_key in [true, false] {
+            let mut vars: Vec<(&str, &str)> = secrets.iter().chain(&others).copied().collect();
+            if with_api_key {
+                vars.extend(api_key);
+            } else {
+                vars.retain(|(name, _)| *name != "TWILIO_API_KEY_SECRET");
+            }
+            let shown = format!("{:?}", config(Host::Local, &vars).unwrap());
+            for (name, secret) in secrets {
+                assert!(!shown.contains(secret), "{name} in {shown}");
+            }
+            assert!(!shown.contains("callback-password-6"), "{shown}");
+            assert!(shown.contains("[redacted]"), "{shown}");
+            assert!(
+                shown.contains("sfmc-client-id"),
+                "identifiers stay: {shown}"
+            );
         }
     }
 
