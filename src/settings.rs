@@ -29,6 +29,15 @@ pub enum ConfigError {
     DuplicateProvider(String),
     #[error("SMS_PROVIDER is empty")]
     NoProvider,
+    /// A provider lacks a setting it needs, or has one that cannot work: `problem` says what
+    /// (`which needs ...`, `but ...`), and the line names the setting that brought the provider
+    /// in: `SMS_PROVIDER`, or `PROVIDERS_BY_COUNTRY` for `countries` when only it names the provider.
+    #[error("{}", provider_line(provider, countries, problem))]
+    Provider {
+        provider: &'static str,
+        countries: Vec<String>,
+        problem: String,
+    },
     /// A variable holds a value that cannot work: `<variable> <what is wrong>`.
     #[error("{variable} {problem}")]
     Invalid {
@@ -43,6 +52,40 @@ impl ConfigError {
             variable,
             problem: problem.into(),
         }
+    }
+
+    /// `provider`, named in `SMS_PROVIDER`, cannot work: `problem` begins `which needs` or `but`.
+    pub fn provider(provider: &'static str, problem: impl Into<String>) -> Self {
+        Self::Provider {
+            provider,
+            countries: Vec::new(),
+            problem: problem.into(),
+        }
+    }
+
+    /// The same problem, for a provider only `PROVIDERS_BY_COUNTRY` names (for `countries`).
+    pub fn named_for(self, countries: Vec<String>) -> Self {
+        match self {
+            Self::Provider {
+                provider, problem, ..
+            } => Self::Provider {
+                provider,
+                countries,
+                problem,
+            },
+            other => other,
+        }
+    }
+}
+
+fn provider_line(provider: &str, countries: &[String], problem: &str) -> String {
+    if countries.is_empty() {
+        format!("SMS_PROVIDER includes {provider}, {problem}")
+    } else {
+        format!(
+            "PROVIDERS_BY_COUNTRY names {provider} (for {}), {problem}",
+            countries.join(", ")
+        )
     }
 }
 

@@ -57,12 +57,25 @@ pub struct Config {
 }
 
 /// Where Twilio's status callbacks come, and the environment's account and auth token for them
-/// (the secret's `twilio_account_sid` and `twilio_auth_token` win).
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// (the secret's `twilio_account_sid` and `twilio_auth_token` win). `Debug` hides the token.
+#[derive(Clone, PartialEq, Eq)]
 pub struct TwilioCallbacks {
     pub url: String,
     pub auth_token: Option<String>,
     pub account_sid: Option<String>,
+}
+
+impl std::fmt::Debug for TwilioCallbacks {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TwilioCallbacks")
+            .field("url", &crate::domain::redact::url_credentials(&self.url))
+            .field(
+                "auth_token",
+                &self.auth_token.as_ref().map(|_| "[redacted]"),
+            )
+            .field("account_sid", &self.account_sid)
+            .finish()
+    }
 }
 
 impl Config {
@@ -137,7 +150,21 @@ impl Config {
         let mut providers: Vec<Box<dyn ProviderSetup>> = Vec::new();
         for name in names {
             if let Some(configure) = providers::find(name) {
-                providers.push(configure(&env)?);
+                let setup = configure(&env).map_err(|e| {
+                    if default_chain.contains(&name) {
+                        return e;
+                    }
+                    // Only PROVIDERS_BY_COUNTRY names it: the line says so, and for which
+                    // countries, rather than sending the reader to SMS_PROVIDER.
+                    let mut countries: Vec<String> = chains_by_country
+                        .iter()
+                        .filter(|(_, chain)| chain.contains(&name))
+                        .map(|(country, _)| country.to_string())
+                        .collect();
+                    countries.sort_unstable();
+                    e.named_for(countries)
+                })?;
+                providers.push(setup);
             }
         }
         let fingerprint_key = env
@@ -174,7 +201,7 @@ impl Config {
             send_deadline,
             countries: crate::domain::country::CountryPolicy::from_env(&env)?,
             numbers: crate::domain::numbering::NumberPolicy::from_env(&env)?,
-            senders_by_country: env.optional("SENDER_BY_COUNTRY").is_some(),
+            senders_by_country: crate::domain::country::senders_set(&env)?,
             idempotency: crate::domain::dedupe::Settings::from_env(&env)?,
         })
     }
@@ -261,9 +288,7 @@ fn chains_by_country(env: &Env) -> Result<HashMap<Country, Vec<&'static str>>, C
             )));
         };
         let chain = chain(VARIABLE, &list).map_err(|e| invalid(format!("{code}: {e}")))?;
-        if chains.insert(country, chain).is_some() {
-            return Err(invalid(format!("lists {country} twice")));
-        }
+        chains.insert(country, chain);
     }
     Ok(chains)
 }
@@ -453,10 +478,13 @@ pub(crate) mod tests {
             (r#"{"DE": "pigeon"}"#, "which is no provider"),
             (r#"{"DE": "sns,sns"}"#, "twice"),
             (r#"{"DE": "sns", "de": "twilio"}"#, "lists DE twice"),
-            // A provider named only here is configured all the same, and its settings checked.
+            // serde_json's object would keep the last silently.
+            (r#"{"DE": "sns", "DE": "sns"}"#, "lists DE twice"),
+            // A provider named only here is configured all the same, and its settings checked;
+            // the line names the setting that brought it in.
             (
                 r#"{"DE": "twilio"}"#,
-                "includes twilio, which needs a sender",
+                "PROVIDERS_BY_COUNTRY names twilio (for DE), which needs a sender",
             ),
         ] {
             let line = problem(value);
@@ -466,6 +494,125 @@ pub(crate) mod tests {
             );
             assert!(line.contains(expected), "{value}: {line}");
             assert!(!line.contains('\n'), "{line}");
+        }
+    }
+
+    #[test]
+    fn a_provider_line_names_the_setting_that_brought_the_provider_in() {
+        let line = |vars: &[(&str, &str)]| {
+            let mut all = vec![("GATEWAY_SECRET_ID", "s"), ("SMS_PROVIDER", "sns")];
+            all.extend_from_slice(vars);
+            config(Host::Lambda, &all).unwrap_err().to_string()
+        };
+        assert_eq!(
+            line(&[(
+                "PROVIDERS_BY_COUNTRY",
+                r#"{"DE": "twilio", "at": "twilio,sns", "US": "sns"}"#
+            )]),
+            "PROVIDERS_BY_COUNTRY names twilio (for AT, DE), which needs a sender: set \
+             TWILIO_MESSAGING_SERVICE_SID or TWILIO_FROM"
+        );
+        assert!(
+            line(&[
+                ("PROVIDERS_BY_COUNTRY", r#"{"FR": "end-user-messaging"}"#),
+            ])
+            .starts_with("PROVIDERS_BY_COUNTRY names end-user-messaging (for FR), which needs EUM_ORIGINATION_IDENTITY")
+        );
+        // A chain of SMS_PROVIDER names it too: that is where it comes from for most numbers.
+        assert!(
+            line(&[
+                ("SMS_PROVIDER", "sns,twilio"),
+                ("PROVIDERS_BY_COUNTRY", r#"{"DE": "twilio"}"#),
+            ])
+            .starts_with("SMS_PROVIDER includes twilio, which needs a sender")
+        );
+        assert!(
+            line(&[
+                ("PROVIDERS_BY_COUNTRY", r#"{"DE": "twilio"}"#),
+                ("TWILIO_FROM", "+15005550006"),
+                ("TWILIO_ACCOUNT_SID", "AC0123456789abcdef0123456789abcdef"),
+            ])
+            .starts_with(
+                "PROVIDERS_BY_COUNTRY names twilio (for DE), but TWILIO_ACCOUNT_SID needs"
+            )
+        );
+    }
+
+    #[test]
+    fn a_country_listed_twice_in_any_country_setting_stops_start_up() {
+        for (variable, value) in [
+            ("MAX_SMS_PER_COUNTRY_PER_HOUR", r#"{"LV": 1, "lv": 1000}"#),
+            ("MAX_SMS_PER_COUNTRY_PER_HOUR", r#"{"LV": 1, "LV": 1000}"#),
+            (
+                "SENDER_BY_COUNTRY",
+                r#"{"LV": "Acme", "lv": "+37120000000"}"#,
+            ),
+            (
+                "SENDER_BY_COUNTRY",
+                r#"{"LV": "Acme", "LV": "+37120000000"}"#,
+            ),
+            (
+                "PROVIDERS_BY_COUNTRY",
+                r#"{"LV": "outbox", "LV": "outbox"}"#,
+            ),
+        ] {
+            // Locally, with only the outbox: no provider reads SENDER_BY_COUNTRY, and it is
+            // checked all the same.
+            let line = config(Host::Local, &[(variable, value)])
+                .unwrap_err()
+                .to_string();
+            assert!(
+                line.starts_with(&format!("{variable} lists LV twice")),
+                "{value}: {line}"
+            );
+            assert!(!line.contains('\n'), "{line}");
+        }
+    }
+
+    /// `Debug` of the whole configuration, built from every secret the environment can hold,
+    /// shows none of them.
+    #[test]
+    fn the_configuration_debug_shows_no_secret() {
+        let secrets = [
+            ("GATEWAY_API_KEY", "gateway-key-secret-1"),
+            ("FINGERPRINT_KEY", "fingerprint-key-secret-2"),
+            ("TWILIO_AUTH_TOKEN", "twilio-auth-token-secret-3"),
+            ("TWILIO_API_KEY_SECRET", "twilio-api-key-secret-4"),
+            ("SFMC_CLIENT_SECRET", "sfmc-client-secret-5"),
+        ];
+        let others = [
+            ("SMS_PROVIDER", "twilio,salesforce-marketing-cloud,outbox"),
+            ("TWILIO_FROM", "+15005550006"),
+            ("TWILIO_ACCOUNT_SID", "AC0123456789abcdef0123456789abcdef"),
+            // Twilio takes basic-auth credentials in a callback URL: its password is a secret too.
+            (
+                "TWILIO_STATUS_CALLBACK_URL",
+                "https://twilio:callback-password-6@abc.execute-api.us-east-1.amazonaws.com/twilio/status",
+            ),
+            ("SFMC_SUBDOMAIN", "mc123"),
+            ("SFMC_DEFINITION_KEY", "otp"),
+            ("SFMC_CLIENT_ID", "sfmc-client-id"),
+        ];
+        // With an API key, Twilio sends with it and the auth token only checks callbacks;
+        // without one, the auth token is the sends' password too.
+        let api_key = [("TWILIO_API_KEY_SID", "SK0123456789abcdef0123456789abcdef")];
+        for with_api_key in [true, false] {
+            let mut vars: Vec<(&str, &str)> = secrets.iter().chain(&others).copied().collect();
+            if with_api_key {
+                vars.extend(api_key);
+            } else {
+                vars.retain(|(name, _)| *name != "TWILIO_API_KEY_SECRET");
+            }
+            let shown = format!("{:?}", config(Host::Local, &vars).unwrap());
+            for (name, secret) in secrets {
+                assert!(!shown.contains(secret), "{name} in {shown}");
+            }
+            assert!(!shown.contains("callback-password-6"), "{shown}");
+            assert!(shown.contains("[redacted]"), "{shown}");
+            assert!(
+                shown.contains("sfmc-client-id"),
+                "identifiers stay: {shown}"
+            );
         }
     }
 

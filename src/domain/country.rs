@@ -123,31 +123,89 @@ fn country_list(variable: &'static str, list: &str) -> Result<HashSet<Country>, 
 }
 
 /// `raw`, the value of `variable`: a JSON object from ISO country code to a value (`what` the
-/// error line calls it), as (code as written, country, value).
+/// error line calls it), as (code as written, country, value), each country once.
 pub fn by_country(
     variable: &'static str,
     raw: &str,
     what: &str,
 ) -> Result<Vec<(String, Country, serde_json::Value)>, ConfigError> {
     let invalid = |problem: String| ConfigError::invalid(variable, problem);
-    let value: serde_json::Value =
-        serde_json::from_str(raw).map_err(|e| invalid(format!("is not valid JSON: {e}")))?;
-    let serde_json::Value::Object(entries) = value else {
-        return Err(invalid(format!(
-            "must be a JSON object from country code to {what}"
-        )));
-    };
-    entries
-        .into_iter()
-        .map(|(code, value)| {
-            let country = Country::parse(&code).ok_or_else(|| {
-                invalid(format!(
-                    "holds {code:?}, which is not an ISO 3166 alpha-2 country code"
-                ))
-            })?;
-            Ok((code, country, value))
-        })
-        .collect()
+    let entries = object_entries(raw)
+        .map_err(|e| invalid(format!("is not valid JSON: {e}")))?
+        .ok_or_else(|| invalid(format!("must be a JSON object from country code to {what}")))?;
+    keyed_by_country(variable, entries)
+}
+
+/// `raw`'s entries when it is a JSON object (`Ok(None)` when it is other JSON), every one in the
+/// order written. serde_json's own object keeps only the last of two equal keys, silently: a
+/// setting that lists a country twice must be refused instead, not read as whichever came last.
+pub fn object_entries(
+    raw: &str,
+) -> Result<Option<Vec<(String, serde_json::Value)>>, serde_json::Error> {
+    struct Entries(Vec<(String, serde_json::Value)>);
+    impl<'de> serde::Deserialize<'de> for Entries {
+        fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+            struct Visitor;
+            impl<'de> serde::de::Visitor<'de> for Visitor {
+                type Value = Entries;
+                fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                    f.write_str("a JSON object")
+                }
+                fn visit_map<A: serde::de::MapAccess<'de>>(
+                    self,
+                    mut map: A,
+                ) -> Result<Entries, A::Error> {
+                    let mut entries = Vec::new();
+                    while let Some(entry) = map.next_entry()? {
+                        entries.push(entry);
+                    }
+                    Ok(Entries(entries))
+                }
+            }
+            d.deserialize_map(Visitor)
+        }
+    }
+    if !serde_json::from_str::<serde_json::Value>(raw)?.is_object() {
+        return Ok(None);
+    }
+    serde_json::from_str::<Entries>(raw).map(|entries| Some(entries.0))
+}
+
+/// `entries` (a JSON object's, as [`object_entries`] reads them) keyed by ISO country code, as
+/// (code as written, country, value): a code that is no country, or a country listed twice in
+/// any case (`{"LV": 1, "lv": 1000}`), stops start-up rather than letting the last one win.
+pub fn keyed_by_country(
+    variable: &'static str,
+    entries: Vec<(String, serde_json::Value)>,
+) -> Result<Vec<(String, Country, serde_json::Value)>, ConfigError> {
+    let invalid = |problem: String| ConfigError::invalid(variable, problem);
+    let mut parsed: Vec<(String, Country, serde_json::Value)> = Vec::new();
+    for (code, value) in entries {
+        let country = Country::parse(&code).ok_or_else(|| {
+            invalid(format!(
+                "holds {code:?}, which is not an ISO 3166 alpha-2 country code"
+            ))
+        })?;
+        if let Some((first, _, _)) = parsed.iter().find(|(_, c, _)| *c == country) {
+            return Err(invalid(if *first == code {
+                format!("lists {country} twice")
+            } else {
+                format!("lists {country} twice (as {first:?} and {code:?})")
+            }));
+        }
+        parsed.push((code, country, value));
+    }
+    Ok(parsed)
+}
+
+/// Whether `SENDER_BY_COUNTRY` is set, its countries checked whichever providers read it: a
+/// country listed twice stops start-up even with only providers that have no senders by country.
+pub fn senders_set(env: &Env) -> Result<bool, ConfigError> {
+    const VARIABLE: &str = "SENDER_BY_COUNTRY";
+    match env.optional(VARIABLE) {
+        None => Ok(false),
+        Some(raw) => by_country(VARIABLE, &raw, "sender").map(|_| true),
+    }
 }
 
 /// `SENDER_BY_COUNTRY` as one provider reads it: the sender to use for numbers in each country.
@@ -312,6 +370,31 @@ mod tests {
         assert!(bad.to_string().contains("\"USA\""), "{bad}");
         assert!(policy(&[("BLOCKED_COUNTRIES", "XX")]).is_err());
         assert!(policy(&[("BLOCKED_COUNTRIES", " , ")]).is_err());
+    }
+
+    #[test]
+    fn a_country_listed_twice_in_any_case_is_refused() {
+        for (json, line) in [
+            (
+                r#"{"LV": "+37120000000", "lv": "+37120000001"}"#,
+                r#"SENDER_BY_COUNTRY lists LV twice (as "LV" and "lv")"#,
+            ),
+            // serde_json's object would keep the second silently.
+            (
+                r#"{"LV": "+37120000000", "DE": "Acme", "LV": "+37120000001"}"#,
+                "SENDER_BY_COUNTRY lists LV twice",
+            ),
+        ] {
+            let vars = [("SENDER_BY_COUNTRY", json)];
+            let lookup = env_with(&vars);
+            let env = Env::new(Host::Lambda, &lookup);
+            assert_eq!(senders_for("sns", &env).unwrap_err().to_string(), line);
+            assert_eq!(senders_set(&env).unwrap_err().to_string(), line);
+        }
+        let entries = object_entries(r#"{"a": 1, "a": 2}"#).unwrap().unwrap();
+        assert_eq!(entries.len(), 2, "every entry, as written");
+        assert_eq!(object_entries("[1]").unwrap(), None);
+        assert!(object_entries("{").is_err());
     }
 
     #[test]

@@ -106,26 +106,24 @@ impl CountryCaps {
                 by_country: HashMap::new(),
             });
         }
-        let value: serde_json::Value = serde_json::from_str(&raw).map_err(|_| {
-            invalid("must be a number, or JSON like {\"*\": 1000, \"LV\": 20}".into())
-        })?;
-        let serde_json::Value::Object(caps) = value else {
-            return Err(invalid(
-                "must be a number, or a JSON object of caps by country".into(),
-            ));
-        };
-        let mut parsed = Self::default();
-        for (code, value) in &caps {
-            if code == "*" {
-                parsed.others = Some(cap(value, "\"*\"")?);
-                continue;
-            }
-            let country = Country::parse(code).ok_or_else(|| {
-                invalid(format!(
-                    "holds {code:?}, which is not an ISO 3166 alpha-2 country code"
-                ))
+        let caps = crate::domain::country::object_entries(&raw)
+            .map_err(|_| {
+                invalid("must be a number, or JSON like {\"*\": 1000, \"LV\": 20}".into())
+            })?
+            .ok_or_else(|| {
+                invalid("must be a number, or a JSON object of caps by country".into())
             })?;
-            parsed.by_country.insert(country, cap(value, code)?);
+        let (others, countries): (Vec<_>, Vec<_>) =
+            caps.into_iter().partition(|(code, _)| code == "*");
+        let mut parsed = Self::default();
+        match others.as_slice() {
+            [] => {}
+            [(_, value)] => parsed.others = Some(cap(value, "\"*\"")?),
+            _ => return Err(invalid("lists \"*\" twice".into())),
+        }
+        for (code, country, value) in crate::domain::country::keyed_by_country(VARIABLE, countries)?
+        {
+            parsed.by_country.insert(country, cap(&value, &code)?);
         }
         Ok(parsed)
     }
@@ -484,6 +482,26 @@ mod tests {
                 err.starts_with("MAX_SMS_PER_COUNTRY_PER_HOUR"),
                 "{bad}: {err}"
             );
+        }
+    }
+
+    #[test]
+    fn a_country_capped_twice_stops_start_up_rather_than_the_looser_cap_winning() {
+        for (bad, line) in [
+            (
+                r#"{"LV": 1, "lv": 1000}"#,
+                r#"MAX_SMS_PER_COUNTRY_PER_HOUR lists LV twice (as "LV" and "lv")"#,
+            ),
+            (
+                r#"{"LV": 1, "LV": 1000}"#,
+                "MAX_SMS_PER_COUNTRY_PER_HOUR lists LV twice",
+            ),
+            (
+                r#"{"*": 1, "LV": 5, "*": 1000}"#,
+                r#"MAX_SMS_PER_COUNTRY_PER_HOUR lists "*" twice"#,
+            ),
+        ] {
+            assert_eq!(caps(bad).unwrap_err().to_string(), line, "{bad}");
         }
     }
 }

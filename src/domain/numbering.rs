@@ -323,11 +323,20 @@ impl NumberPolicy {
         let blocked = match env.optional(TYPES) {
             None => DEFAULT_BLOCKED_TYPES.into_iter().collect(),
             Some(list) if list.trim().eq_ignore_ascii_case("none") => HashSet::new(),
+            // Only `none` blocks none: an empty item (`,`, `premium-rate,,pager`) is a typo, and
+            // skipping it could leave the list empty and premium-rate numbers open.
             Some(list) => list
                 .split(',')
                 .map(|name| name.trim().to_ascii_lowercase())
-                .filter(|name| !name.is_empty())
                 .map(|name| {
+                    if name.is_empty() {
+                        return Err(ConfigError::invalid(
+                            TYPES,
+                            format!(
+                                "has an empty item in {list:?}: list types separated by commas, or none to block none"
+                            ),
+                        ));
+                    }
                     NumberType::NAMED
                         .iter()
                         .find(|(known, _)| *known == name)
@@ -473,6 +482,32 @@ pub(crate) mod tests {
         assert!(bad.to_string().starts_with("BLOCKED_NUMBER_TYPES"), "{bad}");
         assert!(bad.to_string().contains("\"premium\""), "{bad}");
         assert!(policy(&[("VALID_NUMBERS_ONLY", "maybe")]).is_err());
+    }
+
+    #[test]
+    fn only_none_blocks_no_type_and_an_empty_item_stops_start_up() {
+        for list in [",", " , ", "premium-rate,,pager", "premium-rate,", ",none"] {
+            let line = policy(&[("BLOCKED_NUMBER_TYPES", list)])
+                .unwrap_err()
+                .to_string();
+            assert!(
+                line.starts_with("BLOCKED_NUMBER_TYPES has an empty item"),
+                "{list:?}: {line}"
+            );
+            assert!(!line.contains('\n'), "{line}");
+        }
+        // Blank is unset, as for every setting (CloudFormation passes empty parameters): the
+        // default types stay blocked.
+        assert_eq!(
+            policy(&[("BLOCKED_NUMBER_TYPES", " ")]).unwrap(),
+            NumberPolicy::default()
+        );
+        assert!(
+            policy(&[("BLOCKED_NUMBER_TYPES", "NONE")])
+                .unwrap()
+                .blocked
+                .is_empty()
+        );
     }
 
     #[test]

@@ -37,9 +37,32 @@ pub fn identifiers(text: &str) -> String {
         .into_owned()
 }
 
+/// `url` without the user and password its authority may carry (`https://user:pass@host/...`,
+/// as Twilio's callbacks allow): they are credentials, and `Debug` shows the rest.
+pub fn url_credentials(url: &str) -> std::borrow::Cow<'_, str> {
+    let start = url.find("://").map_or(0, |i| i + 3);
+    let authority_end = url[start..]
+        .find(['/', '?', '#'])
+        .map_or(url.len(), |i| start + i);
+    match url[start..authority_end].rfind('@') {
+        Some(at) => format!("{}[redacted]{}", &url[..start], &url[start + at..]).into(),
+        None => url.into(),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn credentials_in_a_url_are_masked() {
+        assert_eq!(
+            url_credentials("https://twilio:p%40ss@example.com/twilio/status"),
+            "https://[redacted]@example.com/twilio/status"
+        );
+        let plain = "https://example.com/twilio/status?a=b@c";
+        assert_eq!(url_credentials(plain), plain);
+    }
 
     #[test]
     fn account_identifiers_are_masked_and_the_rest_kept() {

@@ -146,3 +146,39 @@ fn unworkable_configuration_stops_at_start_up_with_one_line() {
     let line = refused(gateway_command(dir.path()).env("AWS_LAMBDA_RUNTIME_API", "127.0.0.1:9"));
     assert!(line.contains("GATEWAY_SECRET_ID"), "{line}");
 }
+
+/// Settings that would start and do something else than they say: the looser of two caps for one
+/// country, no number type blocked, a missing setting blamed on the wrong variable.
+#[test]
+fn settings_that_would_not_do_what_they_say_stop_start_up_with_one_line() {
+    let dir = tempfile::tempdir().unwrap();
+    for (variable, value, expected) in [
+        (
+            "MAX_SMS_PER_COUNTRY_PER_HOUR",
+            r#"{"LV":1,"lv":1000}"#,
+            "MAX_SMS_PER_COUNTRY_PER_HOUR lists LV twice",
+        ),
+        (
+            "SENDER_BY_COUNTRY",
+            r#"{"LV":"Acme","LV":"Other"}"#,
+            "SENDER_BY_COUNTRY lists LV twice",
+        ),
+        (
+            "BLOCKED_NUMBER_TYPES",
+            ",",
+            "BLOCKED_NUMBER_TYPES has an empty item",
+        ),
+        (
+            "PROVIDERS_BY_COUNTRY",
+            r#"{"DE":"twilio"}"#,
+            "PROVIDERS_BY_COUNTRY names twilio (for DE), which needs a sender",
+        ),
+    ] {
+        let line = refused(gateway_command(dir.path()).env(variable, value).args([
+            "serve",
+            "--addr",
+            "127.0.0.1:0",
+        ]));
+        assert!(line.contains(expected), "{variable}={value}: {line}");
+    }
+}

@@ -44,9 +44,9 @@ pub fn configure(env: &Env) -> Result<Box<dyn ProviderSetup>, ConfigError> {
 impl EumSettings {
     pub fn from_env(env: &Env) -> Result<Self, ConfigError> {
         let origination_identity = env.optional("EUM_ORIGINATION_IDENTITY").ok_or_else(|| {
-            ConfigError::invalid(
-                "SMS_PROVIDER",
-                "includes end-user-messaging, which needs EUM_ORIGINATION_IDENTITY (a phone number, pool or sender id, by id or ARN)",
+            ConfigError::provider(
+                "end-user-messaging",
+                "which needs EUM_ORIGINATION_IDENTITY (a phone number, pool or sender id, by id or ARN)",
             )
         })?;
         let max_price = match env.optional("EUM_MAX_PRICE") {

@@ -125,12 +125,7 @@ fn usable_url(url: &str) -> bool {
 
 impl SfmcSettings {
     pub fn from_env(env: &Env) -> Result<Self, ConfigError> {
-        let needs = |what: &str| {
-            ConfigError::invalid(
-                "SMS_PROVIDER",
-                format!("includes {NAME}, which needs {what}"),
-            )
-        };
+        let needs = |what: &str| ConfigError::provider(NAME, format!("which needs {what}"));
         let auth_base = match (
             env.optional("SFMC_AUTH_BASE"),
             env.optional("SFMC_SUBDOMAIN"),
@@ -191,10 +186,8 @@ impl SfmcSettings {
                 ),
             ));
         }
-        let env_credentials =
-            Credentials::read(ENV_NAMES, |name| env.optional(name)).map_err(|problem| {
-                ConfigError::invalid("SMS_PROVIDER", format!("includes {NAME}, but {problem}"))
-            })?;
+        let env_credentials = Credentials::read(ENV_NAMES, |name| env.optional(name))
+            .map_err(|problem| ConfigError::provider(NAME, format!("but {problem}")))?;
         if env_credentials.is_none() && !env.has_secret() {
             return Err(needs(
                 "its client credentials: put sfmc_client_id and sfmc_client_secret in the gateway \

@@ -182,8 +182,9 @@ impl Credentials {
     }
 }
 
-/// The `twilio` provider's settings, from the environment.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// The `twilio` provider's settings, from the environment. `Debug` shows no credential, nor one
+/// written into a URL.
+#[derive(Clone, PartialEq, Eq)]
 pub struct TwilioSettings {
     pub sender: Sender,
     /// `SENDER_BY_COUNTRY`: the sender for numbers in these countries, instead of `sender`.
@@ -201,6 +202,22 @@ pub struct TwilioSettings {
     pub status_callback: Option<String>,
     /// `TWILIO_AUTH_TOKEN`, whatever authenticates the sends: Twilio signs callbacks with it.
     pub env_auth_token: bool,
+}
+
+impl fmt::Debug for TwilioSettings {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let url = crate::domain::redact::url_credentials;
+        f.debug_struct("TwilioSettings")
+            .field("sender", &self.sender)
+            .field("by_country", &self.by_country)
+            .field("use_sender_id", &self.use_sender_id)
+            .field("validity", &self.validity)
+            .field("api_base", &url(&self.api_base))
+            .field("env_credentials", &self.env_credentials)
+            .field("status_callback", &self.status_callback.as_deref().map(url))
+            .field("env_auth_token", &self.env_auth_token)
+            .finish()
+    }
 }
 
 /// The path Twilio's status callbacks come to.
@@ -251,9 +268,9 @@ impl TwilioSettings {
                 ));
             }
             (None, None) => {
-                return Err(ConfigError::invalid(
-                    "SMS_PROVIDER",
-                    "includes twilio, which needs a sender: set TWILIO_MESSAGING_SERVICE_SID or TWILIO_FROM",
+                return Err(ConfigError::provider(
+                    "twilio",
+                    "which needs a sender: set TWILIO_MESSAGING_SERVICE_SID or TWILIO_FROM",
                 ));
             }
             (Some(sid), None) => Sender::parse(&sid)
@@ -305,14 +322,12 @@ impl TwilioSettings {
                 format!("must be an https URL (http only on loopback), got {api_base:?}"),
             ));
         }
-        let env_credentials =
-            Credentials::read(&ENV_NAMES, |name| env.optional(name)).map_err(|problem| {
-                ConfigError::invalid("SMS_PROVIDER", format!("includes twilio, but {problem}"))
-            })?;
+        let env_credentials = Credentials::read(&ENV_NAMES, |name| env.optional(name))
+            .map_err(|problem| ConfigError::provider("twilio", format!("but {problem}")))?;
         if env_credentials.is_none() && !env.has_secret() {
-            return Err(ConfigError::invalid(
-                "SMS_PROVIDER",
-                "includes twilio, but no Twilio credentials are configured: put twilio_account_sid and \
+            return Err(ConfigError::provider(
+                "twilio",
+                "but no Twilio credentials are configured: put twilio_account_sid and \
                  twilio_auth_token in the gateway secret (GATEWAY_SECRET_ID), or set TWILIO_ACCOUNT_SID \
                  and TWILIO_AUTH_TOKEN",
             ));
