@@ -5,7 +5,7 @@
 use crate::domain::country::{Country, CountryPolicy};
 use crate::domain::dedupe::Idempotency;
 use crate::domain::numbering::{self, NumberPolicy, NumberRefusal};
-use crate::domain::outcome::{Dispatch, Held, ProviderError};
+use crate::domain::outcome::{Dispatch, Held, Outcome, ProviderError};
 use crate::domain::ports::{MetricsSink, NoMetrics, SmsProvider};
 use crate::domain::sms::SmsRequest;
 use std::collections::HashMap;
@@ -120,18 +120,13 @@ impl Gateway {
 
     /// Sends a validated SMS, that the request with API key `key` asked for: the country policy,
     /// then the claim against re-sends and the per-number limit, then the providers, all before
-    /// `arrived` plus the deadline.
-    pub async fn send(
-        &self,
-        sms: &SmsRequest,
-        key: &[u8],
-        arrived: Instant,
-    ) -> Result<Dispatch, Held> {
+    /// `arrived` plus the deadline. The outcome is the request's whole answer.
+    pub async fn send(&self, sms: &SmsRequest, key: &[u8], arrived: Instant) -> Outcome {
         match self.numbers.check(&sms.phone_number) {
             Ok(()) => {}
-            Err(NumberRefusal::Invalid) => return Err(Held::InvalidNumber),
+            Err(NumberRefusal::Invalid) => return Held::InvalidNumber.into(),
             Err(NumberRefusal::BlockedType(number_type)) => {
-                return Err(Held::NumberTypeNotAllowed { number_type });
+                return Held::NumberTypeNotAllowed { number_type }.into();
             }
         }
         let mut sms = sms.clone();
@@ -139,9 +134,10 @@ impl Gateway {
             sms.country = Country::of(&sms.phone_number);
         }
         if !self.countries.allows(&sms.phone_number, sms.country) {
-            return Err(Held::CountryNotAllowed {
+            return Held::CountryNotAllowed {
                 country: sms.country,
-            });
+            }
+            .into();
         }
         sms.idempotency_key = Some(self.idempotency.provider_key(
             key,
@@ -149,14 +145,17 @@ impl Gateway {
             crate::domain::dedupe::now_ms(),
         ));
         let deadline = self.deadline_for(arrived);
-        let ticket = self.idempotency.admit(key, &sms, deadline).await?;
+        let ticket = match self.idempotency.admit(key, &sms, deadline).await {
+            Ok(ticket) => ticket,
+            Err(held) => return held.into(),
+        };
         let dispatch = self
             .dispatch_until(&sms, self.idempotency.send_until(deadline))
             .await;
         self.idempotency
             .finish(ticket, dispatch.delivery(), deadline)
             .await;
-        Ok(dispatch)
+        dispatch.into()
     }
 
     /// The default chain's providers' names, in the order they are tried.
@@ -360,24 +359,22 @@ mod tests {
             SmsRequest::from_json(&serde_json::json!({"phone_number": phone, "message": "code 7"}))
                 .unwrap()
         };
-        let sent = |dispatch: Dispatch| dispatch.result.unwrap();
+        let sent = |outcome: Outcome| match outcome {
+            Outcome::Sent { message_id, .. } => message_id,
+            other => panic!("not sent: {other:?}"),
+        };
         let now = Instant::now();
         assert_eq!(
-            sent(
-                gateway
-                    .send(&to("+4915123456789"), b"k", now)
-                    .await
-                    .unwrap()
-            ),
+            sent(gateway.send(&to("+4915123456789"), b"k", now).await),
             "from-german"
         );
         assert_eq!(
-            sent(gateway.send(&to("+14155550100"), b"k", now).await.unwrap()),
+            sent(gateway.send(&to("+14155550100"), b"k", now).await),
             "from-default"
         );
         // +800 belongs to no country: the default chain.
         assert_eq!(
-            sent(gateway.send(&to("+80012345678"), b"k", now).await.unwrap()),
+            sent(gateway.send(&to("+80012345678"), b"k", now).await),
             "from-default"
         );
         assert_eq!(

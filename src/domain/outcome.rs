@@ -6,8 +6,8 @@
 //!   that means for an identical request after it ([`Delivery`]).
 //! * [`Held`]: why a request was answered without calling any provider (a number refused by the
 //!   plan or by policy, a duplicate, a limit).
-//!
-//! The HTTP layer maps `Result<Dispatch, Held>` to the contract's answers.
+//! * [`Outcome`]: what the gateway answers with, the one thing the HTTP layer renders: sent, held
+//!   (a duplicate among the reasons), or failed with the provider's class.
 
 use crate::domain::country::Country;
 use crate::domain::numbering::NumberType;
@@ -186,4 +186,49 @@ pub enum Held {
     /// An identical request within the window may have been sent (its outcome is unknown):
     /// sending again could deliver a second copy.
     MaybeSentBefore,
+}
+
+/// What became of a request the gateway took: the one value the HTTP layer renders into the
+/// contract's status, code and body, deciding nothing itself.
+#[derive(Debug)]
+pub enum Outcome {
+    /// A provider took the message.
+    Sent {
+        provider: &'static str,
+        message_id: MessageId,
+    },
+    /// Answered without a send: a duplicate of an earlier send (the first one's id), or a reason
+    /// nothing was sent (the numbering plan, policy, a limit, the store, a twin in flight).
+    Held(Held),
+    /// The providers did not send; the error's class says whether the recipient was refused for
+    /// good, the message certainly did not go, or it may have. Never `AlreadySent`, which is
+    /// a duplicate ([`Held::Duplicate`]).
+    Failed {
+        provider: &'static str,
+        error: ProviderError,
+    },
+}
+
+impl From<Dispatch> for Outcome {
+    fn from(Dispatch { provider, result }: Dispatch) -> Self {
+        match result {
+            Ok(message_id) => Self::Sent {
+                provider,
+                message_id,
+            },
+            // The provider had taken this very message before: sent once, and a duplicate now,
+            // answered with the first send's id as the gateway's own dedupe would.
+            Err(ProviderError::AlreadySent { message_id, .. }) => Self::Held(Held::Duplicate {
+                provider: provider.to_owned(),
+                message_id,
+            }),
+            Err(error) => Self::Failed { provider, error },
+        }
+    }
+}
+
+impl From<Held> for Outcome {
+    fn from(held: Held) -> Self {
+        Self::Held(held)
+    }
 }

@@ -4,7 +4,7 @@
 
 pub use crate::app::AppState;
 use crate::domain::country::Country;
-use crate::domain::outcome::{Dispatch, Held, ProviderError};
+use crate::domain::outcome::{Held, Outcome, ProviderError};
 use crate::domain::sms::{FieldError, PhoneNumber, SmsRequest};
 use axum::Router;
 use axum::body::Body;
@@ -223,7 +223,7 @@ const RESEND_HELD: &str = crate::adapters::emf::RESEND_HELD;
 struct LogFields {
     /// The Lambda invocation's request id, when running in Lambda.
     request_id: Option<String>,
-    provider: Option<&'static str>,
+    provider: Option<String>,
     message_id: Option<String>,
     phone: Option<PhoneNumber>,
     reason: Option<String>,
@@ -294,7 +294,7 @@ async fn handle(State(state): State<AppState>, request: Request) -> Response {
         &method,
         &crate::adapters::emf::Attempt {
             status: response.status(),
-            provider: fields.provider,
+            provider: fields.provider.as_deref(),
             outcome: if resend_held { RESEND_HELD } else { outcome },
             country: country.as_ref().map(Country::as_str),
             latency_ms: started.elapsed().as_secs_f64() * 1000.0,
@@ -315,7 +315,7 @@ fn log_request(method: &Method, status: StatusCode, outcome: &str, started: Inst
                 status = status.as_u16(),
                 outcome,
                 request_id = f.request_id.as_deref(),
-                provider = f.provider,
+                provider = f.provider.as_deref(),
                 message_id = f.message_id.as_deref(),
                 phone = phone.as_deref(),
                 reason = f.reason.as_deref(),
@@ -390,86 +390,72 @@ async fn send(
             .await
     })
     .await
-    .unwrap_or_else(|_| {
-        Ok(Dispatch {
-            provider: state.gateway().provider_names()[0],
-            result: Err(ProviderError::indeterminate(
-                "the send stopped unexpectedly",
-            )),
-        })
+    .unwrap_or_else(|_| Outcome::Failed {
+        provider: state.gateway().provider_names()[0],
+        error: ProviderError::indeterminate("the send stopped unexpectedly"),
     });
-    match outcome {
-        Ok(Dispatch {
-            provider,
-            result: Ok(message_id),
-        }) => {
-            log.provider = Some(provider);
-            log.message_id = Some(message_id.clone());
-            let body = json!({"status": "sent", "provider": provider, "message_id": message_id});
-            Ok(axum::Json(body).into_response())
-        }
-        // The provider had taken this very message before: the first send's answer.
-        Ok(Dispatch {
-            provider,
-            result: Err(ProviderError::AlreadySent { message_id, .. }),
-        }) => {
-            log.provider = Some(provider);
-            answer_held(
-                Held::Duplicate {
-                    provider: provider.to_owned(),
-                    message_id,
-                },
-                log,
-            )
-        }
-        Ok(Dispatch {
-            provider,
-            result: Err(failure),
-        }) => {
-            log.provider = Some(provider);
-            Err(ApiError::from(failure))
-        }
-        Err(held) => answer_held(held, log),
-    }
+    answer(outcome, log)
 }
 
-/// The answer to a request no provider was called for: a duplicate's 200 with the first send's
-/// id, or the error that says why nothing was sent.
-fn answer_held(held: Held, log: &mut LogFields) -> Result<Response, ApiError> {
-    Err(match held {
-        Held::Duplicate {
+/// The contract's answer to each outcome of a send: its status, code and body. The one place an
+/// outcome becomes HTTP; what it means was decided by the gateway.
+fn answer(outcome: Outcome, log: &mut LogFields) -> Result<Response, ApiError> {
+    let body = |status: &str, provider: &str, message_id: &str| {
+        let body = json!({"status": status, "provider": provider, "message_id": message_id});
+        axum::Json(body).into_response()
+    };
+    match outcome {
+        Outcome::Sent {
             provider,
             message_id,
         } => {
+            log.provider = Some(provider.to_owned());
+            let sent = body("sent", provider, &message_id);
+            log.message_id = Some(message_id);
+            Ok(sent)
+        }
+        Outcome::Held(Held::Duplicate {
+            provider,
+            message_id,
+        }) => {
             log.duplicate = true;
-            log.message_id = Some(message_id.clone());
-            let body =
-                json!({"status": "duplicate", "provider": provider, "message_id": message_id});
-            return Ok(axum::Json(body).into_response());
+            let duplicate = body("duplicate", &provider, &message_id);
+            log.provider = Some(provider);
+            log.message_id = Some(message_id);
+            Ok(duplicate)
         }
-        Held::CountryNotAllowed { country } => ApiError::CountryNotAllowed(match country {
-            Some(country) => format!("SMS to numbers in {country} are not allowed"),
-            None => {
-                "the number's country cannot be told, and only listed countries are allowed".into()
-            }
-        }),
-        Held::InvalidNumber => ApiError::InvalidNumber,
-        Held::NumberTypeNotAllowed { number_type } => {
-            ApiError::NumberTypeNotAllowed(number_type.as_str())
+        Outcome::Failed { provider, error } => {
+            log.provider = Some(provider.to_owned());
+            Err(ApiError::from(error))
         }
-        Held::OverLimit { limit } => ApiError::OverLimit(limit),
-        Held::PrefixBlocked => ApiError::PrefixBlocked,
-        Held::CountryLimit { country, limit } => ApiError::CountryLimit(match country {
-            Some(country) => format!("numbers in {country} have had their {limit} SMS this hour"),
-            None => format!("numbers of no country have had their {limit} SMS this hour"),
-        }),
-        Held::StillInFlight => ApiError::StillInFlight,
-        Held::StoreUnavailable => ApiError::LimitsUnavailable,
-        Held::MaybeSentBefore => ApiError::EarlierMaybeSent,
-        Held::TooLate => ApiError::ProviderFailed(
+        Outcome::Held(Held::CountryNotAllowed { country }) => {
+            Err(ApiError::CountryNotAllowed(match country {
+                Some(country) => format!("SMS to numbers in {country} are not allowed"),
+                None => "the number's country cannot be told, and only listed countries are allowed"
+                    .into(),
+            }))
+        }
+        Outcome::Held(Held::InvalidNumber) => Err(ApiError::InvalidNumber),
+        Outcome::Held(Held::NumberTypeNotAllowed { number_type }) => {
+            Err(ApiError::NumberTypeNotAllowed(number_type.as_str()))
+        }
+        Outcome::Held(Held::OverLimit { limit }) => Err(ApiError::OverLimit(limit)),
+        Outcome::Held(Held::PrefixBlocked) => Err(ApiError::PrefixBlocked),
+        Outcome::Held(Held::CountryLimit { country, limit }) => {
+            Err(ApiError::CountryLimit(match country {
+                Some(country) => {
+                    format!("numbers in {country} have had their {limit} SMS this hour")
+                }
+                None => format!("numbers of no country have had their {limit} SMS this hour"),
+            }))
+        }
+        Outcome::Held(Held::StillInFlight) => Err(ApiError::StillInFlight),
+        Outcome::Held(Held::StoreUnavailable) => Err(ApiError::LimitsUnavailable),
+        Outcome::Held(Held::MaybeSentBefore) => Err(ApiError::EarlierMaybeSent),
+        Outcome::Held(Held::TooLate) => Err(ApiError::ProviderFailed(
             "an identical request failed moments ago, and too little of the send deadline is left to try again".into(),
-        ),
-    })
+        )),
+    }
 }
 
 /// `application/json`, with or without parameters, or any `application/*+json`.
