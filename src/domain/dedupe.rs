@@ -121,7 +121,12 @@ pub struct Budget {
     /// Kept back from the providers at the end of the deadline for recording the outcome, so the
     /// answer still leaves in time and the record is there before the claim's lease ends.
     pub after_send: Duration,
-    /// The least time a re-claimed send needs; with less, the request answers 502 instead.
+    /// The least time left for which claiming again is worth it, once an identical request
+    /// certainly failed: a provider's send and the recording of its outcome. With less, the
+    /// request answers `TooLate` (502) instead of claiming a send it could only cut in half (a
+    /// maybe-sent that blocks every re-send). [`Budget::with_min_send`] sets it from the
+    /// providers' own minimum; [`Budget::of`] starts from a fifth of the deadline, the share the
+    /// store's calls get before a send, for providers that state no minimum.
     pub to_send: Duration,
 }
 
@@ -153,8 +158,8 @@ impl Budget {
         Duration::from_millis(u64::try_from(least).unwrap_or(u64::MAX))
     }
 
-    /// With providers that need `min_send` to send: a re-claimed send needs that much, and the
-    /// time to record its outcome, or it answers `TooLate` instead of claiming for nothing.
+    /// With providers that need `min_send` to send: `to_send` is that and the time to record the
+    /// outcome, never less than the default.
     pub fn with_min_send(self, min_send: Duration) -> Self {
         Self {
             to_send: self.to_send.max(min_send.saturating_add(self.after_send)),
@@ -260,36 +265,23 @@ impl Idempotency {
         }
         let token = crate::domain::keys::unique_hex();
         loop {
-            let now = now_ms();
-            let lease = deadline
-                .saturating_duration_since(Instant::now())
-                .saturating_add(LEASE_GRACE);
-            let lease_until_ms = now.saturating_add(millis(lease));
-            let claim = Record {
-                state: State::InFlight,
-                token: token.clone(),
-                lease_until_ms,
-                // Never before the lease: an expired record may be replaced even in flight.
-                expires_at: (now.saturating_add(millis(self.window)))
-                    .max(lease_until_ms)
-                    .div_ceil(1000),
-                provider: None,
-                message_id: None,
-            };
+            let (claim, now) = self.claim_record(&token, deadline);
             let until = store_until();
-            let claimed = self.within(until, "claim", self.store.claim(&send_key, &claim, now));
-            let ticket = Ticket {
+            let claimed = self
+                .within(until, "claim", self.store.claim(&send_key, &claim, now))
+                .await;
+            // Kept even when the claim failed: it may have been written all the same, and then
+            // the outcome is recorded on it (finish checks the token).
+            let ticket = || Ticket {
                 key: send_key.clone(),
-                // Kept even when the claim failed: it may have been written all the same, and
-                // then the outcome is recorded on it (finish checks the token).
                 token: Some(token.clone()),
                 expires_at: claim.expires_at,
                 counted: Vec::new(),
             };
-            let existing = match claimed.await {
-                Ok(Claimed::Ours) => return self.limit(key, sms, ticket, until).await,
+            let existing = match claimed {
+                Ok(Claimed::Ours) => return self.limit(key, sms, ticket(), until).await,
                 Ok(Claimed::Taken(record)) => record,
-                Err(err) => return self.unchecked(&err, ticket, until).await,
+                Err(err) => return self.unchecked(&err, ticket(), until).await,
             };
             match self.wait(&send_key, existing, deadline).await {
                 Some(held) => return Err(held),
@@ -303,6 +295,29 @@ impl Idempotency {
                 None => {}
             }
         }
+    }
+
+    /// The in-flight claim `token` writes now, and now in wall-clock milliseconds. The store keeps
+    /// wall-clock times, because other instances read them; this request's own deadline is a
+    /// monotonic `Instant`. Here, and only here, one becomes the other.
+    fn claim_record(&self, token: &str, deadline: Instant) -> (Record, u64) {
+        let now = now_ms();
+        let lease = deadline
+            .saturating_duration_since(Instant::now())
+            .saturating_add(LEASE_GRACE);
+        let lease_until_ms = now.saturating_add(millis(lease));
+        let claim = Record {
+            state: State::InFlight,
+            token: token.to_owned(),
+            lease_until_ms,
+            // Never before the lease: an expired record may be replaced even in flight.
+            expires_at: (now.saturating_add(millis(self.window)))
+                .max(lease_until_ms)
+                .div_ceil(1000),
+            provider: None,
+            message_id: None,
+        };
+        (claim, now)
     }
 
     /// Follows another request's claim until it ends: `None` when it failed or lapsed (this one
@@ -515,6 +530,7 @@ pub(crate) fn now_ms() -> u64 {
 mod tests {
     use super::*;
     use crate::adapters::store::MemoryStore;
+    use crate::adapters::store::fakes::{Down, FailingCounts};
 
     fn sms(phone: &str, message: &str) -> SmsRequest {
         SmsRequest::from_json(&serde_json::json!({"phone_number": phone, "message": message}))
@@ -707,38 +723,6 @@ mod tests {
         ));
     }
 
-    /// A store that cannot be reached.
-    struct Down;
-
-    #[async_trait::async_trait]
-    impl DedupeStore for Down {
-        async fn claim(&self, _: &Fingerprint, _: &Record, _: u64) -> Result<Claimed, StoreError> {
-            Err(StoreError("down".into()))
-        }
-        async fn look(&self, _: &Fingerprint) -> Result<Option<Record>, StoreError> {
-            Err(StoreError("down".into()))
-        }
-        async fn finish(&self, _: &Fingerprint, _: &str, _: &Record) -> Result<(), StoreError> {
-            Err(StoreError("down".into()))
-        }
-    }
-
-    #[async_trait::async_trait]
-    impl Counters for Down {
-        async fn count(&self, _: &str, _: u64, _: u64) -> Result<bool, StoreError> {
-            panic!("no count after the store failed the claim")
-        }
-        async fn uncount(&self, _: &str) -> Result<(), StoreError> {
-            Err(StoreError("down".into()))
-        }
-        async fn block(&self, _: &str, _: u64) -> Result<(), StoreError> {
-            Err(StoreError("down".into()))
-        }
-        async fn blocked_until(&self, _: &str) -> Result<Option<u64>, StoreError> {
-            Err(StoreError("down".into()))
-        }
-    }
-
     #[tokio::test]
     async fn a_store_that_is_down_lets_the_send_go() {
         let settings = Settings {
@@ -875,62 +859,6 @@ mod tests {
             .admit(b"k", &sms("+14155560101", "c6"), deadline())
             .await;
         assert!(other.is_ok(), "{other:?}");
-    }
-
-    /// The memory store, whose counts of buckets named `fail_tag#...` fail (while `failing` is
-    /// set), and whose block writes never answer when `hang_blocks` is set.
-    struct FailingCounts {
-        inner: MemoryStore,
-        fail_tag: &'static str,
-        failing: Arc<std::sync::atomic::AtomicBool>,
-        hang_blocks: bool,
-    }
-
-    impl FailingCounts {
-        fn new(fail_tag: &'static str) -> Self {
-            Self {
-                inner: MemoryStore::default(),
-                fail_tag,
-                failing: Arc::new(true.into()),
-                hang_blocks: false,
-            }
-        }
-    }
-
-    #[async_trait::async_trait]
-    impl DedupeStore for FailingCounts {
-        async fn claim(&self, k: &Fingerprint, c: &Record, n: u64) -> Result<Claimed, StoreError> {
-            self.inner.claim(k, c, n).await
-        }
-        async fn look(&self, k: &Fingerprint) -> Result<Option<Record>, StoreError> {
-            self.inner.look(k).await
-        }
-        async fn finish(&self, k: &Fingerprint, t: &str, d: &Record) -> Result<(), StoreError> {
-            self.inner.finish(k, t, d).await
-        }
-    }
-
-    #[async_trait::async_trait]
-    impl Counters for FailingCounts {
-        async fn count(&self, bucket: &str, limit: u64, expires: u64) -> Result<bool, StoreError> {
-            let failing = self.failing.load(std::sync::atomic::Ordering::SeqCst);
-            if failing && bucket.starts_with(self.fail_tag) {
-                return Err(StoreError("throttled".into()));
-            }
-            self.inner.count(bucket, limit, expires).await
-        }
-        async fn uncount(&self, bucket: &str) -> Result<(), StoreError> {
-            self.inner.uncount(bucket).await
-        }
-        async fn block(&self, name: &str, until: u64) -> Result<(), StoreError> {
-            if self.hang_blocks {
-                std::future::pending::<()>().await;
-            }
-            self.inner.block(name, until).await
-        }
-        async fn blocked_until(&self, name: &str) -> Result<Option<u64>, StoreError> {
-            self.inner.blocked_until(name).await
-        }
     }
 
     #[tokio::test]

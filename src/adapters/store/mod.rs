@@ -2,6 +2,8 @@
 //! instance, or one process's memory.
 
 mod dynamo;
+#[cfg(test)]
+pub(crate) mod fakes;
 mod memory;
 
 pub use dynamo::DynamoStore;
