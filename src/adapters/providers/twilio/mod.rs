@@ -10,15 +10,18 @@
 
 mod answers;
 mod callbacks;
+mod credentials;
 
 pub use answers::classify;
 pub use callbacks::{StatusCallbacks, Verdict, signature};
+pub use credentials::Credentials;
 
 use answers::{outcome, refuses_credentials};
+use credentials::is_sid;
 
 use super::{BuildContext, BuildError, ProviderSetup};
 use crate::adapters::net::{Answer, HttpClient};
-use crate::adapters::secrets::{ApiKeys, SecretValue};
+use crate::adapters::secrets::ApiKeys;
 use crate::domain::country::Country;
 use crate::domain::outcome::{MessageId, ProviderError};
 use crate::domain::ports::SmsProvider;
@@ -28,7 +31,7 @@ use aws_smithy_types::body::SdkBody;
 use http::header;
 use std::collections::HashMap;
 use std::fmt;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 use tokio::time::Instant;
 
@@ -58,113 +61,6 @@ impl Sender {
         let usable =
             PhoneNumber::parse(raw).is_ok() || SenderId::parse(raw).is_some() || short_code;
         usable.then(|| Self::From(raw.to_owned()))
-    }
-}
-
-/// Twilio credentials: the Account SID (it is in every URL), and what authenticates, either the
-/// account's auth token or an API key (SID and secret). `Debug` shows only the Account SID.
-#[derive(Clone, PartialEq, Eq)]
-pub struct Credentials {
-    pub account_sid: String,
-    username: String,
-    password: String,
-}
-
-impl fmt::Debug for Credentials {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Credentials")
-            .field("account_sid", &self.account_sid)
-            .field("secret", &"[redacted]")
-            .finish()
-    }
-}
-
-/// The names credentials go by in one place (the environment, or the secret's JSON).
-struct CredentialNames {
-    account_sid: &'static str,
-    auth_token: &'static str,
-    api_key_sid: &'static str,
-    api_key_secret: &'static str,
-}
-
-const ENV_NAMES: CredentialNames = CredentialNames {
-    account_sid: "TWILIO_ACCOUNT_SID",
-    auth_token: "TWILIO_AUTH_TOKEN",
-    api_key_sid: "TWILIO_API_KEY_SID",
-    api_key_secret: "TWILIO_API_KEY_SECRET",
-};
-
-const SECRET_NAMES: CredentialNames = CredentialNames {
-    account_sid: "twilio_account_sid",
-    auth_token: "twilio_auth_token",
-    api_key_sid: "twilio_api_key_sid",
-    api_key_secret: "twilio_api_key_secret",
-};
-
-/// Whether `value` is a Twilio SID of the given kind: two letters and 32 hex digits.
-fn is_sid(value: &str, prefix: &str) -> bool {
-    value.len() == 34
-        && value.starts_with(prefix)
-        && value[2..].bytes().all(|b| b.is_ascii_hexdigit())
-}
-
-impl Credentials {
-    /// Reads credentials under `names`: `Ok(None)` when none are there at all, an error naming
-    /// what is missing or malformed (never quoting a secret) when they are incomplete.
-    fn read(
-        names: &CredentialNames,
-        get: impl Fn(&str) -> Option<String>,
-    ) -> Result<Option<Self>, String> {
-        let account_sid = get(names.account_sid);
-        let auth_token = get(names.auth_token);
-        let key_sid = get(names.api_key_sid);
-        let key_secret = get(names.api_key_secret);
-        if account_sid.is_none()
-            && auth_token.is_none()
-            && key_sid.is_none()
-            && key_secret.is_none()
-        {
-            return Ok(None);
-        }
-        let Some(account_sid) = account_sid else {
-            return Err(format!("{} is missing", names.account_sid));
-        };
-        if !is_sid(&account_sid, "AC") {
-            return Err(format!(
-                "{} must be AC followed by 32 hex digits",
-                names.account_sid
-            ));
-        }
-        let (username, password) = match (key_sid, key_secret, auth_token) {
-            (Some(sid), Some(secret), _) => {
-                if !is_sid(&sid, "SK") {
-                    return Err(format!(
-                        "{} must be SK followed by 32 hex digits",
-                        names.api_key_sid
-                    ));
-                }
-                (sid, secret)
-            }
-            (Some(_), None, _) => return Err(format!("{} is missing", names.api_key_secret)),
-            (None, Some(_), _) => return Err(format!("{} is missing", names.api_key_sid)),
-            (None, None, Some(token)) => (account_sid.clone(), token),
-            (None, None, None) => {
-                return Err(format!(
-                    "{} needs {} (or {} and {})",
-                    names.account_sid, names.auth_token, names.api_key_sid, names.api_key_secret
-                ));
-            }
-        };
-        Ok(Some(Self {
-            account_sid,
-            username,
-            password,
-        }))
-    }
-
-    fn basic_auth(&self) -> String {
-        let pair = format!("{}:{}", self.username, self.password);
-        format!("Basic {}", aws_smithy_types::base64::encode(pair))
     }
 }
 
@@ -308,7 +204,7 @@ impl TwilioSettings {
                 format!("must be an https URL (http only on loopback), got {api_base:?}"),
             ));
         }
-        let env_credentials = Credentials::read(&ENV_NAMES, |name| env.optional(name))
+        let env_credentials = Credentials::in_env(env)
             .map_err(|problem| ConfigError::provider("twilio", format!("but {problem}")))?;
         if env_credentials.is_none() && !env.has_secret() {
             return Err(ConfigError::provider(
@@ -345,56 +241,23 @@ impl ProviderSetup for TwilioSettings {
     }
 }
 
-/// The Twilio credentials one read of the gateway secret holds (`None`: it holds none), or why
-/// they cannot work.
-type InSecret = Result<Option<Credentials>, String>;
-
+/// The `twilio` provider, built once at start-up from its settings, the gateway secret and the
+/// shared HTTP client.
 pub struct Twilio {
     settings: TwilioSettings,
     secret: Arc<ApiKeys>,
     http: HttpClient,
-    /// The credentials of the last secret read, parsed once per read rather than per send.
-    parsed: Mutex<Option<(Arc<SecretValue>, InSecret)>>,
+    credentials: credentials::Lookup,
 }
 
 impl Twilio {
     pub fn new(settings: TwilioSettings, secret: Arc<ApiKeys>, http: HttpClient) -> Self {
         Self {
+            credentials: credentials::Lookup::new(settings.env_credentials.clone()),
             settings,
             secret,
             http,
-            parsed: Mutex::new(None),
         }
-    }
-
-    /// The credentials to use now: the gateway secret's (as last read), else the environment's.
-    fn credentials(&self) -> Result<Option<Credentials>, String> {
-        self.credentials_in(self.secret.latest().as_ref())
-    }
-
-    /// The credentials `secret` holds, else the environment's.
-    fn credentials_in(&self, secret: Option<&Arc<SecretValue>>) -> InSecret {
-        if let Some(secret) = secret
-            && let Some(credentials) = self.in_secret(secret)?
-        {
-            return Ok(Some(credentials));
-        }
-        Ok(self.settings.env_credentials.clone())
-    }
-
-    /// The credentials in this read of the secret.
-    fn in_secret(&self, secret: &Arc<SecretValue>) -> InSecret {
-        let mut parsed = self.parsed.lock().unwrap_or_else(|p| p.into_inner());
-        if let Some((read, credentials)) = &*parsed
-            && Arc::ptr_eq(read, secret)
-        {
-            return credentials.clone();
-        }
-        let credentials =
-            Credentials::read(&SECRET_NAMES, |name| secret.field(name).map(str::to_owned))
-                .map_err(|problem| format!("the gateway secret's Twilio credentials: {problem}"));
-        *parsed = Some((Arc::clone(secret), credentials.clone()));
-        credentials
     }
 
     /// Why there are no credentials. Sent to Mosaic in a 502 as well as logged, so it names the
@@ -529,16 +392,13 @@ impl SmsProvider for Twilio {
 
     async fn send(&self, sms: &SmsRequest, deadline: Instant) -> Result<MessageId, ProviderError> {
         let secret = self.secret.latest();
-        let credentials = self
-            .credentials_in(secret.as_ref())
+        let found = self
+            .credentials
+            .find(secret.as_ref())
             .map_err(ProviderError::misconfigured)?
             .ok_or_else(|| ProviderError::misconfigured(self.no_credentials()))?;
-        let answer = self.post(sms, &credentials, deadline).await?;
-        // Only credentials from the secret can have been rotated there.
-        let from_secret = secret
-            .as_ref()
-            .is_some_and(|s| matches!(self.in_secret(s), Ok(Some(_))));
-        if !refuses_credentials(&answer) || !from_secret {
+        let answer = self.post(sms, &found.credentials, deadline).await?;
+        if !refuses_credentials(&answer) || !found.from_secret {
             return outcome(answer);
         }
         // Twilio authenticates before it creates a message: nothing was sent. The token may have
@@ -550,15 +410,17 @@ impl SmsProvider for Twilio {
         let reread =
             tokio::time::timeout_at(retry_by, self.secret.reread_after_refusal(secret.as_ref()));
         let rotated = match reread.await {
-            Ok(Some(newer)) => self.credentials_in(Some(&newer)).ok().flatten(),
+            Ok(Some(newer)) => self.credentials.find(Some(&newer)).ok().flatten(),
             _ => None,
         };
         match rotated {
-            Some(rotated) if rotated != credentials && Instant::now() <= retry_by => {
+            Some(rotated)
+                if rotated.credentials != found.credentials && Instant::now() <= retry_by =>
+            {
                 tracing::info!(
                     "Twilio refused the credentials, and the gateway secret now holds others: sending once more with them"
                 );
-                outcome(self.post(sms, &rotated, deadline).await?)
+                outcome(self.post(sms, &rotated.credentials, deadline).await?)
             }
             _ => outcome(answer),
         }
@@ -578,8 +440,8 @@ impl SmsProvider for Twilio {
                 "TWILIO_STATUS_CALLBACK_URL is set, but the gateway secret has no twilio_auth_token (nor is TWILIO_AUTH_TOKEN set): Twilio signs its status callbacks with the account's auth token, so sends ask for none until the secret holds it"
             );
         }
-        let credentials = match self.credentials()? {
-            Some(credentials) => credentials,
+        let credentials = match self.credentials.find(self.secret.latest().as_ref())? {
+            Some(found) => found.credentials,
             // The secret could not be read yet (requests answer 503 until it can): the
             // credentials come with it.
             None if self.secret.secret_id().is_some() && self.secret.latest().is_none() => {
