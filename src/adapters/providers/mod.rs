@@ -1,8 +1,9 @@
 //! SMS providers behind one trait, and the list that registers them.
 //!
-//! Each provider is one file that owns its settings (read from [`Env`] at start-up), its client
+//! Each provider is one module that owns its settings (read from [`Env`] at start-up), its client
 //! (built once), its send and the classification of its errors into [`crate::domain::outcome::ProviderError`]'s outcomes.
-//! A new provider is that file and one line in [`REGISTRY`].
+//! A new provider is that module and one line in [`REGISTRY`]; [`twilio`] shows the files a larger
+//! one splits into.
 
 pub mod end_user_messaging;
 pub mod outbox;
