@@ -7,7 +7,7 @@ use crate::support::*;
 use mosaic_sms_gateway::adapters::emf::Metrics;
 use mosaic_sms_gateway::app;
 use mosaic_sms_gateway::app::config::Config;
-use mosaic_sms_gateway::entry::http::{AppState, router};
+use mosaic_sms_gateway::entry::http::{AppState, Arrived, router};
 use mosaic_sms_gateway::settings::Host;
 use serde_json::json;
 use std::collections::HashMap;
@@ -407,9 +407,14 @@ async fn a_stalled_twilio_is_cut_at_the_deadline_and_nothing_else_sends() {
 #[tokio::test]
 async fn with_less_time_than_twilio_needs_nothing_is_started_and_nothing_is_sent() {
     let twilio = FakeTwilio::new(queued).start().await;
-    // 300 ms: less than Twilio's minimum (a connection and a first answer, 1 s).
-    let (app, backup) = twilio_then_recorder(&twilio.uri(), "300", None).await;
-    let (response, body) = call(&app, send(sms("+14155550115"))).await;
+    // A request that reached API Gateway 2 s ago leaves 500 ms of the 2.5 s deadline: less than
+    // Twilio's minimum (a connection and a first answer, 1 s). (A deadline that short from the
+    // start does not start, below.)
+    let (app, backup) = twilio_then_recorder(&twilio.uri(), "2500", None).await;
+    let mut request = send(sms("+14155550115"));
+    let arrived = tokio::time::Instant::now() - Duration::from_secs(2);
+    request.extensions_mut().insert(Arrived(arrived));
+    let (response, body) = call(&app, request).await;
     assert_eq!(response.status(), 502, "{body}");
     assert_eq!(
         body["error"], "provider_failed",
