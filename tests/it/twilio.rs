@@ -4,7 +4,6 @@
 //! environment variables by the code `serve` and Lambda use.
 
 use crate::support::*;
-use mosaic_sms_gateway::adapters::emf::Metrics;
 use mosaic_sms_gateway::app;
 use mosaic_sms_gateway::app::config::Config;
 use mosaic_sms_gateway::entry::http::{AppState, Arrived, router};
@@ -157,7 +156,7 @@ pub async fn gateway_from_env(vars: &[(&str, &str)]) -> AppState {
         true => Some(aws_config(&moto().endpoint).await),
         false => None,
     };
-    let state = app::state_from(&config, sdk.as_ref(), Metrics::Off).unwrap();
+    let state = app_state(&config, sdk).unwrap();
     app::start(&state).await.unwrap();
     state
 }
@@ -268,7 +267,7 @@ async fn twilio_then_recorder(
         vars.retain(|(k, _)| *k != "TWILIO_AUTH_TOKEN");
         vars.push(("TWILIO_AUTH_TOKEN", token));
     }
-    first_then_backup(&config_from(&vars)).await
+    first_then_backup(config_from(&vars)).await
 }
 
 #[tokio::test]
@@ -439,7 +438,7 @@ async fn with_less_time_than_twilio_needs_nothing_is_started_and_nothing_is_sent
         ("TWILIO_AUTH_TOKEN", TOKEN),
         ("SEND_DEADLINE_MS", "300"),
     ]);
-    let line = match app::state_from(&config, None, Metrics::Off) {
+    let line = match app_state(&config, None) {
         Ok(_) => panic!("a 300 ms deadline with Twilio must not start"),
         Err(err) => err.to_string(),
     };
@@ -705,7 +704,7 @@ async fn a_secret_without_twilio_credentials_stops_start_up() {
         ("GATEWAY_SECRET_ID", &name),
     ]);
     let sdk = aws_config(&moto().endpoint).await;
-    let state = app::state_from(&config, Some(&sdk), Metrics::Off).unwrap();
+    let state = app_state(&config, Some(sdk)).unwrap();
     let line = app::start(&state).await.unwrap_err().to_string();
     assert!(
         line.starts_with("twilio: no Twilio credentials") && line.contains(&name),
