@@ -3,7 +3,7 @@
 use clap::{Parser, Subcommand};
 use mosaic_sms_gateway::adapters::emf::Metrics;
 use mosaic_sms_gateway::app::config::{Config, KeyConfig};
-use mosaic_sms_gateway::app::{self, StartupError};
+use mosaic_sms_gateway::app::{self, AppState, Dependencies, StartupError};
 use mosaic_sms_gateway::entry::commands::{self, KeySource};
 use mosaic_sms_gateway::entry::mosaic::Region;
 use mosaic_sms_gateway::settings::Host;
@@ -145,7 +145,7 @@ async fn lambda() -> Result<(), MainError> {
     let metrics = Metrics::Emf {
         function_name: std::env::var("AWS_LAMBDA_FUNCTION_NAME").unwrap_or_default(),
     };
-    let state = app::build_state(&config, metrics).await?;
+    let state = AppState::build(&config, Dependencies::load(&config, metrics).await?)?;
     // During init: the secret is read and the providers' connections opened before the first
     // request.
     app::start(&state).await?;
@@ -158,7 +158,7 @@ async fn serve(addr: SocketAddr) -> Result<(), MainError> {
     let terminal = std::io::stderr().is_terminal();
     mosaic_sms_gateway::entry::telemetry::init(false, terminal, std::io::stderr);
     let config = Config::from_env(Host::Local).map_err(StartupError::from)?;
-    let state = app::build_state(&config, Metrics::Off).await?;
+    let state = AppState::build(&config, Dependencies::load(&config, Metrics::Off).await?)?;
     app::start(&state).await?;
     let listener = tokio::net::TcpListener::bind(addr)
         .await

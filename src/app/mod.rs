@@ -10,11 +10,11 @@ use crate::adapters::providers::twilio::StatusCallbacks;
 use crate::adapters::providers::{BuildContext, BuildError};
 use crate::adapters::secrets::{ApiKeys, SecretKeys};
 use crate::adapters::store::{DynamoStore, MemoryStore};
+use crate::domain::country::Country;
 use crate::domain::dedupe::{Budget, Idempotency, Settings};
 use crate::domain::gateway::Gateway;
 use crate::domain::keys::FingerprintKey;
 use crate::domain::ports::{MetricsSink, SmsProvider};
-use crate::settings::DEFAULT_SEND_DEADLINE;
 use aws_config::SdkConfig;
 use config::{Config, KeyConfig};
 use std::collections::HashMap;
@@ -72,28 +72,126 @@ struct Inner {
     twilio_callbacks: Option<StatusCallbacks>,
 }
 
-impl AppState {
-    /// The keys and providers, with the default send deadline, re-sends caught in process for the
-    /// default window, and no metrics.
-    pub fn new(keys: ApiKeys, providers: Vec<Box<dyn SmsProvider>>) -> Self {
-        let settings = Settings::default();
-        let idempotency = idempotency(&settings, None, Budget::of(DEFAULT_SEND_DEADLINE));
-        let gateway = Gateway::new(providers, DEFAULT_SEND_DEADLINE, idempotency);
-        Self::from_parts(Arc::new(keys), gateway, Metrics::Off)
-    }
+/// What the state is built from besides the configuration. The binary makes them with
+/// [`Dependencies::load`]; a test starts from [`Dependencies::default`] with its own AWS (moto) and
+/// stand-ins, and both go through the same [`AppState::build`], so they cannot drift apart.
+pub struct Dependencies {
+    /// The one HTTP client of every outside call; the AWS clients' too when `sdk` was loaded with it.
+    pub http: HttpClient,
+    /// The AWS configuration: `Some` whenever the configuration uses AWS.
+    pub sdk: Option<SdkConfig>,
+    /// Where the send metrics go (EMF in Lambda).
+    pub metrics: Metrics,
+    /// Providers already built, each standing in for the configured provider of its name (or for
+    /// a name a test put in the configuration's chains); the chains decide where each is tried.
+    /// Empty in production: every provider is built from its settings.
+    pub providers: Vec<Box<dyn SmsProvider>>,
+    /// The API keys, when lent (a key cache with a test's own timings); else as `config.keys`
+    /// says.
+    pub keys: Option<ApiKeys>,
+}
 
-    pub fn from_parts(keys: Arc<ApiKeys>, gateway: Gateway, metrics: Metrics) -> Self {
+impl Default for Dependencies {
+    /// A new HTTP client, no AWS, no metrics, nothing lent.
+    fn default() -> Self {
         Self {
+            http: HttpClient::new(),
+            sdk: None,
+            metrics: Metrics::Off,
+            providers: Vec::new(),
+            keys: None,
+        }
+    }
+}
+
+impl Dependencies {
+    /// As the binary starts: one HTTP client for every outside call, and the AWS configuration
+    /// loaded through it only when something uses AWS.
+    pub async fn load(config: &Config, metrics: Metrics) -> Result<Self, StartupError> {
+        let http = HttpClient::new();
+        let sdk = if config.uses_aws() {
+            Some(load_aws_config(&http).await?)
+        } else {
+            None
+        };
+        Ok(Self {
+            http,
+            sdk,
+            metrics,
+            ..Self::default()
+        })
+    }
+}
+
+impl AppState {
+    /// The one way to build the state: keys, providers (each once, however many chains name it),
+    /// the idempotency store, the gateway and the callback check, from `config` and `deps`, checked
+    /// against the deadline. Complete when made; [`start`] then reads what needs the network.
+    pub fn build(config: &Config, deps: Dependencies) -> Result<Self, StartupError> {
+        let Dependencies {
+            http,
+            sdk,
+            metrics,
+            providers: lent,
+            keys,
+        } = deps;
+        let sdk = sdk.as_ref();
+        let keys = Arc::new(match keys {
+            Some(keys) => keys,
+            None => api_keys(&config.keys, sdk)?,
+        });
+        let context = BuildContext {
+            aws: sdk,
+            secret: &keys,
+            http: &http,
+        };
+        let (providers, by_country) = chains(config, lent, &context)?;
+        // The chain that needs the most time to start decides: every chain must fit the deadline.
+        let slowest_first = providers
+            .first()
+            .into_iter()
+            .chain(by_country.values().filter_map(|c| c.first()))
+            .max_by_key(|p| p.min_send_time());
+        check_deadline(config, slowest_first.map(|p| p.as_ref()))?;
+        let sink: Arc<dyn MetricsSink> = Arc::new(metrics.clone());
+        // A re-claimed send needs the first provider's minimum time, or it answers at once.
+        let first_needs = slowest_first.map_or(Duration::ZERO, |p| p.min_send_time());
+        let budget = Budget::of(config.send_deadline).with_min_send(first_needs);
+        let idempotency =
+            idempotency(&config.idempotency, sdk, budget).with_metrics(Arc::clone(&sink));
+        let gateway = Gateway::routed(providers, by_country, config.send_deadline, idempotency)
+            .with_metrics(sink)
+            .with_countries(config.countries.clone(), config.senders_by_country)
+            .with_numbers(config.numbers.clone());
+        let twilio_callbacks = config.twilio_callbacks.as_ref().map(|callbacks| {
+            StatusCallbacks::new(
+                callbacks.url.clone(),
+                Arc::clone(&keys),
+                callbacks.auth_token.clone(),
+                callbacks.account_sid.clone(),
+            )
+        });
+        let fingerprint = config
+            .fingerprint_key
+            .clone()
+            .map_or_else(OnceLock::new, OnceLock::from);
+        let fingerprint_secret = match (&config.fingerprint_secret_id, sdk) {
+            (Some(id), Some(sdk)) => Some((secrets_client(sdk), id.clone())),
+            _ => None,
+        };
+        let counts_matter = config.idempotency.table.is_some()
+            || config.idempotency.limits != crate::domain::limits::LimitSettings::default();
+        Ok(Self {
             inner: Arc::new(Inner {
                 keys,
                 gateway,
                 metrics,
-                fingerprint: OnceLock::new(),
-                fingerprint_secret: None,
-                counts_matter: false,
-                twilio_callbacks: None,
+                fingerprint,
+                fingerprint_secret,
+                counts_matter,
+                twilio_callbacks,
             }),
-        }
+        })
     }
 
     /// The HMAC key of the store's names for a request that presented `presented`: the gateway
@@ -138,36 +236,44 @@ impl AppState {
     }
 }
 
-/// Builds the shared state: one HTTP client for every outside call, AWS clients only when
-/// something uses AWS, each built once.
-pub async fn build_state(config: &Config, metrics: Metrics) -> Result<AppState, StartupError> {
-    let http = HttpClient::new();
-    let sdk = if config.uses_aws() {
-        Some(load_aws_config(&http).await?)
-    } else {
-        None
+/// A chain of providers, tried in order.
+type Chain = Vec<Arc<dyn SmsProvider>>;
+
+/// The default chain and the countries' own, each provider built once however many chains name
+/// it; a lent provider is used in place of building the configured one of its name.
+fn chains(
+    config: &Config,
+    lent: Vec<Box<dyn SmsProvider>>,
+    context: &BuildContext<'_>,
+) -> Result<(Chain, HashMap<Country, Chain>), StartupError> {
+    let mut built: HashMap<&'static str, Arc<dyn SmsProvider>> = HashMap::new();
+    for provider in lent {
+        let name = provider.name();
+        // A second one under the same name would silently take the first one's place.
+        assert!(
+            built.insert(name, Arc::from(provider)).is_none(),
+            "two providers lent under the name {name}"
+        );
+    }
+    for setup in &config.providers {
+        if !built.contains_key(setup.name()) {
+            built.insert(setup.name(), Arc::from(setup.build(context)?));
+        }
+    }
+    let chain = |names: &[&'static str]| -> Chain {
+        names.iter().filter_map(|n| built.get(n).cloned()).collect()
     };
-    state_with(config, sdk.as_ref(), &http, metrics)
+    let by_country = config
+        .chains_by_country
+        .iter()
+        .map(|(country, names)| (*country, chain(names)))
+        .collect();
+    Ok((chain(&config.default_chain), by_country))
 }
 
-/// Builds the shared state from an AWS configuration loaded elsewhere (`sdk` must be `Some` when
-/// the configuration uses AWS); providers outside the SDK get an HTTP client of their own.
-pub fn state_from(
-    config: &Config,
-    sdk: Option<&SdkConfig>,
-    metrics: Metrics,
-) -> Result<AppState, StartupError> {
-    state_with(config, sdk, &HttpClient::new(), metrics)
-}
-
-/// [`state_from`], with the HTTP client `sdk` was loaded with.
-fn state_with(
-    config: &Config,
-    sdk: Option<&SdkConfig>,
-    http: &HttpClient,
-    metrics: Metrics,
-) -> Result<AppState, StartupError> {
-    let keys = Arc::new(match &config.keys {
+/// The API keys `keys` describes; a secret needs the AWS configuration.
+fn api_keys(keys: &KeyConfig, sdk: Option<&SdkConfig>) -> Result<ApiKeys, StartupError> {
+    Ok(match keys {
         KeyConfig::SecretsManager {
             secret_id,
             ttl,
@@ -182,64 +288,7 @@ fn state_with(
         KeyConfig::Fixed(key) | KeyConfig::Generated(key) => {
             ApiKeys::Fixed(crate::domain::keys::KeySet::single(key.clone()))
         }
-    });
-    let context = BuildContext {
-        aws: sdk,
-        secret: &keys,
-        http,
-    };
-    // Each provider built once, however many chains name it.
-    let built = config
-        .providers
-        .iter()
-        .map(|setup| Ok((setup.name(), Arc::from(setup.build(&context)?))))
-        .collect::<Result<HashMap<&'static str, Arc<dyn SmsProvider>>, BuildError>>()?;
-    let chain = |names: &[&'static str]| -> Vec<Arc<dyn SmsProvider>> {
-        names.iter().filter_map(|n| built.get(n).cloned()).collect()
-    };
-    let providers = chain(&config.default_chain);
-    let by_country: HashMap<_, _> = config
-        .chains_by_country
-        .iter()
-        .map(|(country, names)| (*country, chain(names)))
-        .collect();
-    // The chain that needs the most time to start decides: every chain must fit the deadline.
-    let slowest_first = providers
-        .first()
-        .into_iter()
-        .chain(by_country.values().filter_map(|c| c.first()))
-        .max_by_key(|p| p.min_send_time());
-    check_deadline(config, slowest_first.map(|p| p.as_ref()))?;
-    let sink: Arc<dyn MetricsSink> = Arc::new(metrics.clone());
-    // A re-claimed send needs the first provider's minimum time, or it answers at once.
-    let first_needs = slowest_first.map_or(Duration::ZERO, |p| p.min_send_time());
-    let budget = Budget::of(config.send_deadline).with_min_send(first_needs);
-    let idempotency = idempotency(&config.idempotency, sdk, budget).with_metrics(Arc::clone(&sink));
-    let gateway = Gateway::routed(providers, by_country, config.send_deadline, idempotency)
-        .with_metrics(sink)
-        .with_countries(config.countries.clone(), config.senders_by_country)
-        .with_numbers(config.numbers.clone());
-    let callbacks = config.twilio_callbacks.as_ref().map(|callbacks| {
-        StatusCallbacks::new(
-            callbacks.url.clone(),
-            Arc::clone(&keys),
-            callbacks.auth_token.clone(),
-            callbacks.account_sid.clone(),
-        )
-    });
-    let mut state = AppState::from_parts(keys, gateway, metrics);
-    if let Some(inner) = Arc::get_mut(&mut state.inner) {
-        inner.twilio_callbacks = callbacks;
-        if let Some(key) = &config.fingerprint_key {
-            let _ = inner.fingerprint.set(key.clone());
-        }
-        if let (Some(id), Some(sdk)) = (&config.fingerprint_secret_id, sdk) {
-            inner.fingerprint_secret = Some((secrets_client(sdk), id.clone()));
-        }
-        inner.counts_matter = config.idempotency.table.is_some()
-            || config.idempotency.limits != crate::domain::limits::LimitSettings::default();
-    }
-    Ok(state)
+    })
 }
 
 /// Reads `FINGERPRINT_SECRET_ID` when it is set. A failure stops start-up: counting under the API

@@ -9,7 +9,6 @@
 
 use crate::support::*;
 use http_body_util::BodyExt;
-use mosaic_sms_gateway::adapters::emf::Metrics;
 use mosaic_sms_gateway::app;
 use mosaic_sms_gateway::app::config::Config;
 use mosaic_sms_gateway::settings::Host;
@@ -152,7 +151,7 @@ async fn every_event_replays_to_its_stated_status() {
             true => Some(aws_config_from(&env).await),
             false => None,
         };
-        let state = app::state_from(&config, sdk.as_ref(), Metrics::Off).unwrap();
+        let state = app_state(&config, sdk).unwrap();
         app::start(&state).await.unwrap(); // as in Lambda's init
 
         let request = lambda_http::request::from_str(&std::fs::read_to_string(&file).unwrap())

@@ -1,8 +1,6 @@
 //! 1,000 concurrent sends to `serve` with the outbox provider: every message lands exactly once.
 
 use crate::support::*;
-use mosaic_sms_gateway::adapters::providers::outbox::Outbox;
-use mosaic_sms_gateway::entry::http::AppState;
 use std::collections::HashMap;
 use tokio::task::JoinSet;
 
@@ -12,7 +10,9 @@ const SENDS: usize = 1000;
 async fn a_thousand_concurrent_sends_each_land_once_in_the_outbox() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("outbox.jsonl");
-    let state = AppState::new(fixed_keys(), vec![Box::new(Outbox::open(&path).unwrap())]);
+    let outbox = path.display().to_string();
+    let config = test_config(&[("SMS_PROVIDER", "outbox"), ("OUTBOX_PATH", &outbox)]);
+    let state = app_state(&config, None).unwrap();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let url = format!("http://{}/send-sms", listener.local_addr().unwrap());
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();

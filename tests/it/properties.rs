@@ -5,8 +5,6 @@
 use crate::support::*;
 use axum::body::Body;
 use axum::http::{HeaderValue, Method, Request};
-use mosaic_sms_gateway::adapters::emf::Metrics;
-use mosaic_sms_gateway::app;
 use mosaic_sms_gateway::app::config::Config;
 use mosaic_sms_gateway::entry::http::router;
 use mosaic_sms_gateway::settings::Host;
@@ -189,7 +187,7 @@ proptest! {
         let runtime = runtime();
         runtime.block_on(async {
             let sdk = aws_config(&closed_endpoint()).await;
-            let state = match app::state_from(&config, Some(&sdk), Metrics::Off) {
+            let state = match app_state(&config, Some(sdk)) {
                 Ok(state) => state,
                 Err(err) => {
                     let line = err.to_string();

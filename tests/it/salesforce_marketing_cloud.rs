@@ -7,7 +7,6 @@
 use crate::process::{gateway_command, start};
 use crate::support::*;
 use crate::twilio::gateway_from_env;
-use mosaic_sms_gateway::adapters::emf::Metrics;
 use mosaic_sms_gateway::app;
 use mosaic_sms_gateway::app::config::Config;
 use mosaic_sms_gateway::entry::http::router;
@@ -415,7 +414,7 @@ async fn sfmc_then_recorder(
     vars.insert("SEND_DEADLINE_MS".into(), deadline_ms.into());
     vars.insert("SFMC_CLIENT_SECRET".into(), secret.into());
     vars.insert("GATEWAY_API_KEY".into(), KEY.into());
-    first_then_backup(&Config::from_lookup(Host::Local, |k| vars.get(k).cloned()).unwrap()).await
+    first_then_backup(Config::from_lookup(Host::Local, |k| vars.get(k).cloned()).unwrap()).await
 }
 
 #[tokio::test]
@@ -584,7 +583,7 @@ async fn credentials_come_from_the_gateway_secret() {
     .into();
     let config = Config::from_lookup(Host::Local, |k| vars.get(k).map(|v| v.to_string())).unwrap();
     let sdk = aws_config(&moto().endpoint).await;
-    let state = app::state_from(&config, Some(&sdk), Metrics::Off).unwrap();
+    let state = app_state(&config, Some(sdk)).unwrap();
     let line = app::start(&state).await.unwrap_err().to_string();
     assert!(
         line.starts_with("salesforce-marketing-cloud: no Salesforce Marketing Cloud credentials"),

@@ -4,7 +4,7 @@ use crate::support::*;
 use axum::http::StatusCode;
 use mosaic_sms_gateway::adapters::aws::secrets_client;
 use mosaic_sms_gateway::adapters::secrets::{ApiKeys, SecretKeys};
-use mosaic_sms_gateway::entry::http::{AppState, router};
+use mosaic_sms_gateway::entry::http::router;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
@@ -32,7 +32,7 @@ async fn create_secret(value: &str) -> (aws_sdk_secretsmanager::Client, String) 
 }
 
 fn gateway_with(keys: ApiKeys, recorder: &Recorder) -> axum::Router {
-    router(AppState::new(keys, vec![Box::new(recorder.clone())]))
+    router(with_stand_ins(Some(keys), vec![Box::new(recorder.clone())]))
 }
 
 #[tokio::test]

@@ -5,7 +5,6 @@ use crate::support::*;
 use axum::http::StatusCode;
 use mosaic_sms_gateway::adapters::providers::sns::client as sns_client;
 use mosaic_sms_gateway::adapters::providers::sns::{Sns, SnsSettings};
-use mosaic_sms_gateway::entry::http::{AppState, router};
 use serde_json::json;
 
 #[tokio::test]
@@ -52,10 +51,7 @@ async fn an_unreachable_sns_is_502() {
     let closed = closed_endpoint();
     let sdk = aws_config(&closed).await;
     let settings = SnsSettings::default();
-    let app = router(AppState::new(
-        fixed_keys(),
-        vec![Box::new(Sns::new(sns_client(&sdk), settings))],
-    ));
+    let app = gateway(vec![Box::new(Sns::new(sns_client(&sdk), settings))]);
     let (r, body) = call(
         &app,
         send(json!({"phone_number": "+14155550100", "message": "code 5"})),

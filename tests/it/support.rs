@@ -6,13 +6,16 @@ use aws_config::{BehaviorVersion, SdkConfig};
 use axum::body::Body;
 use axum::http::{Request, Response};
 use http_body_util::BodyExt;
-use mosaic_sms_gateway::adapters::providers::sns::{Sns, SnsSettings};
-use mosaic_sms_gateway::adapters::secrets::{ApiKeys, SecretKeys};
+use mosaic_sms_gateway::adapters::secrets::ApiKeys;
+use mosaic_sms_gateway::app::config::Config;
+use mosaic_sms_gateway::app::{Dependencies, StartupError};
 use mosaic_sms_gateway::domain::keys::{ApiKey, KeySet};
 use mosaic_sms_gateway::domain::outcome::{MessageId, ProviderError};
 use mosaic_sms_gateway::domain::ports::SmsProvider;
 use mosaic_sms_gateway::domain::sms::SmsRequest;
 use mosaic_sms_gateway::entry::http::{AppState, router};
+use mosaic_sms_gateway::settings::Host;
+use std::collections::HashMap;
 use std::io::{BufRead, BufReader};
 use std::net::TcpStream;
 use std::process::{Child, ChildStdin, Command, Stdio};
@@ -117,14 +120,50 @@ pub async fn sns_gateway_with_secret(secret_value: &str) -> axum::Router {
         .send()
         .await
         .unwrap();
-    let secrets = mosaic_sms_gateway::adapters::aws::secrets_client(&sdk);
-    let keys = ApiKeys::SecretsManager(SecretKeys::new(secrets, name, Duration::from_secs(300)));
-    keys.warm_up().await;
-    let sns = Sns::new(
-        mosaic_sms_gateway::adapters::providers::sns::client(&sdk),
-        SnsSettings::default(),
-    );
-    router(AppState::new(keys, vec![Box::new(sns)]))
+    let config = test_config(&[("GATEWAY_SECRET_ID", &name), ("SMS_PROVIDER", "sns")]);
+    let state = app_state(&config, Some(sdk)).unwrap();
+    state.keys().warm_up().await;
+    router(state)
+}
+
+/// The configuration `serve` reads from `vars`, with the test key, and every number sent as it
+/// is: the numbering plan's refusals have tests of their own, and many tests send to numbers it
+/// would refuse (the stand-ins' +999 and +998).
+pub fn test_config(vars: &[(&str, &str)]) -> Config {
+    let mut env: HashMap<&str, &str> = [
+        ("GATEWAY_API_KEY", KEY),
+        ("VALID_NUMBERS_ONLY", "false"),
+        ("BLOCKED_NUMBER_TYPES", "none"),
+    ]
+    .into();
+    env.extend(vars.iter().copied());
+    Config::from_lookup(Host::Local, |k| env.get(k).map(|v| v.to_string())).unwrap()
+}
+
+/// The state built from `config` as the binary builds it (`AppState::build`), AWS at `sdk`.
+pub fn app_state(config: &Config, sdk: Option<SdkConfig>) -> Result<AppState, StartupError> {
+    AppState::build(
+        config,
+        Dependencies {
+            sdk,
+            ..Dependencies::default()
+        },
+    )
+}
+
+/// The state built from [`test_config`] with `providers` (stand-ins, already built) tried in
+/// order as its one chain, and `keys` when a test lends its own.
+pub fn with_stand_ins(keys: Option<ApiKeys>, providers: Vec<Box<dyn SmsProvider>>) -> AppState {
+    let mut config = test_config(&[]);
+    // The stand-ins only: the local default (the outbox) would be built and never used.
+    config.providers.clear();
+    config.default_chain = providers.iter().map(|p| p.name()).collect();
+    let dependencies = Dependencies {
+        providers,
+        keys,
+        ..Dependencies::default()
+    };
+    AppState::build(&config, dependencies).unwrap()
 }
 
 /// AWS configuration as the gateway would load it, pointed at `endpoint`, with dummy credentials.
@@ -297,7 +336,7 @@ pub fn fixed_keys() -> ApiKeys {
 
 /// A gateway with the test key and the given providers, as a Router.
 pub fn gateway(providers: Vec<Box<dyn SmsProvider>>) -> axum::Router {
-    router(AppState::new(fixed_keys(), providers))
+    router(with_stand_ins(None, providers))
 }
 
 /// Sends `request` through `app` and returns the status, headers and JSON body (Null when empty).
@@ -341,41 +380,24 @@ pub fn send(body: serde_json::Value) -> Request<Body> {
 }
 
 /// A gateway built from `config` whose first provider (built with the test key, and started) is
-/// tried first, then a recorder named `backup` that counts what reaches it.
-pub async fn first_then_backup(
-    config: &mosaic_sms_gateway::app::config::Config,
-) -> (axum::Router, Recorder) {
-    use mosaic_sms_gateway::adapters::providers::BuildContext;
-    use mosaic_sms_gateway::domain::dedupe::{Budget, Idempotency, Settings};
-    let keys = Arc::new(fixed_keys());
-    let http = mosaic_sms_gateway::adapters::net::HttpClient::new();
-    let context = BuildContext {
-        aws: None,
-        secret: &keys,
-        http: &http,
-    };
-    let first = config.providers[0].build(&context).unwrap();
-    first.start().await.unwrap();
+/// tried first, then a recorder named `backup` that counts what reaches it; any number is sent,
+/// and re-sends are caught in process.
+pub async fn first_then_backup(mut config: Config) -> (axum::Router, Recorder) {
     let recorder = Recorder::ok("backup");
-    let providers: Vec<Box<dyn SmsProvider>> = vec![first, Box::new(recorder.clone())];
-    let idempotency = Idempotency::new(
-        mosaic_sms_gateway::adapters::store::MemoryStore::default(),
-        &Settings::default(),
-        Budget::of(config.send_deadline),
-    );
-    let gateway = mosaic_sms_gateway::domain::gateway::Gateway::new(
-        providers,
-        config.send_deadline,
-        idempotency,
-    );
-    (
-        router(AppState::from_parts(
-            keys,
-            gateway,
-            mosaic_sms_gateway::adapters::emf::Metrics::Off,
-        )),
-        recorder,
-    )
+    // The first provider only, as configured; the recorder in place of the rest.
+    config.providers.truncate(1);
+    config.default_chain = vec![config.default_chain[0], recorder.name];
+    config.chains_by_country.clear();
+    config.numbers = mosaic_sms_gateway::domain::numbering::NumberPolicy::any();
+    config.idempotency = Default::default();
+    let dependencies = Dependencies {
+        providers: vec![Box::new(recorder.clone())],
+        keys: Some(fixed_keys()),
+        ..Dependencies::default()
+    };
+    let state = AppState::build(&config, dependencies).unwrap();
+    mosaic_sms_gateway::app::start(&state).await.unwrap();
+    (router(state), recorder)
 }
 
 /// Creates the secret `name` holding `value` in moto; gives the client that did.

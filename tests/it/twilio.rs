@@ -4,10 +4,9 @@
 //! environment variables by the code `serve` and Lambda use.
 
 use crate::support::*;
-use mosaic_sms_gateway::adapters::emf::Metrics;
 use mosaic_sms_gateway::app;
 use mosaic_sms_gateway::app::config::Config;
-use mosaic_sms_gateway::entry::http::{AppState, router};
+use mosaic_sms_gateway::entry::http::{AppState, Arrived, router};
 use mosaic_sms_gateway::settings::Host;
 use serde_json::json;
 use std::collections::HashMap;
@@ -157,7 +156,7 @@ pub async fn gateway_from_env(vars: &[(&str, &str)]) -> AppState {
         true => Some(aws_config(&moto().endpoint).await),
         false => None,
     };
-    let state = app::state_from(&config, sdk.as_ref(), Metrics::Off).unwrap();
+    let state = app_state(&config, sdk).unwrap();
     app::start(&state).await.unwrap();
     state
 }
@@ -268,7 +267,7 @@ async fn twilio_then_recorder(
         vars.retain(|(k, _)| *k != "TWILIO_AUTH_TOKEN");
         vars.push(("TWILIO_AUTH_TOKEN", token));
     }
-    first_then_backup(&config_from(&vars)).await
+    first_then_backup(config_from(&vars)).await
 }
 
 #[tokio::test]
@@ -407,9 +406,14 @@ async fn a_stalled_twilio_is_cut_at_the_deadline_and_nothing_else_sends() {
 #[tokio::test]
 async fn with_less_time_than_twilio_needs_nothing_is_started_and_nothing_is_sent() {
     let twilio = FakeTwilio::new(queued).start().await;
-    // 300 ms: less than Twilio's minimum (a connection and a first answer, 1 s).
-    let (app, backup) = twilio_then_recorder(&twilio.uri(), "300", None).await;
-    let (response, body) = call(&app, send(sms("+14155550115"))).await;
+    // A request that reached API Gateway 2 s ago leaves 500 ms of the 2.5 s deadline: less than
+    // Twilio's minimum (a connection and a first answer, 1 s). (A deadline that short from the
+    // start does not start, below.)
+    let (app, backup) = twilio_then_recorder(&twilio.uri(), "2500", None).await;
+    let mut request = send(sms("+14155550115"));
+    let arrived = tokio::time::Instant::now() - Duration::from_secs(2);
+    request.extensions_mut().insert(Arrived(arrived));
+    let (response, body) = call(&app, request).await;
     assert_eq!(response.status(), 502, "{body}");
     assert_eq!(
         body["error"], "provider_failed",
@@ -434,7 +438,7 @@ async fn with_less_time_than_twilio_needs_nothing_is_started_and_nothing_is_sent
         ("TWILIO_AUTH_TOKEN", TOKEN),
         ("SEND_DEADLINE_MS", "300"),
     ]);
-    let line = match app::state_from(&config, None, Metrics::Off) {
+    let line = match app_state(&config, None) {
         Ok(_) => panic!("a 300 ms deadline with Twilio must not start"),
         Err(err) => err.to_string(),
     };
@@ -700,7 +704,7 @@ async fn a_secret_without_twilio_credentials_stops_start_up() {
         ("GATEWAY_SECRET_ID", &name),
     ]);
     let sdk = aws_config(&moto().endpoint).await;
-    let state = app::state_from(&config, Some(&sdk), Metrics::Off).unwrap();
+    let state = app_state(&config, Some(sdk)).unwrap();
     let line = app::start(&state).await.unwrap_err().to_string();
     assert!(
         line.starts_with("twilio: no Twilio credentials") && line.contains(&name),
