@@ -133,7 +133,7 @@ impl Metrics {
         )
     }
 
-    /// The EMF line for a failed call to the idempotency store (`claim`, `look`, `count`,
+    /// The EMF line for a failed call to the dedupe store (`claim`, `look`, `count`,
     /// `finish`), or `None` when metrics are off. With `LIMITS_ON_STORE_FAILURE=open` a failed
     /// claim or count means a send went out unchecked.
     pub fn store_error_line(&self, operation: &str, now_ms: u64) -> Option<String> {
@@ -278,7 +278,7 @@ impl Metrics {
         }
     }
 
-    /// Prints the EMF line for a failed idempotency store call.
+    /// Prints the EMF line for a failed dedupe store call.
     pub fn record_store_error(&self, operation: &str) {
         if let Some(line) = self.store_error_line(operation, now_ms()) {
             print_line(&line);

@@ -1,4 +1,4 @@
-//! The outside world behind the domain's ports: SMS providers, the idempotency store, the secret
+//! The outside world behind the domain's ports: SMS providers, the dedupe store, the secret
 //! holding the API keys, the shared HTTP client and AWS SDK set-up, and metrics.
 
 pub mod aws;

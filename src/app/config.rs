@@ -46,7 +46,7 @@ pub struct Config {
     /// Whether `SENDER_BY_COUNTRY` is set (each provider reads its own senders from it).
     pub senders_by_country: bool,
     /// `IDEMPOTENCY_TABLE`, `DEDUPE_WINDOW_SECONDS`, `MAX_SMS_PER_NUMBER_PER_HOUR`.
-    pub idempotency: crate::domain::dedupe::Settings,
+    pub dedupe: crate::domain::dedupe::Settings,
     /// `FINGERPRINT_KEY`, for local use; the gateway secret's `fingerprint_key` wins.
     pub fingerprint_key: Option<crate::domain::keys::FingerprintKey>,
     /// `FINGERPRINT_SECRET_ID`: a secret of its own holding `fingerprint_key`, read once at
@@ -202,7 +202,7 @@ impl Config {
             countries: crate::domain::country::CountryPolicy::from_env(&env)?,
             numbers: crate::domain::numbering::NumberPolicy::from_env(&env)?,
             senders_by_country: crate::domain::country::senders_set(&env)?,
-            idempotency: crate::domain::dedupe::Settings::from_env(&env)?,
+            dedupe: crate::domain::dedupe::Settings::from_env(&env)?,
         })
     }
 
@@ -210,7 +210,7 @@ impl Config {
     pub fn uses_aws(&self) -> bool {
         matches!(self.keys, KeyConfig::SecretsManager { .. })
             || self.fingerprint_secret_id.is_some()
-            || self.idempotency.table.is_some()
+            || self.dedupe.table.is_some()
             || self.providers.iter().any(|p| p.uses_aws())
     }
 

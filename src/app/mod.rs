@@ -1,5 +1,5 @@
 //! Wiring: turns the configuration into the shared state (AWS clients, keys, providers, the
-//! idempotency store) once. The only place that chooses adapters.
+//! dedupe store) once. The only place that chooses adapters.
 
 pub mod config;
 
@@ -11,7 +11,7 @@ use crate::adapters::providers::{BuildContext, BuildError};
 use crate::adapters::secrets::{ApiKeys, SecretKeys};
 use crate::adapters::store::{DynamoStore, MemoryStore};
 use crate::domain::country::Country;
-use crate::domain::dedupe::{Budget, Idempotency, Settings};
+use crate::domain::dedupe::{Budget, Dedupe, Settings};
 use crate::domain::gateway::Gateway;
 use crate::domain::keys::FingerprintKey;
 use crate::domain::ports::{MetricsSink, SmsProvider};
@@ -32,7 +32,7 @@ pub enum StartupError {
     NoRegion(#[from] crate::adapters::aws::NoRegion),
     /// The idempotency table cannot work (it does not exist).
     #[error("{0}")]
-    Idempotency(String),
+    Dedupe(String),
     /// `FINGERPRINT_SECRET_ID` could not be read.
     #[error("FINGERPRINT_SECRET_ID: {0}")]
     FingerprintSecret(String),
@@ -125,7 +125,7 @@ impl Dependencies {
 
 impl AppState {
     /// The one way to build the state: keys, providers (each once, however many chains name it),
-    /// the idempotency store, the gateway and the callback check, from `config` and `deps`, checked
+    /// the dedupe store, the gateway and the callback check, from `config` and `deps`, checked
     /// against the deadline. Complete when made; [`start`] then reads what needs the network.
     pub fn build(config: &Config, deps: Dependencies) -> Result<Self, StartupError> {
         let Dependencies {
@@ -157,9 +157,8 @@ impl AppState {
         // A re-claimed send needs the first provider's minimum time, or it answers at once.
         let first_needs = slowest_first.map_or(Duration::ZERO, |p| p.min_send_time());
         let budget = Budget::of(config.send_deadline).with_min_send(first_needs);
-        let idempotency =
-            idempotency(&config.idempotency, sdk, budget).with_metrics(Arc::clone(&sink));
-        let gateway = Gateway::routed(providers, by_country, config.send_deadline, idempotency)
+        let dedupe = dedupe_for(&config.dedupe, sdk, budget).with_metrics(Arc::clone(&sink));
+        let gateway = Gateway::routed(providers, by_country, config.send_deadline, dedupe)
             .with_metrics(sink)
             .with_countries(config.countries.clone(), config.senders_by_country)
             .with_numbers(config.numbers.clone());
@@ -179,8 +178,8 @@ impl AppState {
             (Some(id), Some(sdk)) => Some((secrets_client(sdk), id.clone())),
             _ => None,
         };
-        let counts_matter = config.idempotency.table.is_some()
-            || config.idempotency.limits != crate::domain::limits::LimitSettings::default();
+        let counts_matter = config.dedupe.table.is_some()
+            || config.dedupe.limits != crate::domain::limits::LimitSettings::default();
         Ok(Self {
             inner: Arc::new(Inner {
                 keys,
@@ -304,14 +303,14 @@ async fn read_fingerprint_key(state: &AppState) -> Result<(), StartupError> {
     Ok(())
 }
 
-/// The idempotency store the settings ask for: the table when there is one, else in process.
-fn idempotency(settings: &Settings, sdk: Option<&SdkConfig>, budget: Budget) -> Idempotency {
+/// The dedupe store the settings ask for: the table when there is one, else in process.
+fn dedupe_for(settings: &Settings, sdk: Option<&SdkConfig>, budget: Budget) -> Dedupe {
     match (&settings.table, sdk) {
         (Some(table), Some(sdk)) => {
             let store = DynamoStore::new(sdk, table.clone(), budget.before_send);
-            Idempotency::new(store, settings, budget)
+            Dedupe::new(store, settings, budget)
         }
-        _ => Idempotency::new(MemoryStore::default(), settings, budget),
+        _ => Dedupe::new(MemoryStore::default(), settings, budget),
     }
 }
 
@@ -323,7 +322,7 @@ fn check_deadline(config: &Config, first: Option<&dyn SmsProvider>) -> Result<()
         return Ok(());
     };
     let deadline = config.send_deadline;
-    let table = config.idempotency.table.is_some();
+    let table = config.dedupe.table.is_some();
     let reserved = if table {
         Budget::of(deadline).reserved()
     } else {
@@ -362,7 +361,7 @@ fn check_deadline(config: &Config, first: Option<&dyn SmsProvider>) -> Result<()
 /// will not heal by itself.
 pub async fn start(state: &AppState) -> Result<(), StartupError> {
     let gateway = state.gateway();
-    let store = async { gateway.start().await.map_err(StartupError::Idempotency) };
+    let store = async { gateway.start().await.map_err(StartupError::Dedupe) };
     let ((), store, independent, fingerprint) = tokio::join!(
         state.keys().warm_up(),
         store,

@@ -15,6 +15,11 @@
 //! The HMAC key is the gateway's fingerprint key (`fingerprint_key` in the secret), or without one
 //! the API key the request presented (Mosaic's re-sends present the same one), so the store holds
 //! neither a number nor a message, and nothing in it can be turned back into one without the key.
+//!
+//! One word for it in the code: *dedupe* (this module, [`Dedupe`], the [`DedupeStore`] port it
+//! works over, the store's `dedupe` fields). Only the names outside the code keep the older word,
+//! as they are the contract: the setting `IDEMPOTENCY_TABLE` and the metric
+//! `IdempotencyStoreErrors`.
 
 use crate::domain::limits::{LimitSettings, Limits, Refusal};
 use crate::domain::outcome::{Delivery, Held};
@@ -168,7 +173,7 @@ impl Budget {
     }
 }
 
-pub struct Idempotency {
+pub struct Dedupe {
     store: Arc<dyn DedupeStore>,
     limits: Limits,
     window: Duration,
@@ -180,7 +185,7 @@ pub struct Idempotency {
     metrics: Arc<dyn MetricsSink>,
 }
 
-impl Idempotency {
+impl Dedupe {
     /// `store` keeps both the send records and the per-number counters.
     pub fn new<S>(store: S, settings: &Settings, budget: Budget) -> Self
     where
@@ -537,8 +542,8 @@ mod tests {
             .unwrap()
     }
 
-    fn memory(window_s: u64, limit: Option<u64>) -> Idempotency {
-        Idempotency::new(
+    fn memory(window_s: u64, limit: Option<u64>) -> Dedupe {
+        Dedupe::new(
             MemoryStore::default(),
             &Settings {
                 table: None,
@@ -553,7 +558,7 @@ mod tests {
         )
     }
 
-    async fn sent(idem: &Idempotency, ticket: Ticket, message_id: &str) {
+    async fn sent(idem: &Dedupe, ticket: Ticket, message_id: &str) {
         let outcome = Delivery::Sent {
             provider: "sns",
             message_id,
@@ -587,15 +592,15 @@ mod tests {
 
     #[test]
     fn a_provider_key_is_shared_within_a_window_slot_only() {
-        let idempotency = memory(600, None);
+        let dedupe = memory(600, None);
         let code_1 = sms("+14155550100", "code 1");
-        let at = |ms| idempotency.provider_key(b"k", &code_1, ms);
+        let at = |ms| dedupe.provider_key(b"k", &code_1, ms);
         let slot = 600_000 * 3_000_000;
         assert_eq!(at(slot), at(slot + 599_999));
         assert_ne!(at(slot), at(slot + 600_000));
-        assert_ne!(at(slot), idempotency.provider_key(b"other", &code_1, slot));
+        assert_ne!(at(slot), dedupe.provider_key(b"other", &code_1, slot));
         let other = sms("+14155550100", "code 2");
-        assert_ne!(at(slot), idempotency.provider_key(b"k", &other, slot));
+        assert_ne!(at(slot), dedupe.provider_key(b"k", &other, slot));
         assert_eq!(at(slot).len(), 64);
         assert!(!at(slot).contains("4155550100"));
         let no_window = memory(0, None);
@@ -734,7 +739,7 @@ mod tests {
             },
             on_store_failure: OnStoreFailure::Open,
         };
-        let idem = Idempotency::new(Down, &settings, Budget::of(Duration::from_millis(2500)));
+        let idem = Dedupe::new(Down, &settings, Budget::of(Duration::from_millis(2500)));
         let request = sms("+14155550100", "code 1");
         match idem.admit(b"k", &request, deadline()).await {
             // The claim may have landed: its token is kept, to record the outcome on it.
@@ -812,12 +817,12 @@ mod tests {
         ));
     }
 
-    fn with_limits(limits: LimitSettings) -> Idempotency {
+    fn with_limits(limits: LimitSettings) -> Dedupe {
         let settings = Settings {
             limits,
             ..Settings::default()
         };
-        Idempotency::new(
+        Dedupe::new(
             MemoryStore::default(),
             &settings,
             Budget::of(Duration::from_millis(2500)),
@@ -877,7 +882,7 @@ mod tests {
             on_store_failure: OnStoreFailure::Closed,
             ..Settings::default()
         };
-        let idem = Idempotency::new(store, &settings, Budget::of(Duration::from_millis(2500)));
+        let idem = Dedupe::new(store, &settings, Budget::of(Duration::from_millis(2500)));
         for i in 0..3 {
             let phone = format!("+1415555010{i}");
             let ticket = idem.admit(b"k", &sms(&phone, "c"), deadline()).await;
@@ -918,7 +923,7 @@ mod tests {
                 on_store_failure,
                 ..Settings::default()
             };
-            let idem = Idempotency::new(store, &settings, Budget::of(Duration::from_millis(2500)));
+            let idem = Dedupe::new(store, &settings, Budget::of(Duration::from_millis(2500)));
             let first = idem
                 .admit(b"k", &sms("+14155550101", "c1"), deadline())
                 .await;
@@ -947,7 +952,7 @@ mod tests {
             ..Settings::default()
         };
         // Every country count fails (a throttled table); the number's counts work.
-        let failing = Idempotency::new(
+        let failing = Dedupe::new(
             FailingCounts::new("c#"),
             &settings,
             Budget::of(Duration::from_millis(2500)),
@@ -999,7 +1004,7 @@ mod tests {
         assert_eq!(prefix_block_mark(&idem, "+14155550102").await, mark);
     }
 
-    async fn prefix_block_mark(idem: &Idempotency, phone: &str) -> Option<u64> {
+    async fn prefix_block_mark(idem: &Dedupe, phone: &str) -> Option<u64> {
         let plan = idem.limits.plan(b"k", &sms(phone, "x"), now_ms());
         idem.limits.block_until_for_tests(&plan).await
     }

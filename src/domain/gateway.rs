@@ -3,7 +3,7 @@
 //! `http` only maps requests to it and its outcomes to the contract.
 
 use crate::domain::country::{Country, CountryPolicy};
-use crate::domain::dedupe::Idempotency;
+use crate::domain::dedupe::Dedupe;
 use crate::domain::numbering::{self, NumberPolicy, NumberRefusal};
 use crate::domain::outcome::{Dispatch, Held, Outcome, ProviderError};
 use crate::domain::ports::{MetricsSink, NoMetrics, SmsProvider};
@@ -25,20 +25,16 @@ pub struct Gateway {
     numbers: NumberPolicy,
     /// Whether a request's country must be known (a country policy or per-country senders).
     needs_country: bool,
-    idempotency: Idempotency,
+    dedupe: Dedupe,
 }
 
 impl Gateway {
     /// `providers`, tried in order (at least one; the configuration guarantees it); `deadline`:
     /// how long after a request arrives its send, failover included, must be over. Any country,
     /// and no metrics.
-    pub fn new(
-        providers: Vec<Box<dyn SmsProvider>>,
-        deadline: Duration,
-        idempotency: Idempotency,
-    ) -> Self {
+    pub fn new(providers: Vec<Box<dyn SmsProvider>>, deadline: Duration, dedupe: Dedupe) -> Self {
         let providers = providers.into_iter().map(Arc::from).collect();
-        Self::routed(providers, HashMap::new(), deadline, idempotency)
+        Self::routed(providers, HashMap::new(), deadline, dedupe)
     }
 
     /// As [`new`](Self::new), with `providers` the default chain and `by_country` chains of their
@@ -48,7 +44,7 @@ impl Gateway {
         providers: Vec<Arc<dyn SmsProvider>>,
         by_country: HashMap<Country, Vec<Arc<dyn SmsProvider>>>,
         deadline: Duration,
-        idempotency: Idempotency,
+        dedupe: Dedupe,
     ) -> Self {
         assert!(
             !providers.is_empty() && by_country.values().all(|c| !c.is_empty()),
@@ -62,7 +58,7 @@ impl Gateway {
             metrics: Arc::new(NoMetrics),
             countries: CountryPolicy::Any,
             numbers: NumberPolicy::any(),
-            idempotency,
+            dedupe,
         }
     }
 
@@ -107,14 +103,14 @@ impl Gateway {
 
     /// Start-up: compiles the US numbering patterns if countries are used (about 2 ms of CPU, on
     /// a thread of its own, so it overlaps the network round trips of start-up), and checks the
-    /// idempotency store (opening its connection).
+    /// dedupe store (opening its connection).
     pub async fn start(&self) -> Result<(), String> {
         let metadata = async {
             if self.needs_country || !self.numbers.is_any() {
                 let _ = tokio::task::spawn_blocking(numbering::load_metadata).await;
             }
         };
-        let ((), store) = tokio::join!(metadata, self.idempotency.start());
+        let ((), store) = tokio::join!(metadata, self.dedupe.start());
         store
     }
 
@@ -130,7 +126,7 @@ impl Gateway {
             }
         }
         let mut sms = sms.clone();
-        if self.needs_country || self.idempotency.counts_countries() {
+        if self.needs_country || self.dedupe.counts_countries() {
             sms.country = Country::of(&sms.phone_number);
         }
         if !self.countries.allows(&sms.phone_number, sms.country) {
@@ -139,20 +135,20 @@ impl Gateway {
             }
             .into();
         }
-        sms.idempotency_key = Some(self.idempotency.provider_key(
+        sms.idempotency_key = Some(self.dedupe.provider_key(
             key,
             &sms,
             crate::domain::dedupe::now_ms(),
         ));
         let deadline = self.deadline_for(arrived);
-        let ticket = match self.idempotency.admit(key, &sms, deadline).await {
+        let ticket = match self.dedupe.admit(key, &sms, deadline).await {
             Ok(ticket) => ticket,
             Err(held) => return held.into(),
         };
         let dispatch = self
-            .dispatch_until(&sms, self.idempotency.send_until(deadline))
+            .dispatch_until(&sms, self.dedupe.send_until(deadline))
             .await;
-        self.idempotency
+        self.dedupe
             .finish(ticket, dispatch.delivery(), deadline)
             .await;
         dispatch.into()
@@ -321,12 +317,12 @@ mod tests {
             })
             .collect();
         let deadline = Duration::from_millis(2500);
-        let idempotency = Idempotency::new(
+        let dedupe = Dedupe::new(
             MemoryStore::default(),
             &dedupe::Settings::default(),
             dedupe::Budget::of(deadline),
         );
-        let gateway = Gateway::new(providers, deadline, idempotency);
+        let gateway = Gateway::new(providers, deadline, dedupe);
         (gateway, counters)
     }
 
@@ -348,13 +344,13 @@ mod tests {
         let (default, default_sends) = counting("from-default");
         let (german, german_sends) = counting("from-german");
         let deadline = Duration::from_millis(2500);
-        let idempotency = Idempotency::new(
+        let dedupe = Dedupe::new(
             MemoryStore::default(),
             &dedupe::Settings::default(),
             dedupe::Budget::of(deadline),
         );
         let by_country = HashMap::from([(Country::parse("DE").unwrap(), vec![german])]);
-        let gateway = Gateway::routed(vec![default], by_country, deadline, idempotency);
+        let gateway = Gateway::routed(vec![default], by_country, deadline, dedupe);
         let to = |phone: &str| {
             SmsRequest::from_json(&serde_json::json!({"phone_number": phone, "message": "code 7"}))
                 .unwrap()

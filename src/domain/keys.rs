@@ -40,7 +40,7 @@ impl fmt::Debug for ApiKey {
     }
 }
 
-/// The HMAC key of every name the idempotency store holds (dedupe records, the limits' counters):
+/// The HMAC key of every name the dedupe store holds (dedupe records, the limits' counters):
 /// the gateway secret's `fingerprint_key`, or `FINGERPRINT_KEY`. Independent of the API key, so
 /// rotating the API key keeps every count. `Debug` never shows it.
 #[derive(Clone, PartialEq, Eq)]

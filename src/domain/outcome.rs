@@ -181,7 +181,7 @@ pub enum Held {
     /// An identical request failed moments ago, and too little of the deadline is left to try
     /// again without risking a send cut in half (maybe sent).
     TooLate,
-    /// The idempotency store could not answer and `LIMITS_ON_STORE_FAILURE=closed`.
+    /// The dedupe store could not answer and `LIMITS_ON_STORE_FAILURE=closed`.
     StoreUnavailable,
     /// An identical request within the window may have been sent (its outcome is unknown):
     /// sending again could deliver a second copy.

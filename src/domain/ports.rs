@@ -42,7 +42,7 @@ pub trait SmsProvider: Send + Sync {
 pub trait MetricsSink: Send + Sync {
     /// A provider refused our own set-up (credentials, sender, account).
     fn provider_misconfigured(&self, provider: &str);
-    /// A call to the idempotency store failed (`claim`, `look`, `count`, `finish`).
+    /// A call to the dedupe store failed (`claim`, `look`, `count`, `finish`).
     fn store_error(&self, operation: &str);
 }
 

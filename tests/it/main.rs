@@ -1,10 +1,10 @@
 //! The one integration-test binary (each test binary links the whole AWS SDK; one keeps builds short).
 
 mod binary;
+mod dedupe;
 mod end_user_messaging;
 mod entropy;
 mod events;
-mod idempotency;
 mod idle;
 mod key_cache;
 mod lambda_host;

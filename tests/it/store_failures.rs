@@ -2,7 +2,7 @@
 //! loopback stand-in in front of moto, which answers chosen calls the way a throttled table does
 //! (`400 ThrottlingException`), or slowly, or never, and forwards the rest to moto.
 
-use crate::idempotency::{gateway, post, table};
+use crate::dedupe::{gateway, post, table};
 use crate::support::{moto, sms_sent_to, unique_phone};
 use axum::body::Bytes;
 use axum::extract::State;

@@ -389,7 +389,7 @@ pub async fn first_then_backup(mut config: Config) -> (axum::Router, Recorder) {
     config.default_chain = vec![config.default_chain[0], recorder.name];
     config.chains_by_country.clear();
     config.numbers = mosaic_sms_gateway::domain::numbering::NumberPolicy::any();
-    config.idempotency = Default::default();
+    config.dedupe = Default::default();
     let dependencies = Dependencies {
         providers: vec![Box::new(recorder.clone())],
         keys: Some(fixed_keys()),

@@ -1,4 +1,4 @@
-//! The idempotency store ([`crate::domain::dedupe::Store`]): a DynamoDB table shared by every
+//! The dedupe store ([`crate::domain::dedupe::Store`]): a DynamoDB table shared by every
 //! instance, or one process's memory.
 
 mod dynamo;
