@@ -201,7 +201,7 @@ impl Config {
             send_deadline,
             countries: crate::domain::country::CountryPolicy::from_env(&env)?,
             numbers: crate::domain::numbering::NumberPolicy::from_env(&env)?,
-            senders_by_country: crate::domain::country::senders_set(&env)?,
+            senders_by_country: crate::domain::country::senders_set(&env, &providers::names())?,
             dedupe: crate::domain::dedupe::Settings::from_env(&env)?,
         })
     }
@@ -281,13 +281,13 @@ fn chains_by_country(env: &Env) -> Result<HashMap<Country, Vec<&'static str>>, C
         "a provider chain, like {\"IN\": \"twilio,sns\"}",
     )?;
     let mut chains = HashMap::new();
-    for (code, country, list) in entries {
+    for (_, country, list) in entries {
         let serde_json::Value::String(list) = list else {
             return Err(invalid(format!(
-                "{code} must be a provider chain as a string, like \"twilio,sns\""
+                "{country} must be a provider chain as a string, like \"twilio,sns\""
             )));
         };
-        let chain = chain(VARIABLE, &list).map_err(|e| invalid(format!("{code}: {e}")))?;
+        let chain = chain(VARIABLE, &list).map_err(|e| invalid(format!("{country}: {e}")))?;
         chains.insert(country, chain);
     }
     Ok(chains)

@@ -136,9 +136,69 @@ pub fn by_country(
     keyed_by_country(variable, entries)
 }
 
+/// A JSON value whose objects, at every depth, name each key once: serde_json's own object keeps
+/// only the last of two equal keys, silently, and a setting must never be read as whichever of
+/// two entries came last.
+struct Strict(serde_json::Value);
+
+impl<'de> serde::Deserialize<'de> for Strict {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        use serde::de::Error;
+        struct Visitor;
+        impl<'de> serde::de::Visitor<'de> for Visitor {
+            type Value = Strict;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a JSON value")
+            }
+            fn visit_bool<E>(self, v: bool) -> Result<Strict, E> {
+                Ok(Strict(v.into()))
+            }
+            fn visit_i64<E>(self, v: i64) -> Result<Strict, E> {
+                Ok(Strict(v.into()))
+            }
+            fn visit_u64<E>(self, v: u64) -> Result<Strict, E> {
+                Ok(Strict(v.into()))
+            }
+            fn visit_f64<E>(self, v: f64) -> Result<Strict, E> {
+                Ok(Strict(v.into()))
+            }
+            fn visit_str<E>(self, v: &str) -> Result<Strict, E> {
+                Ok(Strict(v.into()))
+            }
+            fn visit_unit<E>(self) -> Result<Strict, E> {
+                Ok(Strict(serde_json::Value::Null))
+            }
+            fn visit_seq<A: serde::de::SeqAccess<'de>>(
+                self,
+                mut seq: A,
+            ) -> Result<Strict, A::Error> {
+                let mut items = Vec::new();
+                while let Some(Strict(item)) = seq.next_element()? {
+                    items.push(item);
+                }
+                Ok(Strict(items.into()))
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                mut map: A,
+            ) -> Result<Strict, A::Error> {
+                let mut object = serde_json::Map::new();
+                while let Some((key, Strict(value))) = map.next_entry::<String, Strict>()? {
+                    if object.contains_key(&key) {
+                        return Err(A::Error::custom(format!("{key:?} is listed twice")));
+                    }
+                    object.insert(key, value);
+                }
+                Ok(Strict(object.into()))
+            }
+        }
+        d.deserialize_any(Visitor)
+    }
+}
+
 /// `raw`'s entries when it is a JSON object (`Ok(None)` when it is other JSON), every one in the
-/// order written. serde_json's own object keeps only the last of two equal keys, silently: a
-/// setting that lists a country twice must be refused instead, not read as whichever came last.
+/// order written, each value's own objects checked to name each key once ([`Strict`]): the
+/// top-level keys are compared by the caller (a country in two cases is one country).
 pub fn object_entries(
     raw: &str,
 ) -> Result<Option<Vec<(String, serde_json::Value)>>, serde_json::Error> {
@@ -156,8 +216,8 @@ pub fn object_entries(
                     mut map: A,
                 ) -> Result<Entries, A::Error> {
                     let mut entries = Vec::new();
-                    while let Some(entry) = map.next_entry()? {
-                        entries.push(entry);
+                    while let Some((key, Strict(value))) = map.next_entry::<String, Strict>()? {
+                        entries.push((key, value));
                     }
                     Ok(Entries(entries))
                 }
@@ -198,14 +258,33 @@ pub fn keyed_by_country(
     Ok(parsed)
 }
 
-/// Whether `SENDER_BY_COUNTRY` is set, its countries checked whichever providers read it: a
-/// country listed twice stops start-up even with only providers that have no senders by country.
-pub fn senders_set(env: &Env) -> Result<bool, ConfigError> {
+/// Whether `SENDER_BY_COUNTRY` is set, checked whichever providers read it: a country listed
+/// twice, or an object of senders by provider that names a provider twice or one of none of
+/// `providers` (the names the gateway knows), stops start-up, even with only providers that have
+/// no senders by country; no entry is ever left unread.
+pub fn senders_set(env: &Env, providers: &[&str]) -> Result<bool, ConfigError> {
     const VARIABLE: &str = "SENDER_BY_COUNTRY";
-    match env.optional(VARIABLE) {
-        None => Ok(false),
-        Some(raw) => by_country(VARIABLE, &raw, "sender").map(|_| true),
+    let Some(raw) = env.optional(VARIABLE) else {
+        return Ok(false);
+    };
+    for (_, country, senders) in by_country(VARIABLE, &raw, "sender")? {
+        let serde_json::Value::Object(by_provider) = senders else {
+            continue;
+        };
+        if let Some(unknown) = by_provider
+            .keys()
+            .find(|p| !providers.contains(&p.as_str()))
+        {
+            return Err(ConfigError::invalid(
+                VARIABLE,
+                format!(
+                    "{country} names {unknown:?}, which is no provider (one of {})",
+                    providers.join(", ")
+                ),
+            ));
+        }
     }
+    Ok(true)
 }
 
 /// `SENDER_BY_COUNTRY` as one provider reads it: the sender to use for numbers in each country.
@@ -221,7 +300,7 @@ pub fn senders_for(provider: &str, env: &Env) -> Result<HashMap<Country, String>
     };
     let invalid = |problem: String| ConfigError::invalid(VARIABLE, problem);
     let mut senders = HashMap::new();
-    for (code, country, sender) in by_country(VARIABLE, &raw, "sender")? {
+    for (_, country, sender) in by_country(VARIABLE, &raw, "sender")? {
         let sender = match sender {
             serde_json::Value::String(s) => Some(s),
             serde_json::Value::Object(by_provider) => match by_provider.get(provider) {
@@ -229,19 +308,19 @@ pub fn senders_for(provider: &str, env: &Env) -> Result<HashMap<Country, String>
                 Some(serde_json::Value::String(s)) => Some(s.clone()),
                 Some(_) => {
                     return Err(invalid(format!(
-                        "{code}.{provider} must be a string (a sender)"
+                        "{country}.{provider} must be a string (a sender)"
                     )));
                 }
             },
             _ => {
                 return Err(invalid(format!(
-                    "{code} must be a sender (a string) or an object of senders by provider"
+                    "{country} must be a sender (a string) or an object of senders by provider"
                 )));
             }
         };
         if let Some(sender) = sender.map(|s| s.trim().to_owned()) {
             if sender.is_empty() {
-                return Err(invalid(format!("{code} has an empty sender")));
+                return Err(invalid(format!("{country} has an empty sender")));
             }
             senders.insert(country, sender);
         }
@@ -389,12 +468,56 @@ mod tests {
             let lookup = env_with(&vars);
             let env = Env::new(Host::Lambda, &lookup);
             assert_eq!(senders_for("sns", &env).unwrap_err().to_string(), line);
-            assert_eq!(senders_set(&env).unwrap_err().to_string(), line);
+            assert_eq!(senders_set(&env, &["sns"]).unwrap_err().to_string(), line);
         }
         let entries = object_entries(r#"{"a": 1, "a": 2}"#).unwrap().unwrap();
         assert_eq!(entries.len(), 2, "every entry, as written");
         assert_eq!(object_entries("[1]").unwrap(), None);
         assert!(object_entries("{").is_err());
+    }
+
+    #[test]
+    fn a_sender_by_provider_is_named_once_and_by_a_provider_the_gateway_knows() {
+        let providers = ["sns", "twilio"];
+        for (json, problem) in [
+            // serde_json's object would keep the second silently.
+            (
+                r#"{"US": {"sns": "+12065550100", "sns": "+12065550199"}}"#,
+                "\"sns\" is listed twice",
+            ),
+            // The name of no provider: the entry would never be read.
+            (
+                r#"{"US": {"SNS": "+12065550100"}}"#,
+                "US names \"SNS\", which is no provider (one of sns, twilio)",
+            ),
+            (
+                r#"{"US": {"snss": "+12065550100"}}"#,
+                "US names \"snss\", which is no provider",
+            ),
+        ] {
+            let vars = [("SENDER_BY_COUNTRY", json)];
+            let lookup = env_with(&vars);
+            let env = Env::new(Host::Lambda, &lookup);
+            let line = senders_set(&env, &providers).unwrap_err().to_string();
+            assert!(line.starts_with("SENDER_BY_COUNTRY"), "{line}");
+            assert!(line.contains(problem), "{json}: {line}");
+        }
+        let fine = [("SENDER_BY_COUNTRY", r#"{"US": {"sns": "+12065550100"}}"#)];
+        let lookup = env_with(&fine);
+        assert!(senders_set(&Env::new(Host::Lambda, &lookup), &providers).unwrap());
+    }
+
+    #[test]
+    fn a_country_code_with_a_stray_newline_is_named_on_one_line() {
+        let vars = [("SENDER_BY_COUNTRY", "{\"DE\\n\": 5}")];
+        let lookup = env_with(&vars);
+        let line = senders_for("sns", &Env::new(Host::Lambda, &lookup))
+            .unwrap_err()
+            .to_string();
+        assert_eq!(
+            line,
+            "SENDER_BY_COUNTRY DE must be a sender (a string) or an object of senders by provider"
+        );
     }
 
     #[test]

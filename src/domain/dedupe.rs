@@ -288,7 +288,7 @@ impl Dedupe {
                 Ok(Claimed::Taken(record)) => record,
                 Err(err) => return self.unchecked(&err, ticket(), until).await,
             };
-            match self.wait(&send_key, existing, deadline).await {
+            match self.wait(&send_key, &token, existing, deadline).await {
                 Some(held) => return Err(held),
                 // The other send certainly failed (or its record expired): claim again, if the
                 // deadline leaves the time to send.
@@ -327,7 +327,13 @@ impl Dedupe {
 
     /// Follows another request's claim until it ends: `None` when it failed or lapsed (this one
     /// may send).
-    async fn wait(&self, key: &Fingerprint, mut record: Record, deadline: Instant) -> Option<Held> {
+    async fn wait(
+        &self,
+        key: &Fingerprint,
+        token: &str,
+        mut record: Record,
+        deadline: Instant,
+    ) -> Option<Held> {
         loop {
             match record.state {
                 State::Sent => {
@@ -336,7 +342,7 @@ impl Dedupe {
                         message_id: record.message_id.unwrap_or_default(),
                     });
                 }
-                _ if record.replaceable(now_ms()) => return None,
+                _ if record.replaceable_by(token, now_ms()) => return None,
                 State::Unknown => return Some(Held::MaybeSentBefore),
                 State::InFlight if record.lease_until_ms <= now_ms() => {
                     return Some(Held::MaybeSentBefore);
@@ -864,6 +870,33 @@ mod tests {
             .admit(b"k", &sms("+14155560101", "c6"), deadline())
             .await;
         assert!(other.is_ok(), "{other:?}");
+    }
+
+    #[tokio::test]
+    async fn a_claim_landing_after_its_request_recorded_not_sent_does_not_replace_the_record() {
+        let store = MemoryStore::default();
+        let key = Fingerprint::of(b"k", "send", &["+14155550100", "code 1"]);
+        let claim = |token: &str| Record {
+            state: State::InFlight,
+            token: token.into(),
+            lease_until_ms: now_ms() + 5_000,
+            expires_at: now_ms() / 1000 + 30,
+            provider: None,
+            message_id: None,
+        };
+        // The claim's write failed (or is still on its way): "not sent" is recorded all the same...
+        let failed = Record {
+            state: State::Failed,
+            ..claim("t1")
+        };
+        store.finish(&key, "t1", &failed).await.unwrap();
+        assert_eq!(store.look(&key).await.unwrap(), Some(failed));
+        // ...so the claim, landing late, finds it and leaves it...
+        let late = store.claim(&key, &claim("t1"), now_ms()).await;
+        assert!(matches!(late, Ok(Claimed::Taken(_))), "{late:?}");
+        // ...and Mosaic's re-send may claim and send.
+        let resend = store.claim(&key, &claim("t2"), now_ms()).await;
+        assert!(matches!(resend, Ok(Claimed::Ours)), "{resend:?}");
     }
 
     #[tokio::test]

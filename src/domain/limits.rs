@@ -121,9 +121,10 @@ impl CountryCaps {
             [(_, value)] => parsed.others = Some(cap(value, "\"*\"")?),
             _ => return Err(invalid("lists \"*\" twice".into())),
         }
-        for (code, country, value) in crate::domain::country::keyed_by_country(VARIABLE, countries)?
-        {
-            parsed.by_country.insert(country, cap(&value, &code)?);
+        for (_, country, value) in crate::domain::country::keyed_by_country(VARIABLE, countries)? {
+            parsed
+                .by_country
+                .insert(country, cap(&value, country.as_str())?);
         }
         Ok(parsed)
     }
@@ -278,14 +279,22 @@ impl Limits {
         }
     }
 
-    /// Counts one send against every limit of `plan`, each store call given up at `until`. A
-    /// blocked prefix is refused before anything is counted (a flood into a blocked range must
-    /// neither use up the country's cap nor extend its own block); then the counts run at once.
+    /// Counts one send against every limit of `plan`, each store call given up at `until`.
+    ///
+    /// In three steps. A blocked prefix is refused before anything is counted (a flood into a
+    /// blocked range must neither use up the country's cap nor extend its own block). Then the
+    /// number's and the country's counts, at once. Only a send they let through is counted in its
+    /// prefix: a send another limit refuses would otherwise hold a place in its range's count
+    /// until it is given back, and a burst to one number could make its neighbours see the range
+    /// as over and block all of it for hours, after fewer SMS than the limit.
+    ///
     /// A limit that answered "over" refuses the send even when another call failed or did not
-    /// answer in time; only when none refused does a failure stand. Each call has its own
-    /// deadline, rather than one around them all, so that a verdict already reached is never
-    /// lost to a slow call after it, and a count that certainly landed is known as such.
+    /// answer in time (the block's read among them); only when none refused does a failure
+    /// stand. Each call has its own deadline, rather than one around them all, so that a verdict
+    /// already reached is never lost to a slow call after it, and a count that certainly landed
+    /// is known as such.
     pub async fn count(&self, plan: &Plan, until: Instant) -> Result<Counted, CountFailure> {
+        let mut tally = Tally::default();
         if let Some(name) = &plan.block {
             match within(until, self.counters.blocked_until(name)).await {
                 Ok(Some(blocked_until)) if blocked_until > plan.now_s => {
@@ -295,12 +304,7 @@ impl Limits {
                     });
                 }
                 Ok(_) => {}
-                Err(error) => {
-                    return Err(CountFailure {
-                        error,
-                        certain: Vec::new(),
-                    });
-                }
+                Err(error) => tally.error = Some(error),
             }
         }
         let count = |entry: &Option<(Bucket, u64)>| {
@@ -315,30 +319,19 @@ impl Limits {
                 Some((bucket.name, counted))
             }
         };
-        let (number, prefix, country) = tokio::join!(
-            count(&plan.number),
-            count(&plan.prefix),
-            count(&plan.country)
-        );
-
-        let mut certain = Vec::new();
-        let mut error = None;
-        let mut over = |result: Option<(String, Result<bool, StoreError>)>| match result {
-            Some((bucket, Ok(true))) => {
-                certain.push(bucket);
-                false
-            }
-            Some((_, Ok(false))) => true,
-            Some((_, Err(err))) => {
-                error = Some(err);
-                false
-            }
-            None => false,
-        };
-        let number_over = over(number);
-        let prefix_over = over(prefix);
-        let country_over = over(country);
-        let refusal = if prefix_over {
+        let (number, country) = tokio::join!(count(&plan.number), count(&plan.country));
+        let number_over = tally.add(number);
+        let country_over = tally.add(country);
+        let refusal = if country_over {
+            plan.country.as_ref().map(|(_, limit)| Refusal::Country {
+                country: plan.country_of,
+                limit: *limit,
+            })
+        } else if number_over {
+            plan.number
+                .as_ref()
+                .map(|(_, limit)| Refusal::Number { limit: *limit })
+        } else if tally.add(count(&plan.prefix).await) {
             // The prefix had its hour's share: every number in it waits out the block. A block
             // that cannot be written (in time) still refuses this send; the next one over writes
             // it. Nothing is sent, so the write may take a moment past `until`.
@@ -350,28 +343,22 @@ impl Limits {
                 let _ = within(write_until, self.counters.block(name, until_s)).await;
             }
             Some(Refusal::Prefix)
-        } else if country_over {
-            plan.country.as_ref().map(|(_, limit)| Refusal::Country {
-                country: plan.country_of,
-                limit: *limit,
-            })
-        } else if number_over {
-            plan.number
-                .as_ref()
-                .map(|(_, limit)| Refusal::Number { limit: *limit })
         } else {
             None
         };
-        match (refusal, error) {
+        match (refusal, tally.error) {
             // Refused: only the counts that certainly landed are given back (taking back one
             // that did not land would take another send's).
             (Some(refusal), _) => Ok(Counted {
-                buckets: certain,
+                buckets: tally.certain,
                 refusal: Some(refusal),
             }),
-            (None, Some(error)) => Err(CountFailure { error, certain }),
+            (None, Some(error)) => Err(CountFailure {
+                error,
+                certain: tally.certain,
+            }),
             (None, None) => Ok(Counted {
-                buckets: certain,
+                buckets: tally.certain,
                 refusal: None,
             }),
         }
@@ -387,6 +374,32 @@ impl Limits {
     /// Takes back a send counted in `bucket` that certainly did not go out.
     pub async fn give_back(&self, bucket: &str) -> Result<(), StoreError> {
         self.counters.uncount(bucket).await
+    }
+}
+
+/// What the counts of one send came to so far: the buckets that certainly hold it, and the last
+/// error of a call whose effect is unknown.
+#[derive(Default)]
+struct Tally {
+    certain: Vec<String>,
+    error: Option<StoreError>,
+}
+
+impl Tally {
+    /// Adds one count's result (`None`: that limit is not set); whether it said "over".
+    fn add(&mut self, result: Option<(String, Result<bool, StoreError>)>) -> bool {
+        match result {
+            Some((bucket, Ok(true))) => {
+                self.certain.push(bucket);
+                false
+            }
+            Some((_, Ok(false))) => true,
+            Some((_, Err(error))) => {
+                self.error = Some(error);
+                false
+            }
+            None => false,
+        }
     }
 }
 

@@ -125,11 +125,15 @@ pub struct Record {
 }
 
 impl Record {
-    /// Whether a new claim may replace it at `now_ms`.
-    pub(crate) fn replaceable(&self, now_ms: u64) -> bool {
+    /// Whether a new claim by `token` may replace it at `now_ms`. A failed send's record gives
+    /// way to any other request's claim, but never to a late write of its own: a claim whose
+    /// write landed after its request gave up on it (and recorded "not sent") must not turn back
+    /// into an in-flight claim, which would lapse into "maybe sent" and hold every re-send of a
+    /// passcode that never went out for the whole window.
+    pub(crate) fn replaceable_by(&self, token: &str, now_ms: u64) -> bool {
         self.expires_at.saturating_mul(1000) <= now_ms
             || match self.state {
-                State::Failed => true,
+                State::Failed => self.token != token,
                 // A lapsed in-flight claim may have sent (its instance died, or could not record
                 // the outcome): like Unknown, it blocks until the record expires.
                 State::InFlight | State::Sent | State::Unknown => false,
@@ -161,7 +165,9 @@ pub trait DedupeStore: Send + Sync {
     ) -> Result<Claimed, StoreError>;
     /// The record, if any (strongly consistent).
     async fn look(&self, key: &Fingerprint) -> Result<Option<Record>, StoreError>;
-    /// Records a claim's outcome, if the claim is still `token`'s.
+    /// Records a claim's outcome, if the claim is still `token`'s, or if there is no record at
+    /// all (the claim's write failed, or has not landed yet): the outcome is true all the same,
+    /// and a late claim of the same token cannot replace it ([`Record::replaceable_by`]).
     async fn finish(&self, key: &Fingerprint, token: &str, done: &Record)
     -> Result<(), StoreError>;
     /// A cheap read during start-up: checks the store and opens its connection.

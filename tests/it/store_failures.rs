@@ -19,6 +19,9 @@ enum Effect {
     Throttle,
     /// No answer at all: the caller cannot know whether the write landed.
     NoAnswer,
+    /// No answer, and the call reaches the table this long after it came, whatever its caller
+    /// did meanwhile: a write that lands after its caller gave up on it.
+    LandLate(Duration),
 }
 
 /// The calls of one operation whose body holds every one of `needles`.
@@ -36,6 +39,8 @@ struct Shared {
     delay: Mutex<Duration>,
     /// How many calls the fault hit.
     hits: AtomicUsize,
+    /// How many of those reached the table late ([`Effect::LandLate`]).
+    landed: AtomicUsize,
     upstream: String,
     client: reqwest::Client,
 }
@@ -72,6 +77,18 @@ impl DynamoStandIn {
     fn hits(&self) -> usize {
         self.shared.hits.load(Ordering::SeqCst)
     }
+
+    /// Waits (polling, with a deadline) until every call held by [`Effect::LandLate`] landed.
+    async fn all_landed(&self) {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+        while self.shared.landed.load(Ordering::SeqCst) < self.hits() {
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "late writes never landed"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
 }
 
 async fn forward(
@@ -107,20 +124,23 @@ async fn forward(
                         .into_response();
                 }
                 Effect::NoAnswer => std::future::pending::<()>().await,
+                Effect::LandLate(after) => {
+                    let (shared, path) = (shared.clone(), uri.to_string());
+                    let (method, headers, body) = (method.clone(), headers.clone(), body.clone());
+                    tokio::spawn(async move {
+                        tokio::time::sleep(after).await;
+                        let _ = send_upstream(&shared, method, &path, &headers, body).await;
+                        shared.landed.fetch_add(1, Ordering::SeqCst);
+                    });
+                    std::future::pending::<()>().await;
+                }
             }
         }
     }
     let path = uri.path_and_query().map_or("/", |p| p.as_str());
-    let mut request = shared
-        .client
-        .request(method, format!("{}{path}", shared.upstream))
-        .body(body);
-    for (name, value) in &headers {
-        if name != header::HOST && name != header::CONTENT_LENGTH {
-            request = request.header(name, value);
-        }
-    }
-    let answer = request.send().await.unwrap();
+    let answer = send_upstream(&shared, method, path, &headers, body)
+        .await
+        .unwrap();
     let mut response = Response::builder().status(answer.status());
     for (name, value) in answer.headers() {
         if name != header::TRANSFER_ENCODING && name != header::CONTENT_LENGTH {
@@ -128,6 +148,26 @@ async fn forward(
         }
     }
     response.body(answer.bytes().await.unwrap().into()).unwrap()
+}
+
+/// The call as it came, to moto.
+async fn send_upstream(
+    shared: &Shared,
+    method: Method,
+    path: &str,
+    headers: &HeaderMap,
+    body: Bytes,
+) -> reqwest::Result<reqwest::Response> {
+    let mut request = shared
+        .client
+        .request(method, format!("{}{path}", shared.upstream))
+        .body(body);
+    for (name, value) in headers {
+        if name != header::HOST && name != header::CONTENT_LENGTH {
+            request = request.header(name, value);
+        }
+    }
+    request.send().await
 }
 
 /// A Latvian mobile number of this test run.
@@ -213,4 +253,119 @@ async fn a_prefix_over_its_limit_refuses_though_the_block_write_never_answers() 
         assert!(dynamodb.hits() > 0, "{mode}: the block write was held");
         assert!(sms_sent_to(&b).await.is_empty(), "{mode}");
     }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_claim_that_lands_after_its_request_gave_up_does_not_hold_the_re_send() {
+    let dynamodb = DynamoStandIn::start().await;
+    let table = table().await;
+    let one = gateway(
+        &table,
+        &[
+            ("AWS_ENDPOINT_URL_DYNAMODB", &dynamodb.url),
+            ("LIMITS_ON_STORE_FAILURE", "closed"),
+        ],
+    );
+    let phone = unique_phone();
+    // The claim's writes reach the table only after the request gave up on them: closed, so
+    // nothing is sent and Mosaic is told to try again.
+    dynamodb.fail(Some(Fault {
+        operation: "PutItem",
+        needles: &[r#""pk":{"S":"s#"#],
+        effect: Effect::LandLate(Duration::from_millis(2500)),
+    }));
+    let (status, answer) = post(&one, &phone, "Your code is 383001").await;
+    assert_eq!(
+        (status, answer["error"].as_str()),
+        (503, Some("limits_unavailable")),
+        "{answer}"
+    );
+    dynamodb.fail(None);
+    dynamodb.all_landed().await;
+    assert!(dynamodb.hits() > 0, "the claim went through the stand-in");
+    // The late claim did not turn the "not sent" back into a claim in flight: Mosaic's re-send
+    // goes out.
+    let (status, answer) = post(&one, &phone, "Your code is 383001").await;
+    assert_eq!(status, 200, "{answer}");
+    assert_eq!(sms_sent_to(&phone).await.len(), 1);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_burst_to_one_number_does_not_block_its_range() {
+    let table = table().await;
+    let one = gateway(
+        &table,
+        &[
+            ("MAX_SMS_PER_PREFIX_PER_HOUR", "2"),
+            ("MAX_SMS_PER_NUMBER_PER_HOUR", "1"),
+        ],
+    );
+    let (a, b) = (unique_phone(), unique_phone());
+    assert_eq!(a[..a.len() - 4], b[..b.len() - 4]);
+    assert_eq!(post(&one, &a, "Your code is 384000").await.0, 200);
+    // Sixteen more to the same number at once: its own limit refuses them all, and none of them
+    // holds a place in the range's count.
+    let mut burst = tokio::task::JoinSet::new();
+    for n in 1..=16 {
+        let message = format!("Your code is 3840{n:02}");
+        burst.spawn(post_to(one.url.clone(), a.clone(), message));
+    }
+    while let Some(answered) = burst.join_next().await {
+        let (status, answer) = answered.unwrap();
+        assert_eq!(
+            (status, answer["error"].as_str()),
+            (429, Some("rate_limited")),
+            "{answer}"
+        );
+    }
+    // The range had one SMS of its two: a neighbour's passcode goes out.
+    let (status, answer) = post(&one, &b, "Your code is 384099").await;
+    assert_eq!(status, 200, "{answer}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_prefix_block_that_cannot_be_read_leaves_the_other_limits_standing() {
+    let dynamodb = DynamoStandIn::start().await;
+    let table = table().await;
+    let one = gateway(
+        &table,
+        &[
+            ("AWS_ENDPOINT_URL_DYNAMODB", &dynamodb.url),
+            ("MAX_SMS_PER_PREFIX_PER_HOUR", "100"),
+            ("MAX_SMS_PER_NUMBER_PER_HOUR", "1"),
+        ],
+    );
+    dynamodb.fail(Some(Fault {
+        operation: "GetItem",
+        needles: &[r#""pk":{"S":"b#"#],
+        effect: Effect::Throttle,
+    }));
+    let phone = unique_phone();
+    // Open: the first send goes, unchecked for the block, and is counted for its number...
+    assert_eq!(post(&one, &phone, "Your code is 385001").await.0, 200);
+    // ...so the second is refused by the number's limit, the block still unreadable.
+    let (status, answer) = post(&one, &phone, "Your code is 385002").await;
+    assert_eq!(
+        (status, answer["error"].as_str()),
+        (429, Some("rate_limited")),
+        "{answer}"
+    );
+    assert!(
+        dynamodb.hits() >= 2,
+        "the block's reads went through the stand-in"
+    );
+    assert_eq!(sms_sent_to(&phone).await.len(), 1);
+}
+
+/// [`post`], to a gateway's URL: for requests sent at once from tasks of their own.
+async fn post_to(url: String, phone: String, message: String) -> (u16, serde_json::Value) {
+    let response = reqwest::Client::new()
+        .post(&url)
+        .header("x-api-key", crate::support::KEY)
+        .json(&serde_json::json!({"phone_number": phone, "sender_id": "Acme", "message": message}))
+        .send()
+        .await
+        .unwrap();
+    let status = response.status().as_u16();
+    (status, response.json().await.unwrap())
 }

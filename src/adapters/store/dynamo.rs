@@ -99,10 +99,14 @@ impl DedupeStore for DynamoStore {
             .item("token", AttributeValue::S(claim.token.clone()))
             .item("lease_until", number(claim.lease_until_ms))
             .item("expires_at", number(claim.expires_at))
-            // The same rule as Record::replaceable. TTL deletes late, so expiry is checked here.
-            .condition_expression("attribute_not_exists(pk) OR #e <= :now_s OR #s = :failed")
+            // The same rule as Record::replaceable_by. TTL deletes late, so expiry is checked here.
+            .condition_expression(
+                "attribute_not_exists(pk) OR #e <= :now_s OR (#s = :failed AND #t <> :token)",
+            )
             .expression_attribute_names("#e", "expires_at")
             .expression_attribute_names("#s", "state")
+            .expression_attribute_names("#t", "token")
+            .expression_attribute_values(":token", AttributeValue::S(claim.token.clone()))
             .expression_attribute_values(":now_s", number(now_ms / 1000))
             .expression_attribute_values(":failed", AttributeValue::S("failed".into()))
             .send()
@@ -153,17 +157,21 @@ impl DedupeStore for DynamoStore {
             .update_item()
             .table_name(&self.table)
             .key("pk", Self::pk(key))
-            .condition_expression("#t = :token")
+            // Ours, or no record at all: a claim whose write failed or is still on its way
+            // gets the outcome written all the same (a late claim then cannot replace it).
+            .condition_expression("attribute_not_exists(pk) OR #t = :token")
             .expression_attribute_names("#t", "token")
             .expression_attribute_names("#s", "state")
+            .expression_attribute_names("#e", "expires_at")
             .expression_attribute_values(":token", AttributeValue::S(token.into()))
-            .expression_attribute_values(":state", AttributeValue::S(done.state.as_str().into()));
+            .expression_attribute_values(":state", AttributeValue::S(done.state.as_str().into()))
+            .expression_attribute_values(":expires_at", number(done.expires_at));
         update = match (&done.provider, &done.message_id) {
             (Some(provider), Some(message_id)) => update
-                .update_expression("SET #s = :state, provider = :provider, message_id = :message_id REMOVE lease_until")
+                .update_expression("SET #s = :state, #t = :token, #e = :expires_at, provider = :provider, message_id = :message_id REMOVE lease_until")
                 .expression_attribute_values(":provider", AttributeValue::S(provider.clone()))
                 .expression_attribute_values(":message_id", AttributeValue::S(message_id.clone())),
-            _ => update.update_expression("SET #s = :state REMOVE lease_until"),
+            _ => update.update_expression("SET #s = :state, #t = :token, #e = :expires_at REMOVE lease_until"),
         };
         match update.send().await {
             Ok(_) => Ok(()),

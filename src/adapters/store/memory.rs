@@ -29,7 +29,9 @@ impl DedupeStore for MemoryStore {
             sends.retain(|_, r| r.expires_at.saturating_mul(1000) > now_ms);
         }
         match sends.get(key) {
-            Some(existing) if !existing.replaceable(now_ms) => Ok(Claimed::Taken(existing.clone())),
+            Some(existing) if !existing.replaceable_by(&claim.token, now_ms) => {
+                Ok(Claimed::Taken(existing.clone()))
+            }
             _ => {
                 sends.insert(key.clone(), claim.clone());
                 Ok(Claimed::Ours)
@@ -49,8 +51,12 @@ impl DedupeStore for MemoryStore {
         done: &Record,
     ) -> Result<(), StoreError> {
         let mut sends = self.sends.lock().unwrap_or_else(|p| p.into_inner());
-        if let Some(record) = sends.get_mut(key).filter(|r| r.token == token) {
-            *record = done.clone();
+        match sends.get_mut(key) {
+            Some(record) if record.token == token => *record = done.clone(),
+            Some(_) => {}
+            None => {
+                sends.insert(key.clone(), done.clone());
+            }
         }
         Ok(())
     }
