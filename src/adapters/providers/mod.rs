@@ -11,6 +11,7 @@ pub mod rest;
 pub mod salesforce_marketing_cloud;
 pub mod sns;
 pub mod twilio;
+pub mod vonage;
 
 use crate::adapters::net::HttpClient;
 use crate::adapters::secrets::ApiKeys;
@@ -42,6 +43,7 @@ pub const REGISTRY: &[(&str, Configure)] = &[
         salesforce_marketing_cloud::NAME,
         salesforce_marketing_cloud::configure,
     ),
+    (vonage::NAME, vonage::configure),
     ("outbox", outbox::configure),
 ];
 
