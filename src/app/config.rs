@@ -651,14 +651,16 @@ pub(crate) mod tests {
             err(&[("SMS_PROVIDER", "carrier-pigeon")]),
             ConfigError::UnknownProvider {
                 name: "carrier-pigeon".into(),
-                known: "sns, twilio, end-user-messaging, salesforce-marketing-cloud, outbox".into()
+                known:
+                    "sns, twilio, end-user-messaging, salesforce-marketing-cloud, vonage, outbox"
+                        .into()
             }
         );
         assert!(
             err(&[("SMS_PROVIDER", "carrier-pigeon")])
                 .to_string()
                 .contains(
-                    "known: sns, twilio, end-user-messaging, salesforce-marketing-cloud, outbox"
+                    "known: sns, twilio, end-user-messaging, salesforce-marketing-cloud, vonage, outbox"
                 )
         );
         assert_eq!(

@@ -6,6 +6,7 @@
 pub mod country;
 pub mod dedupe;
 pub mod gateway;
+pub mod gsm7;
 pub mod keys;
 pub mod limits;
 pub mod numbering;

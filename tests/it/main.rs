@@ -26,3 +26,4 @@ mod support;
 mod tls;
 mod twilio;
 mod twilio_status;
+mod vonage;

@@ -428,7 +428,8 @@ for variable, parameter in [("DEDUPE_WINDOW_SECONDS", "DedupeWindowSeconds"),
                             ("PROVIDERS_BY_COUNTRY", "ProvidersByCountry"),
                             ("SFMC_SUBDOMAIN", "SfmcSubdomain"),
                             ("SFMC_ACCOUNT_ID", "SfmcAccountId"),
-                            ("SFMC_DEFINITION_KEY", "SfmcDefinitionKey")]:
+                            ("SFMC_DEFINITION_KEY", "SfmcDefinitionKey"),
+                            ("VONAGE_FROM", "VonageFrom")]:
     expect(variables.get(variable) == {"Ref": parameter} and parameter in template["Parameters"],
            f"{variable} comes from the {parameter} parameter")
 expect(any("AllowedCountries" in repr(a.get("Assert")) and "BlockedCountries" in repr(a.get("Assert"))
@@ -445,6 +446,13 @@ for provider in [sfmc, f"{sfmc},sns", f"sns,{sfmc}", f"twilio,{sfmc}", f"{sfmc},
            and not rules_accept(SmsProvider=provider, SfmcSubdomain="mc1", **extra)
            and rules_accept(SmsProvider=provider, SfmcSubdomain="mc1", SfmcDefinitionKey="otp", **extra),
            f"the rules want SfmcSubdomain and SfmcDefinitionKey with SmsProvider={provider}")
+    expect(condition_holds("UsesSns", SmsProvider=provider) == ("sns" in provider.split(",")),
+           f"UsesSns {'holds' if 'sns' in provider.split(',') else 'does not hold'} for SmsProvider={provider}")
+# Vonage: a sender wherever SmsProvider names it.
+for provider in ["vonage", "vonage,sns", "sns,vonage"]:
+    expect(provider in template["Parameters"]["SmsProvider"]["AllowedValues"], f"SmsProvider allows {provider}")
+    expect(not rules_accept(SmsProvider=provider) and rules_accept(SmsProvider=provider, VonageFrom="Acme"),
+           f"the rules want VonageFrom with SmsProvider={provider}")
     expect(condition_holds("UsesSns", SmsProvider=provider) == ("sns" in provider.split(",")),
            f"UsesSns {'holds' if 'sns' in provider.split(',') else 'does not hold'} for SmsProvider={provider}")
 # Conditions cannot read ProvidersByCountry's JSON: a chain of its own may use SNS, and End User

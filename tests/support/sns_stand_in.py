@@ -42,6 +42,12 @@ not used before (else 400 errorcode 109110), then answers 202 with `requestId` a
 starting 1500555042 gets 429 (errorcode 50100), one starting 1500555050 a 500. A missing or unknown
 token gets 401 `Not Authorized`.
 
+Vonage: `POST /sms/json`, form-encoded, checks `api_key` `VONAGE_API_KEY` and `api_secret`
+`VONAGE_API_SECRET` below (else status 4), then `from`, `to` (7 to 15 digits) and `text` (else status
+2 or 3), and answers as Vonage does, a `200` whatever the verdict, with one part in `messages`:
+status `0` with a fresh `message-id`; for a `to` starting 1500555042 status 1 (throttled), for one
+starting 1500555050 status 5 (internal error).
+
 Binds port 0 on 127.0.0.1 and prints the port on one line, then on a second line a port where nothing
 listens; stops when its stdin closes.
 """
@@ -69,6 +75,8 @@ API_KEY_SECRET = "local-test-api-key-secret-000000"
 SFMC_CLIENT_ID = "sfmcclient0123456789abcdef"
 SFMC_CLIENT_SECRET = "local-test-sfmc-client-secret-00"
 SFMC_DEFINITION = "mosaic-otp"
+VONAGE_API_KEY = "7e577e57"
+VONAGE_API_SECRET = "local-test-vonage-secret"
 sfmc_tokens = set()
 sfmc_keys = set()
 
@@ -142,6 +150,8 @@ class StandIn(http.server.BaseHTTPRequestHandler):
             except ValueError:
                 body = None
             return self.sfmc(path, body)
+        if path == "/sms/json":
+            return self.vonage(self.read_form())
         if path.startswith("/2010-04-01/"):
             match = TWILIO.match(path)
             form = self.read_form()
@@ -149,6 +159,28 @@ class StandIn(http.server.BaseHTTPRequestHandler):
                 return self.twilio_error(404, 20404, f"The requested resource {path} was not found")
             return self.twilio(match, form)
         self.sns(self.read_form())
+
+    # ---- Vonage ----------------------------------------------------------------------------------
+
+    def vonage(self, form):
+        field = lambda name: form.get(name, [""])[0]
+        to = field("to")
+        if field("api_key") != VONAGE_API_KEY or field("api_secret") != VONAGE_API_SECRET:
+            part = {"status": "4", "error-text": "Bad Credentials"}
+        elif not (field("from") and to and field("text")):
+            part = {"status": "2", "error-text": "Missing from, to or text"}
+        elif not (to.isdigit() and 7 <= len(to) <= 15):
+            part = {"status": "3", "error-text": "Invalid to"}
+        elif to.startswith("1500555042"):
+            part = {"status": "1", "error-text": "Throttled"}
+        elif to.startswith("1500555050"):
+            part = {"status": "5", "error-text": "Internal Error"}
+        else:
+            part = {"to": to, "message-id": uuid.uuid4().hex[:16].upper(), "status": "0",
+                    "remaining-balance": "15.53590000", "message-price": "0.03330000", "network": "23410"}
+            if field("client-ref"):
+                part["client-ref"] = field("client-ref")
+        self.answer(200, json.dumps({"message-count": "1", "messages": [part]}), content_type="application/json")
 
     # ---- Salesforce Marketing Cloud --------------------------------------------------------------
 

@@ -7,9 +7,11 @@
 
 pub mod end_user_messaging;
 pub mod outbox;
+pub mod rest;
 pub mod salesforce_marketing_cloud;
 pub mod sns;
 pub mod twilio;
+pub mod vonage;
 
 use crate::adapters::net::HttpClient;
 use crate::adapters::secrets::ApiKeys;
@@ -41,6 +43,7 @@ pub const REGISTRY: &[(&str, Configure)] = &[
         salesforce_marketing_cloud::NAME,
         salesforce_marketing_cloud::configure,
     ),
+    (vonage::NAME, vonage::configure),
     ("outbox", outbox::configure),
 ];
 

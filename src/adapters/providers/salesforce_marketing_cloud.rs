@@ -20,6 +20,7 @@
 //! API keys, so rotating them needs no redeploy) or, for local use, `SFMC_CLIENT_ID` and
 //! `SFMC_CLIENT_SECRET`.
 
+use super::rest::{self, OPERATION_TIMEOUT, WARM_UP_TIMEOUT};
 use super::{BuildContext, BuildError, ProviderSetup};
 use crate::adapters::net::{Answer, HttpClient};
 use crate::adapters::secrets::{ApiKeys, SecretValue};
@@ -28,7 +29,6 @@ use crate::domain::ports::SmsProvider;
 use crate::domain::sms::SmsRequest;
 use crate::settings::{ConfigError, Env};
 use aws_smithy_types::body::SdkBody;
-use http::header;
 use serde_json::{Value, json};
 use std::fmt;
 use std::sync::{Arc, Mutex};
@@ -36,10 +36,8 @@ use std::time::Duration;
 use tokio::time::Instant;
 
 pub const NAME: &str = "salesforce-marketing-cloud";
-/// A call is cut short after this (and by the send deadline, whichever comes first).
-const OPERATION_TIMEOUT: Duration = Duration::from_millis(1500);
-/// The start-up calls give up after this; they only log.
-const WARM_UP_TIMEOUT: Duration = Duration::from_millis(1000);
+/// The provider as reasons and logs name it.
+const LABEL: &str = "Salesforce Marketing Cloud";
 /// SFMC closes connections idle for 5 s: a passcode written into one it has just closed would be
 /// lost in a reset (maybe sent). Its pool lets them go first.
 const IDLE_TIMEOUT: Duration = Duration::from_secs(4);
@@ -75,18 +73,22 @@ impl Credentials {
     /// Reads `id` and `secret` through `get`: `Ok(None)` when neither is there, an error naming
     /// the missing one (never quoting a value) when only one is.
     fn read(
-        (id, secret): (&str, &str),
+        names: (&str, &str),
         get: impl Fn(&str) -> Option<String>,
     ) -> Result<Option<Self>, String> {
-        match (get(id), get(secret)) {
-            (None, None) => Ok(None),
-            (Some(_), None) => Err(format!("{secret} is missing")),
-            (None, Some(_)) => Err(format!("{id} is missing")),
-            (Some(client_id), Some(client_secret)) => Ok(Some(Self {
+        Ok(
+            rest::pair(names, get)?.map(|(client_id, client_secret)| Self {
                 client_id,
                 client_secret,
-            })),
-        }
+            }),
+        )
+    }
+
+    /// The gateway secret's, from one read of it.
+    fn in_secret(read: &SecretValue) -> rest::InSecret<Self> {
+        Self::read(SECRET_NAMES, |name| read.field(name).map(str::to_owned)).map_err(|problem| {
+            format!("the gateway secret's Salesforce Marketing Cloud credentials: {problem}")
+        })
     }
 }
 
@@ -109,18 +111,6 @@ pub struct SfmcSettings {
 /// Registered in [`super::REGISTRY`] as `salesforce-marketing-cloud`.
 pub fn configure(env: &Env) -> Result<Box<dyn ProviderSetup>, ConfigError> {
     Ok(Box::new(SfmcSettings::from_env(env)?))
-}
-
-/// Whether `url` may carry credentials: https, or http to this machine (a stand-in).
-fn usable_url(url: &str) -> bool {
-    let Ok(uri) = http::Uri::try_from(url) else {
-        return false;
-    };
-    match uri.scheme_str() {
-        Some("https") => uri.host().is_some(),
-        Some("http") => matches!(uri.host(), Some("127.0.0.1" | "localhost" | "[::1]")),
-        _ => false,
-    }
 }
 
 impl SfmcSettings {
@@ -153,7 +143,7 @@ impl SfmcSettings {
                 ));
             }
         };
-        if !usable_url(&format!("{auth_base}/v2/token")) {
+        if !rest::usable_url(&format!("{auth_base}/v2/token")) {
             return Err(ConfigError::invalid(
                 "SFMC_AUTH_BASE",
                 format!("must be an https URL (http only on loopback), got {auth_base:?}"),
@@ -216,6 +206,7 @@ impl ProviderSetup for SfmcSettings {
             http: HttpClient::with_idle_timeout(IDLE_TIMEOUT),
             token: Mutex::new(None),
             refreshing: tokio::sync::Mutex::new(()),
+            credentials: rest::Lookup::new(self.env_credentials.clone(), Credentials::in_secret),
         }))
     }
 }
@@ -269,26 +260,16 @@ pub struct MarketingCloud {
     token: Mutex<Option<Arc<Token>>>,
     /// Held by the one request getting a token, so a burst asks SFMC for one, not one each.
     refreshing: tokio::sync::Mutex<()>,
+    credentials: rest::Lookup<Credentials>,
 }
 
 impl MarketingCloud {
     /// The credentials to use now: the gateway secret's (as last read), else the environment's.
     fn credentials(&self) -> Result<Credentials, ProviderError> {
-        let secret = self.secret.latest();
-        let in_secret = secret
-            .as_deref()
-            .map(|s: &SecretValue| {
-                Credentials::read(SECRET_NAMES, |name| s.field(name).map(str::to_owned))
-            })
-            .transpose()
-            .map_err(|problem| {
-                ProviderError::misconfigured(format!(
-                    "the gateway secret's Salesforce Marketing Cloud credentials: {problem}"
-                ))
-            })?
-            .flatten();
-        in_secret
-            .or_else(|| self.settings.env_credentials.clone())
+        self.credentials
+            .find(self.secret.latest().as_ref())
+            .map_err(ProviderError::misconfigured)?
+            .map(|found| found.credentials)
             .ok_or_else(|| ProviderError::misconfigured(self.no_credentials()))
     }
 
@@ -447,17 +428,7 @@ impl MarketingCloud {
             Some(&token.access),
             Some(self.body(sms)),
         )?;
-        let timeout = OPERATION_TIMEOUT.min(deadline.saturating_duration_since(Instant::now()));
-        match self.http.exchange(request, timeout).await {
-            Ok(answer) => Ok(answer),
-            Err(err) if err.never_sent() => Err(ProviderError::unavailable(format!(
-                "Salesforce Marketing Cloud: {err}"
-            ))),
-            // Anything after the connection opened may come after SFMC queued the message.
-            Err(err) => Err(ProviderError::indeterminate(format!(
-                "Salesforce Marketing Cloud: {err}"
-            ))),
-        }
+        rest::exchange(&self.http, LABEL, request, deadline).await
     }
 }
 
@@ -515,27 +486,9 @@ fn json_request(
     bearer: Option<&str>,
     body: Option<Value>,
 ) -> Result<http::Request<SdkBody>, ProviderError> {
-    let mut request = http::Request::builder()
-        .method(method)
-        .uri(url)
-        .header(header::ACCEPT, "application/json")
-        .header(
-            header::USER_AGENT,
-            concat!("mosaic-sms-gateway/", env!("CARGO_PKG_VERSION")),
-        );
-    if let Some(token) = bearer {
-        request = request.header(header::AUTHORIZATION, format!("Bearer {token}"));
-    }
-    if body.is_some() {
-        request = request.header(header::CONTENT_TYPE, "application/json");
-    }
-    request
-        .body(body.map_or_else(SdkBody::empty, |b| SdkBody::from(b.to_string())))
-        .map_err(|e| {
-            ProviderError::misconfigured(format!(
-                "Salesforce Marketing Cloud request could not be built: {e}"
-            ))
-        })
+    let authorization = bearer.map(|token| format!("Bearer {token}"));
+    let body = body.map_or(rest::Body::Empty, rest::Body::Json);
+    rest::request(LABEL, method, url, authorization.as_deref(), body)
 }
 
 /// `rest_instance_url` as a base for paths: SFMC's examples give it without a scheme, its answers
@@ -547,7 +500,7 @@ fn rest_base(raw: &str) -> Option<String> {
     } else {
         format!("https://{raw}")
     };
-    usable_url(&url).then_some(url)
+    rest::usable_url(&url).then_some(url)
 }
 
 /// SFMC refused to give a token: our set-up (the credentials, the package, the account id),

@@ -2,10 +2,9 @@
 //! API key), from the gateway secret or, for local use, the environment; and the one lookup that
 //! picks between them for each send.
 
-use crate::adapters::secrets::SecretValue;
+use crate::adapters::providers::rest;
 use crate::settings::Env;
 use std::fmt;
-use std::sync::{Arc, Mutex};
 
 /// Whether `value` is a Twilio SID of the given kind: two letters and 32 hex digits.
 pub(super) fn is_sid(value: &str, prefix: &str) -> bool {
@@ -120,76 +119,22 @@ impl Credentials {
     }
 }
 
-/// The Twilio credentials one read of the gateway secret holds (`None`: it holds none), or why
-/// they cannot work.
-type InSecret = Result<Option<Credentials>, String>;
+/// Where a send's Twilio credentials come from: the gateway secret's, else the environment's.
+pub(super) type Lookup = rest::Lookup<Credentials>;
 
-/// Credentials found for a send, and whether the gateway secret held them: only the secret's can
-/// have been rotated, so only a refusal of those is worth reading the secret again.
-pub(super) struct Found {
-    pub credentials: Credentials,
-    pub from_secret: bool,
-}
-
-/// Where a send's credentials come from: the gateway secret's (as of one read of it), else the
-/// environment's.
-pub(super) struct Lookup {
-    env: Option<Credentials>,
-    /// The last read of the secret looked at, and what it holds: a read is parsed once, by the
-    /// first send that sees it, not once per send. Keyed by the read itself (`Arc::ptr_eq`), not
-    /// by its contents: each read of the secret is a new `Arc`, so the same pointer is the same
-    /// read, told in one comparison that touches no secret; and the `Arc` held here keeps its
-    /// address from going to a later read while it is the key.
-    last_read: Mutex<Option<(Arc<SecretValue>, InSecret)>>,
-}
-
-impl Lookup {
-    pub fn new(env: Option<Credentials>) -> Self {
-        Self {
-            env,
-            last_read: Mutex::new(None),
-        }
-    }
-
-    /// The credentials to send with while `secret` is the gateway secret's latest read (`None`: no
-    /// secret, or none read yet): the secret's, else the environment's; `Ok(None)` when neither
-    /// has any. When the secret's are there but cannot work, the error says why (never quoting a
-    /// secret) and the environment's are not used: whoever put credentials in the secret meant them.
-    pub fn find(&self, secret: Option<&Arc<SecretValue>>) -> Result<Option<Found>, String> {
-        if let Some(secret) = secret
-            && let Some(credentials) = self.in_read(secret)?
-        {
-            return Ok(Some(Found {
-                credentials,
-                from_secret: true,
-            }));
-        }
-        Ok(self.env.clone().map(|credentials| Found {
-            credentials,
-            from_secret: false,
-        }))
-    }
-
-    /// What this read of the secret holds, parsed only if it is not the last read looked at.
-    fn in_read(&self, read: &Arc<SecretValue>) -> InSecret {
-        let mut last_read = self.last_read.lock().unwrap_or_else(|p| p.into_inner());
-        if let Some((last, in_secret)) = &*last_read
-            && Arc::ptr_eq(last, read)
-        {
-            return in_secret.clone();
-        }
-        let in_secret =
-            Credentials::read(&SECRET_NAMES, |name| read.field(name).map(str::to_owned))
-                .map_err(|problem| format!("the gateway secret's Twilio credentials: {problem}"));
-        *last_read = Some((Arc::clone(read), in_secret.clone()));
-        in_secret
-    }
+/// A lookup with `env` (the environment's credentials) behind the secret's.
+pub(super) fn lookup_with(env: Option<Credentials>) -> Lookup {
+    Lookup::new(env, |read| {
+        Credentials::read(&SECRET_NAMES, |name| read.field(name).map(str::to_owned))
+            .map_err(|problem| format!("the gateway secret's Twilio credentials: {problem}"))
+    })
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::adapters::secrets::parse_secret;
+    use crate::adapters::secrets::{SecretValue, parse_secret};
+    use std::sync::Arc;
 
     const ACCOUNT: &str = "AC0123456789abcdef0123456789abcdef";
 
@@ -208,7 +153,7 @@ mod tests {
 
     #[test]
     fn the_secrets_credentials_win_over_the_environments_and_only_they_are_from_the_secret() {
-        let lookup = Lookup::new(Some(env()));
+        let lookup = lookup_with(Some(env()));
         let with = read(&format!(
             r#"{{"api_key": "k", "twilio_account_sid": "{ACCOUNT}", "twilio_auth_token": "secret-token"}}"#
         ));
@@ -222,12 +167,12 @@ mod tests {
             assert!(!found.from_secret);
             assert_eq!(found.credentials, env());
         }
-        assert!(Lookup::new(None).find(Some(&without)).unwrap().is_none());
+        assert!(lookup_with(None).find(Some(&without)).unwrap().is_none());
     }
 
     #[test]
     fn credentials_in_the_secret_that_cannot_work_are_not_replaced_by_the_environments() {
-        let lookup = Lookup::new(Some(env()));
+        let lookup = lookup_with(Some(env()));
         let broken = read(r#"{"api_key": "k", "twilio_auth_token": "secret-token"}"#);
         let problem = lookup.find(Some(&broken)).err().unwrap();
         assert!(
@@ -238,7 +183,7 @@ mod tests {
 
     #[test]
     fn the_last_read_is_kept_and_a_new_read_is_parsed_anew() {
-        let lookup = Lookup::new(None);
+        let lookup = lookup_with(None);
         let first = read(&format!(
             r#"{{"api_key": "k", "twilio_account_sid": "{ACCOUNT}", "twilio_auth_token": "one"}}"#
         ));

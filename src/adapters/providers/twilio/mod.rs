@@ -28,6 +28,7 @@ pub use settings::{DEFAULT_API_BASE, STATUS_PATH, Sender, TwilioSettings, status
 
 use answers::{outcome, refuses_credentials};
 
+use super::rest::{self, Body};
 use super::{BuildContext, BuildError, ProviderSetup};
 use crate::adapters::net::{Answer, HttpClient};
 use crate::adapters::secrets::ApiKeys;
@@ -36,15 +37,8 @@ use crate::domain::ports::SmsProvider;
 use crate::domain::sms::SmsRequest;
 use crate::settings::{ConfigError, Env};
 use aws_smithy_types::body::SdkBody;
-use http::header;
 use std::sync::Arc;
-use std::time::Duration;
 use tokio::time::Instant;
-
-/// A send is cut short after this (and by the send deadline, whichever comes first).
-const OPERATION_TIMEOUT: Duration = Duration::from_millis(1500);
-/// The start-up read that opens the connection gives up after this; it only logs.
-const WARM_UP_TIMEOUT: Duration = Duration::from_millis(1000);
 
 /// Registered in [`super::REGISTRY`] as `twilio`.
 pub fn configure(env: &Env) -> Result<Box<dyn ProviderSetup>, ConfigError> {
@@ -77,7 +71,7 @@ pub struct Twilio {
 impl Twilio {
     pub fn new(settings: TwilioSettings, secret: Arc<ApiKeys>, http: HttpClient) -> Self {
         Self {
-            credentials: credentials::Lookup::new(settings.env_credentials.clone()),
+            credentials: credentials::lookup_with(settings.env_credentials.clone()),
             settings,
             secret,
             http,
@@ -160,28 +154,29 @@ impl Twilio {
         method: http::Method,
         url: &str,
         credentials: &Credentials,
-        body: Option<String>,
+        body: Body,
     ) -> Result<http::Request<SdkBody>, ProviderError> {
-        let mut request = http::Request::builder()
-            .method(method)
-            .uri(url)
-            .header(header::AUTHORIZATION, credentials.basic_auth())
-            .header(header::ACCEPT, "application/json")
-            .header(
-                header::USER_AGENT,
-                concat!("mosaic-sms-gateway/", env!("CARGO_PKG_VERSION")),
-            );
-        if body.is_some() {
-            request = request.header(header::CONTENT_TYPE, "application/x-www-form-urlencoded");
-        }
-        request
-            .body(body.map_or_else(SdkBody::empty, SdkBody::from))
-            .map_err(|e| {
-                ProviderError::misconfigured(format!("Twilio request could not be built: {e}"))
-            })
+        rest::request("Twilio", method, url, Some(&credentials.basic_auth()), body)
+    }
+}
+
+#[async_trait::async_trait]
+impl rest::Rest for Twilio {
+    type Credentials = Credentials;
+    const LABEL: &'static str = "Twilio";
+
+    fn secret(&self) -> &ApiKeys {
+        &self.secret
     }
 
-    /// Posts `sms` with `credentials`; a failure is one that gave no answer to read.
+    fn credentials(&self) -> &credentials::Lookup {
+        &self.credentials
+    }
+
+    fn no_credentials(&self) -> String {
+        self.no_credentials()
+    }
+
     async fn post(
         &self,
         sms: &SmsRequest,
@@ -189,16 +184,19 @@ impl Twilio {
         deadline: Instant,
     ) -> Result<Answer, ProviderError> {
         let url = self.url(credentials, "Messages.json");
-        let request = self.request(http::Method::POST, &url, credentials, Some(self.form(sms)))?;
-        let timeout = OPERATION_TIMEOUT.min(deadline.saturating_duration_since(Instant::now()));
-        match self.http.exchange(request, timeout).await {
-            Ok(answer) => Ok(answer),
-            Err(err) if err.never_sent() => {
-                Err(ProviderError::unavailable(format!("Twilio: {err}")))
-            }
-            // Anything after the connection opened may come after Twilio took the message.
-            Err(err) => Err(ProviderError::indeterminate(format!("Twilio: {err}"))),
-        }
+        let form = Body::Form(self.form(sms));
+        let request = self.request(http::Method::POST, &url, credentials, form)?;
+        rest::exchange(&self.http, "Twilio", request, deadline).await
+    }
+
+    /// Twilio authenticates before it creates a message: a refusal of the credentials sent
+    /// nothing, and the token may have been rotated since the secret was last read.
+    fn refuses_credentials(&self, answer: &Answer) -> bool {
+        refuses_credentials(answer)
+    }
+
+    fn outcome(&self, answer: Answer) -> Result<MessageId, ProviderError> {
+        outcome(answer)
     }
 }
 
@@ -213,40 +211,7 @@ impl SmsProvider for Twilio {
     }
 
     async fn send(&self, sms: &SmsRequest, deadline: Instant) -> Result<MessageId, ProviderError> {
-        let secret = self.secret.latest();
-        let found = self
-            .credentials
-            .find(secret.as_ref())
-            .map_err(ProviderError::misconfigured)?
-            .ok_or_else(|| ProviderError::misconfigured(self.no_credentials()))?;
-        let answer = self.post(sms, &found.credentials, deadline).await?;
-        // Only credentials from the secret can have been rotated there.
-        if !refuses_credentials(&answer) || !found.from_secret {
-            return outcome(answer);
-        }
-        // Twilio authenticates before it creates a message: nothing was sent. The token may have
-        // been rotated since the secret was last read; if the secret now holds other credentials,
-        // this request sends once more with them, if the deadline leaves the time for it.
-        let retry_by = deadline
-            .checked_sub(self.min_send_time())
-            .unwrap_or(deadline);
-        let reread =
-            tokio::time::timeout_at(retry_by, self.secret.reread_after_refusal(secret.as_ref()));
-        let rotated = match reread.await {
-            Ok(Some(newer)) => self.credentials.find(Some(&newer)).ok().flatten(),
-            _ => None,
-        };
-        match rotated {
-            Some(rotated)
-                if rotated.credentials != found.credentials && Instant::now() <= retry_by =>
-            {
-                tracing::info!(
-                    "Twilio refused the credentials, and the gateway secret now holds others: sending once more with them"
-                );
-                outcome(self.post(sms, &rotated.credentials, deadline).await?)
-            }
-            _ => outcome(answer),
-        }
+        rest::send_healing_rotation(self, sms, deadline, self.min_send_time()).await
     }
 
     /// The credentials may be in the gateway secret.
@@ -279,9 +244,9 @@ impl SmsProvider for Twilio {
         // leaves an open TLS connection in the pool for the first passcode.
         let url = self.url(&credentials, "Balance.json");
         let request = self
-            .request(http::Method::GET, &url, &credentials, None)
+            .request(http::Method::GET, &url, &credentials, Body::Empty)
             .map_err(|e| e.to_string())?;
-        match self.http.exchange(request, WARM_UP_TIMEOUT).await {
+        match self.http.exchange(request, rest::WARM_UP_TIMEOUT).await {
             Ok(answer) if answer.status == 200 => {
                 tracing::debug!("Twilio connection opened; credentials accepted")
             }

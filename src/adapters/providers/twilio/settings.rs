@@ -44,16 +44,10 @@ pub fn status_callback_url(env: &Env) -> Result<Option<String>, ConfigError> {
     let Some(url) = env.optional("TWILIO_STATUS_CALLBACK_URL") else {
         return Ok(None);
     };
-    let uri = http::Uri::try_from(url.as_str()).ok();
-    let usable = uri.as_ref().is_some_and(|uri| {
-        let secure = match uri.scheme_str() {
-            Some("https") => uri.host().is_some(),
-            Some("http") => matches!(uri.host(), Some("127.0.0.1" | "localhost" | "[::1]")),
-            _ => false,
-        };
-        // The path exactly: the router answers callbacks there and nowhere else.
-        secure && uri.path() == STATUS_PATH && uri.query().is_none()
-    });
+    let usable = crate::adapters::providers::rest::usable_url(&url)
+        && http::Uri::try_from(url.as_str())
+            // The path exactly: the router answers callbacks there and nowhere else.
+            .is_ok_and(|uri| uri.path() == STATUS_PATH && uri.query().is_none());
     if !usable {
         return Err(ConfigError::invalid(
             "TWILIO_STATUS_CALLBACK_URL",
@@ -158,13 +152,8 @@ impl TwilioSettings {
             .trim_end_matches('/')
             .to_owned();
         // Plain HTTP would send the credentials in clear: only to a stand-in on this machine.
-        let uri = http::Uri::try_from(format!("{api_base}/2010-04-01/Accounts")).ok();
-        let usable = uri.as_ref().is_some_and(|uri| match uri.scheme_str() {
-            Some("https") => uri.host().is_some(),
-            Some("http") => matches!(uri.host(), Some("127.0.0.1" | "localhost" | "[::1]")),
-            _ => false,
-        });
-        if !usable {
+        if !crate::adapters::providers::rest::usable_url(&format!("{api_base}/2010-04-01/Accounts"))
+        {
             return Err(ConfigError::invalid(
                 "TWILIO_API_BASE",
                 format!("must be an https URL (http only on loopback), got {api_base:?}"),
