@@ -267,21 +267,25 @@ pub fn senders_set(env: &Env, providers: &[&str]) -> Result<bool, ConfigError> {
     let Some(raw) = env.optional(VARIABLE) else {
         return Ok(false);
     };
+    let invalid = |problem: String| ConfigError::invalid(VARIABLE, problem);
+    let sender = |value: &serde_json::Value, what: String| match value.as_str().map(str::trim) {
+        Some(s) if !s.is_empty() => Ok(()),
+        Some(_) => Err(invalid(format!("{what} is an empty sender"))),
+        None => Err(invalid(format!("{what} must be a sender (a string)"))),
+    };
     for (_, country, senders) in by_country(VARIABLE, &raw, "sender")? {
         let serde_json::Value::Object(by_provider) = senders else {
+            sender(&senders, country.to_string())?;
             continue;
         };
-        if let Some(unknown) = by_provider
-            .keys()
-            .find(|p| !providers.contains(&p.as_str()))
-        {
-            return Err(ConfigError::invalid(
-                VARIABLE,
-                format!(
-                    "{country} names {unknown:?}, which is no provider (one of {})",
+        for (provider, value) in &by_provider {
+            if !providers.contains(&provider.as_str()) {
+                return Err(invalid(format!(
+                    "{country} names {provider:?}, which is no provider (one of {})",
                     providers.join(", ")
-                ),
-            ));
+                )));
+            }
+            sender(value, format!("{country}.{provider}"))?;
         }
     }
     Ok(true)
@@ -494,6 +498,14 @@ mod tests {
                 r#"{"US": {"snss": "+12065550100"}}"#,
                 "US names \"snss\", which is no provider",
             ),
+            // Checked whichever providers run: nothing is left unread or read wrong later.
+            (r#"{"US": 5}"#, "US must be a sender (a string)"),
+            (r#"{"US": []}"#, "US must be a sender (a string)"),
+            (
+                r#"{"US": {"sns": 5}}"#,
+                "US.sns must be a sender (a string)",
+            ),
+            (r#"{"DE": " "}"#, "DE is an empty sender"),
         ] {
             let vars = [("SENDER_BY_COUNTRY", json)];
             let lookup = env_with(&vars);

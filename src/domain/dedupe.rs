@@ -21,7 +21,7 @@
 //! as they are the contract: the setting `IDEMPOTENCY_TABLE` and the metric
 //! `IdempotencyStoreErrors`.
 
-use crate::domain::limits::{LimitSettings, Limits, Refusal};
+use crate::domain::limits::{BlockRead, LimitSettings, Limits, Plan, Refusal};
 use crate::domain::outcome::{Delivery, Held};
 use crate::domain::ports::{
     Claimed, Counters, DedupeStore, Fingerprint, MetricsSink, NoMetrics, Record, State, StoreError,
@@ -113,6 +113,8 @@ pub struct Ticket {
     /// `None` when nothing was claimed (no dedupe window).
     token: Option<String>,
     expires_at: u64,
+    /// When the claim was issued (the record keeps it: [`Record::replaceable_by`]).
+    claimed_ms: u64,
     /// The counters this send was counted in (the limits'), to give back if it is not sent.
     counted: Vec<String>,
 }
@@ -258,37 +260,50 @@ impl Dedupe {
         let send_key = Fingerprint::of(key, "send", &[phone, sms.message.as_str()]);
         // The store's calls before the send: never past their share of the deadline.
         let store_until = || deadline.min(from_now(self.budget.before_send));
+        let plan = self
+            .limits
+            .any()
+            .then(|| self.limits.plan(key, sms, now_ms()));
         if self.window.is_zero() {
             // DEDUPE_WINDOW_SECONDS=0: no duplicate check, only the limit.
             let ticket = Ticket {
                 key: send_key,
                 token: None,
                 expires_at: 0,
+                claimed_ms: 0,
                 counted: Vec::new(),
             };
-            return self.limit(key, sms, ticket, store_until()).await;
+            let until = store_until();
+            let block = self.read_block(plan.as_ref(), until).await;
+            return self.limit(plan.as_ref(), block, ticket, until).await;
         }
         let token = crate::domain::keys::unique_hex();
         loop {
             let (claim, now) = self.claim_record(&token, deadline);
             let until = store_until();
-            let claimed = self
-                .within(until, "claim", self.store.claim(&send_key, &claim, now))
-                .await;
+            // The prefix's block is read beside the claim (it is not counted yet: the count
+            // waits for the claim).
+            let (claimed, block) = tokio::join!(
+                self.within(until, "claim", self.store.claim(&send_key, &claim, now)),
+                self.read_block(plan.as_ref(), until)
+            );
             // Kept even when the claim failed: it may have been written all the same, and then
             // the outcome is recorded on it (finish checks the token).
             let ticket = || Ticket {
                 key: send_key.clone(),
                 token: Some(token.clone()),
                 expires_at: claim.expires_at,
+                claimed_ms: claim.claimed_ms,
                 counted: Vec::new(),
             };
             let existing = match claimed {
-                Ok(Claimed::Ours) => return self.limit(key, sms, ticket(), until).await,
+                Ok(Claimed::Ours) => {
+                    return self.limit(plan.as_ref(), block, ticket(), until).await;
+                }
                 Ok(Claimed::Taken(record)) => record,
                 Err(err) => return self.unchecked(&err, ticket(), until).await,
             };
-            match self.wait(&send_key, &token, existing, deadline).await {
+            match self.wait(&send_key, existing, deadline).await {
                 Some(held) => return Err(held),
                 // The other send certainly failed (or its record expired): claim again, if the
                 // deadline leaves the time to send.
@@ -319,6 +334,7 @@ impl Dedupe {
             expires_at: (now.saturating_add(millis(self.window)))
                 .max(lease_until_ms)
                 .div_ceil(1000),
+            claimed_ms: now,
             provider: None,
             message_id: None,
         };
@@ -327,13 +343,7 @@ impl Dedupe {
 
     /// Follows another request's claim until it ends: `None` when it failed or lapsed (this one
     /// may send).
-    async fn wait(
-        &self,
-        key: &Fingerprint,
-        token: &str,
-        mut record: Record,
-        deadline: Instant,
-    ) -> Option<Held> {
+    async fn wait(&self, key: &Fingerprint, mut record: Record, deadline: Instant) -> Option<Held> {
         loop {
             match record.state {
                 State::Sent => {
@@ -342,7 +352,8 @@ impl Dedupe {
                         message_id: record.message_id.unwrap_or_default(),
                     });
                 }
-                _ if record.replaceable_by(token, now_ms()) => return None,
+                // A claim this request issues now would be issued after the record's own.
+                _ if record.replaceable_by(now_ms(), now_ms()) => return None,
                 State::Unknown => return Some(Held::MaybeSentBefore),
                 State::InFlight if record.lease_until_ms <= now_ms() => {
                     return Some(Held::MaybeSentBefore);
@@ -369,16 +380,15 @@ impl Dedupe {
     /// Counts the send against the limits (number, prefix, country), once it is ours to send.
     async fn limit(
         &self,
-        key: &[u8],
-        sms: &SmsRequest,
+        plan: Option<&Plan>,
+        block: BlockRead,
         ticket: Ticket,
         until: Instant,
     ) -> Result<Ticket, Held> {
-        if !self.limits.any() {
+        let Some(plan) = plan else {
             return Ok(ticket);
-        }
-        let plan = self.limits.plan(key, sms, now_ms());
-        match self.limits.count(&plan, until).await {
+        };
+        match self.limits.count(plan, block, until).await {
             Ok(counted) => {
                 let ticket = Ticket {
                     counted: counted.buckets,
@@ -409,6 +419,11 @@ impl Dedupe {
                 self.unchecked(&failure.error, ticket, until).await
             }
         }
+    }
+
+    /// The prefix's block, when a plan limits prefixes.
+    async fn read_block(&self, plan: Option<&Plan>, until: Instant) -> BlockRead {
+        self.limits.read_block(plan?, until).await
     }
 
     /// Records what became of a ticket's send, so a re-send answers `duplicate` or may go; gives
@@ -452,6 +467,7 @@ impl Dedupe {
                 token: token.clone(),
                 lease_until_ms: 0,
                 expires_at: ticket.expires_at,
+                claimed_ms: ticket.claimed_ms,
                 provider,
                 message_id,
             };
@@ -783,6 +799,7 @@ mod tests {
             token: "lapsed".into(),
             lease_until_ms: now - 1,
             expires_at: now / 1000 + 30,
+            claimed_ms: now - 5000,
             provider: None,
             message_id: None,
         };
@@ -876,27 +893,43 @@ mod tests {
     async fn a_claim_landing_after_its_request_recorded_not_sent_does_not_replace_the_record() {
         let store = MemoryStore::default();
         let key = Fingerprint::of(b"k", "send", &["+14155550100", "code 1"]);
-        let claim = |token: &str| Record {
+        let issued = now_ms();
+        let claim = |token: &str, claimed_ms: u64| Record {
             state: State::InFlight,
             token: token.into(),
-            lease_until_ms: now_ms() + 5_000,
-            expires_at: now_ms() / 1000 + 30,
+            lease_until_ms: claimed_ms + 5_000,
+            expires_at: claimed_ms / 1000 + 30,
+            claimed_ms,
             provider: None,
             message_id: None,
         };
         // The claim's write failed (or is still on its way): "not sent" is recorded all the same...
         let failed = Record {
             state: State::Failed,
-            ..claim("t1")
+            ..claim("t1", issued)
         };
         store.finish(&key, "t1", &failed).await.unwrap();
         assert_eq!(store.look(&key).await.unwrap(), Some(failed));
         // ...so the claim, landing late, finds it and leaves it...
-        let late = store.claim(&key, &claim("t1"), now_ms()).await;
+        let late = store.claim(&key, &claim("t1", issued), now_ms()).await;
         assert!(matches!(late, Ok(Claimed::Taken(_))), "{late:?}");
-        // ...and Mosaic's re-send may claim and send.
-        let resend = store.claim(&key, &claim("t2"), now_ms()).await;
+        // ...and Mosaic's re-send, issued after it, may claim, and send...
+        let resend = store
+            .claim(&key, &claim("t2", issued + 300), now_ms())
+            .await;
         assert!(matches!(resend, Ok(Claimed::Ours)), "{resend:?}");
+        let resend_failed = Record {
+            state: State::Failed,
+            ..claim("t2", issued + 300)
+        };
+        store.finish(&key, "t2", &resend_failed).await.unwrap();
+        // ...and a late claim issued before the re-send's does not replace the re-send's outcome
+        // either.
+        let later_still = store.claim(&key, &claim("t1", issued), now_ms()).await;
+        assert!(
+            matches!(later_still, Ok(Claimed::Taken(_))),
+            "{later_still:?}"
+        );
     }
 
     #[tokio::test]

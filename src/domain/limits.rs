@@ -279,11 +279,20 @@ impl Limits {
         }
     }
 
-    /// Counts one send against every limit of `plan`, each store call given up at `until`.
+    /// Reads `plan`'s prefix block, given up at `until` (`None`: prefixes are not limited). The
+    /// send reads it beside its claim, so that the prefix limit adds no round trip before the
+    /// counts: the claim, the counts, the prefix's count, three in a row at most.
+    pub async fn read_block(&self, plan: &Plan, until: Instant) -> BlockRead {
+        let name = plan.block.as_ref()?;
+        Some(within(until, self.counters.blocked_until(name)).await)
+    }
+
+    /// Counts one send against every limit of `plan`, each store call given up at `until`, with
+    /// `block` what [`Limits::read_block`] read.
     ///
-    /// In three steps. A blocked prefix is refused before anything is counted (a flood into a
-    /// blocked range must neither use up the country's cap nor extend its own block). Then the
-    /// number's and the country's counts, at once. Only a send they let through is counted in its
+    /// A blocked prefix is refused before anything is counted (a flood into a blocked range must
+    /// neither use up the country's cap nor extend its own block). Then the number's and the
+    /// country's counts, at once. Only a send they let through is counted in its
     /// prefix: a send another limit refuses would otherwise hold a place in its range's count
     /// until it is given back, and a burst to one number could make its neighbours see the range
     /// as over and block all of it for hours, after fewer SMS than the limit.
@@ -293,19 +302,22 @@ impl Limits {
     /// stand. Each call has its own deadline, rather than one around them all, so that a verdict
     /// already reached is never lost to a slow call after it, and a count that certainly landed
     /// is known as such.
-    pub async fn count(&self, plan: &Plan, until: Instant) -> Result<Counted, CountFailure> {
+    pub async fn count(
+        &self,
+        plan: &Plan,
+        block: BlockRead,
+        until: Instant,
+    ) -> Result<Counted, CountFailure> {
         let mut tally = Tally::default();
-        if let Some(name) = &plan.block {
-            match within(until, self.counters.blocked_until(name)).await {
-                Ok(Some(blocked_until)) if blocked_until > plan.now_s => {
-                    return Ok(Counted {
-                        buckets: Vec::new(),
-                        refusal: Some(Refusal::Prefix),
-                    });
-                }
-                Ok(_) => {}
-                Err(error) => tally.error = Some(error),
+        match block {
+            Some(Ok(Some(blocked_until))) if blocked_until > plan.now_s => {
+                return Ok(Counted {
+                    buckets: Vec::new(),
+                    refusal: Some(Refusal::Prefix),
+                });
             }
+            Some(Err(error)) => tally.error = Some(error),
+            _ => {}
         }
         let count = |entry: &Option<(Bucket, u64)>| {
             let entry = entry.clone();
@@ -376,6 +388,10 @@ impl Limits {
         self.counters.uncount(bucket).await
     }
 }
+
+/// What reading a prefix's block gave: until when it is blocked, if it is; `None` when prefixes
+/// are not limited.
+pub type BlockRead = Option<Result<Option<u64>, StoreError>>;
 
 /// What the counts of one send came to so far: the buckets that certainly hold it, and the last
 /// error of a call whose effect is unknown.

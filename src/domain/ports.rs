@@ -120,20 +120,24 @@ pub struct Record {
     pub lease_until_ms: u64,
     /// The record means nothing after this (seconds since the epoch; DynamoDB's TTL attribute).
     pub expires_at: u64,
+    /// When its claim was issued (milliseconds since the epoch; 0 in records written before it
+    /// was kept): a failed record gives way only to a claim issued after it.
+    pub claimed_ms: u64,
     pub provider: Option<String>,
     pub message_id: Option<String>,
 }
 
 impl Record {
-    /// Whether a new claim by `token` may replace it at `now_ms`. A failed send's record gives
-    /// way to any other request's claim, but never to a late write of its own: a claim whose
-    /// write landed after its request gave up on it (and recorded "not sent") must not turn back
-    /// into an in-flight claim, which would lapse into "maybe sent" and hold every re-send of a
-    /// passcode that never went out for the whole window.
-    pub(crate) fn replaceable_by(&self, token: &str, now_ms: u64) -> bool {
+    /// Whether a claim issued at `claimed_ms` may replace it at `now_ms`. A failed send's record
+    /// gives way only to a claim issued after its own: a claim whose write lands after its
+    /// request gave up on it (the write was slow, its answer lost) must not replace the "not
+    /// sent" that request, or a later one, recorded since, and turn it back into an in-flight
+    /// claim that lapses into "maybe sent" and holds every re-send of a passcode that never went
+    /// out for the whole window.
+    pub(crate) fn replaceable_by(&self, claimed_ms: u64, now_ms: u64) -> bool {
         self.expires_at.saturating_mul(1000) <= now_ms
             || match self.state {
-                State::Failed => self.token != token,
+                State::Failed => self.claimed_ms < claimed_ms,
                 // A lapsed in-flight claim may have sent (its instance died, or could not record
                 // the outcome): like Unknown, it blocks until the record expires.
                 State::InFlight | State::Sent | State::Unknown => false,
@@ -167,7 +171,7 @@ pub trait DedupeStore: Send + Sync {
     async fn look(&self, key: &Fingerprint) -> Result<Option<Record>, StoreError>;
     /// Records a claim's outcome, if the claim is still `token`'s, or if there is no record at
     /// all (the claim's write failed, or has not landed yet): the outcome is true all the same,
-    /// and a late claim of the same token cannot replace it ([`Record::replaceable_by`]).
+    /// and a late claim cannot replace it ([`Record::replaceable_by`]).
     async fn finish(&self, key: &Fingerprint, token: &str, done: &Record)
     -> Result<(), StoreError>;
     /// A cheap read during start-up: checks the store and opens its connection.

@@ -369,3 +369,29 @@ async fn post_to(url: String, phone: String, message: String) -> (u16, serde_jso
     let status = response.status().as_u16();
     (status, response.json().await.unwrap())
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_give_back_whose_answer_is_lost_is_not_sent_twice() {
+    let dynamodb = DynamoStandIn::start().await;
+    let table = table().await;
+    let one = gateway(
+        &table,
+        &[
+            ("AWS_ENDPOINT_URL_DYNAMODB", &dynamodb.url),
+            // SNS refuses the connection: certainly not sent, so the count is given back.
+            ("AWS_ENDPOINT_URL_SNS", &crate::support::closed_endpoint()),
+            ("MAX_SMS_PER_NUMBER_PER_HOUR", "2"),
+        ],
+    );
+    // The give-back reaches the table, and its answer never comes back.
+    dynamodb.fail(Some(Fault {
+        operation: "UpdateItem",
+        needles: &[r#""pk":{"S":"n#"#, "ADD sends :minus_one"],
+        effect: Effect::LandLate(Duration::ZERO),
+    }));
+    let (status, answer) = post(&one, &unique_phone(), "Your code is 386001").await;
+    assert_eq!(status, 502, "{answer}");
+    dynamodb.all_landed().await;
+    // Retried, it would take back a second count, another send's.
+    assert_eq!(dynamodb.hits(), 1, "one give-back reached the table");
+}

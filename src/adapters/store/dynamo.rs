@@ -77,6 +77,7 @@ fn record_from(item: &HashMap<String, AttributeValue>) -> Option<Record> {
         token: s("token").unwrap_or_default(),
         lease_until_ms: n("lease_until").unwrap_or(0),
         expires_at: n("expires_at").unwrap_or(0),
+        claimed_ms: n("claimed_ms").unwrap_or(0),
         provider: s("provider"),
         message_id: s("message_id"),
     })
@@ -99,14 +100,15 @@ impl DedupeStore for DynamoStore {
             .item("token", AttributeValue::S(claim.token.clone()))
             .item("lease_until", number(claim.lease_until_ms))
             .item("expires_at", number(claim.expires_at))
+            .item("claimed_ms", number(claim.claimed_ms))
             // The same rule as Record::replaceable_by. TTL deletes late, so expiry is checked here.
             .condition_expression(
-                "attribute_not_exists(pk) OR #e <= :now_s OR (#s = :failed AND #t <> :token)",
+                "attribute_not_exists(pk) OR #e <= :now_s OR (#s = :failed AND (attribute_not_exists(#c) OR #c < :claimed_ms))",
             )
             .expression_attribute_names("#e", "expires_at")
             .expression_attribute_names("#s", "state")
-            .expression_attribute_names("#t", "token")
-            .expression_attribute_values(":token", AttributeValue::S(claim.token.clone()))
+            .expression_attribute_names("#c", "claimed_ms")
+            .expression_attribute_values(":claimed_ms", number(claim.claimed_ms))
             .expression_attribute_values(":now_s", number(now_ms / 1000))
             .expression_attribute_values(":failed", AttributeValue::S("failed".into()))
             .send()
@@ -124,6 +126,7 @@ impl DedupeStore for DynamoStore {
                         token: String::new(),
                         lease_until_ms: 0,
                         expires_at: 0,
+                        claimed_ms: 0,
                         provider: None,
                         message_id: None,
                     })),
@@ -163,15 +166,19 @@ impl DedupeStore for DynamoStore {
             .expression_attribute_names("#t", "token")
             .expression_attribute_names("#s", "state")
             .expression_attribute_names("#e", "expires_at")
+            .expression_attribute_names("#c", "claimed_ms")
             .expression_attribute_values(":token", AttributeValue::S(token.into()))
             .expression_attribute_values(":state", AttributeValue::S(done.state.as_str().into()))
-            .expression_attribute_values(":expires_at", number(done.expires_at));
+            .expression_attribute_values(":expires_at", number(done.expires_at))
+            .expression_attribute_values(":claimed_ms", number(done.claimed_ms));
         update = match (&done.provider, &done.message_id) {
             (Some(provider), Some(message_id)) => update
-                .update_expression("SET #s = :state, #t = :token, #e = :expires_at, provider = :provider, message_id = :message_id REMOVE lease_until")
+                .update_expression("SET #s = :state, #t = :token, #e = :expires_at, #c = :claimed_ms, provider = :provider, message_id = :message_id REMOVE lease_until")
                 .expression_attribute_values(":provider", AttributeValue::S(provider.clone()))
                 .expression_attribute_values(":message_id", AttributeValue::S(message_id.clone())),
-            _ => update.update_expression("SET #s = :state, #t = :token, #e = :expires_at REMOVE lease_until"),
+            _ => update.update_expression(
+                "SET #s = :state, #t = :token, #e = :expires_at, #c = :claimed_ms REMOVE lease_until",
+            ),
         };
         match update.send().await {
             Ok(_) => Ok(()),
@@ -286,6 +293,14 @@ impl Counters for DynamoStore {
             .condition_expression("sends > :zero")
             .expression_attribute_values(":minus_one", AttributeValue::N("-1".into()))
             .expression_attribute_values(":zero", number(0))
+            // One attempt: a give-back whose answer was lost may have landed, and the SDK's retry
+            // would take a second count back, another send's (the limit would then let one
+            // more through). A give-back that fails leaves the count standing: the safe side.
+            .customize()
+            .config_override(
+                aws_sdk_dynamodb::config::Builder::default()
+                    .retry_config(aws_config::retry::RetryConfig::disabled()),
+            )
             .send()
             .await;
         match result {

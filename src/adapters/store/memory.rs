@@ -29,7 +29,7 @@ impl DedupeStore for MemoryStore {
             sends.retain(|_, r| r.expires_at.saturating_mul(1000) > now_ms);
         }
         match sends.get(key) {
-            Some(existing) if !existing.replaceable_by(&claim.token, now_ms) => {
+            Some(existing) if !existing.replaceable_by(claim.claimed_ms, now_ms) => {
                 Ok(Claimed::Taken(existing.clone()))
             }
             _ => {
