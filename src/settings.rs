@@ -172,3 +172,14 @@ impl<'a> Env<'a> {
         self.optional("GATEWAY_SECRET_ID").is_some()
     }
 }
+
+/// For unit tests: `read` over a Lambda environment of just `vars`.
+#[cfg(test)]
+pub(crate) fn in_lambda_env<T>(vars: &[(&str, &str)], read: impl FnOnce(&Env) -> T) -> T {
+    let lookup = |name: &str| {
+        vars.iter()
+            .find(|(key, _)| *key == name)
+            .map(|(_, value)| (*value).to_owned())
+    };
+    read(&Env::new(Host::Lambda, &lookup))
+}

@@ -2,7 +2,7 @@
 //! loopback stand-in in front of moto, which answers chosen calls the way a throttled table does
 //! (`400 ThrottlingException`), or slowly, or never, and forwards the rest to moto.
 
-use crate::dedupe::{gateway, post, table};
+use crate::dedupe::{Gateway, gateway, post, table};
 use crate::support::{moto, sms_sent_to, unique_phone};
 use axum::body::Bytes;
 use axum::extract::State;
@@ -170,6 +170,16 @@ async fn send_upstream(
     request.send().await
 }
 
+/// A gateway process on a new table whose DynamoDB calls go through a new stand-in, with `vars`.
+async fn through_stand_in(vars: &[(&str, &str)]) -> (DynamoStandIn, Gateway) {
+    let dynamodb = DynamoStandIn::start().await;
+    let table = table().await;
+    let mut all = vec![("AWS_ENDPOINT_URL_DYNAMODB", dynamodb.url.as_str())];
+    all.extend_from_slice(vars);
+    let one = gateway(&table, &all);
+    (dynamodb, one)
+}
+
 /// A Latvian mobile number of this test run.
 fn latvian(n: u32) -> String {
     format!("+37120{n}{:05}", std::process::id() % 100_000)
@@ -177,16 +187,11 @@ fn latvian(n: u32) -> String {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_throttled_count_is_not_given_back_so_a_country_cap_holds() {
-    let dynamodb = DynamoStandIn::start().await;
-    let table = table().await;
-    let one = gateway(
-        &table,
-        &[
-            ("AWS_ENDPOINT_URL_DYNAMODB", &dynamodb.url),
-            ("LIMITS_ON_STORE_FAILURE", "closed"),
-            ("MAX_SMS_PER_COUNTRY_PER_HOUR", r#"{"LV": 3}"#),
-        ],
-    );
+    let (dynamodb, one) = through_stand_in(&[
+        ("LIMITS_ON_STORE_FAILURE", "closed"),
+        ("MAX_SMS_PER_COUNTRY_PER_HOUR", r#"{"LV": 3}"#),
+    ])
+    .await;
     for n in 0..3 {
         let message = format!("Your code is 38100{n}");
         assert_eq!(post(&one, &latvian(n), &message).await.0, 200);
@@ -223,16 +228,11 @@ async fn a_throttled_count_is_not_given_back_so_a_country_cap_holds() {
 #[tokio::test(flavor = "multi_thread")]
 async fn a_prefix_over_its_limit_refuses_though_the_block_write_never_answers() {
     for mode in ["open", "closed"] {
-        let dynamodb = DynamoStandIn::start().await;
-        let table = table().await;
-        let one = gateway(
-            &table,
-            &[
-                ("AWS_ENDPOINT_URL_DYNAMODB", &dynamodb.url),
-                ("LIMITS_ON_STORE_FAILURE", mode),
-                ("MAX_SMS_PER_PREFIX_PER_HOUR", "1"),
-            ],
-        );
+        let (dynamodb, one) = through_stand_in(&[
+            ("LIMITS_ON_STORE_FAILURE", mode),
+            ("MAX_SMS_PER_PREFIX_PER_HOUR", "1"),
+        ])
+        .await;
         let (a, b) = (unique_phone(), unique_phone());
         assert_eq!(a[..a.len() - 4], b[..b.len() - 4]);
         assert_eq!(post(&one, &a, "Your code is 382001").await.0, 200, "{mode}");
@@ -257,15 +257,7 @@ async fn a_prefix_over_its_limit_refuses_though_the_block_write_never_answers() 
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_claim_that_lands_after_its_request_gave_up_does_not_hold_the_re_send() {
-    let dynamodb = DynamoStandIn::start().await;
-    let table = table().await;
-    let one = gateway(
-        &table,
-        &[
-            ("AWS_ENDPOINT_URL_DYNAMODB", &dynamodb.url),
-            ("LIMITS_ON_STORE_FAILURE", "closed"),
-        ],
-    );
+    let (dynamodb, one) = through_stand_in(&[("LIMITS_ON_STORE_FAILURE", "closed")]).await;
     let phone = unique_phone();
     // The claim's writes reach the table only after the request gave up on them: closed, so
     // nothing is sent and Mosaic is told to try again.
@@ -325,16 +317,11 @@ async fn a_burst_to_one_number_does_not_block_its_range() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_prefix_block_that_cannot_be_read_leaves_the_other_limits_standing() {
-    let dynamodb = DynamoStandIn::start().await;
-    let table = table().await;
-    let one = gateway(
-        &table,
-        &[
-            ("AWS_ENDPOINT_URL_DYNAMODB", &dynamodb.url),
-            ("MAX_SMS_PER_PREFIX_PER_HOUR", "100"),
-            ("MAX_SMS_PER_NUMBER_PER_HOUR", "1"),
-        ],
-    );
+    let (dynamodb, one) = through_stand_in(&[
+        ("MAX_SMS_PER_PREFIX_PER_HOUR", "100"),
+        ("MAX_SMS_PER_NUMBER_PER_HOUR", "1"),
+    ])
+    .await;
     dynamodb.fail(Some(Fault {
         operation: "GetItem",
         needles: &[r#""pk":{"S":"b#"#],
@@ -372,17 +359,12 @@ async fn post_to(url: String, phone: String, message: String) -> (u16, serde_jso
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_give_back_whose_answer_is_lost_is_not_sent_twice() {
-    let dynamodb = DynamoStandIn::start().await;
-    let table = table().await;
-    let one = gateway(
-        &table,
-        &[
-            ("AWS_ENDPOINT_URL_DYNAMODB", &dynamodb.url),
-            // SNS refuses the connection: certainly not sent, so the count is given back.
-            ("AWS_ENDPOINT_URL_SNS", &crate::support::closed_endpoint()),
-            ("MAX_SMS_PER_NUMBER_PER_HOUR", "2"),
-        ],
-    );
+    let (dynamodb, one) = through_stand_in(&[
+        // SNS refuses the connection: certainly not sent, so the count is given back.
+        ("AWS_ENDPOINT_URL_SNS", &crate::support::closed_endpoint()),
+        ("MAX_SMS_PER_NUMBER_PER_HOUR", "2"),
+    ])
+    .await;
     // The give-back reaches the table, and its answer never comes back.
     dynamodb.fail(Some(Fault {
         operation: "UpdateItem",

@@ -265,16 +265,9 @@ const ERRORS: ServiceErrors<SendTextMessageError> = ServiceErrors {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::settings::Host;
-    use std::collections::HashMap;
 
     fn settings(vars: &[(&str, &str)]) -> Result<EumSettings, ConfigError> {
-        let vars: HashMap<String, String> = vars
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect();
-        let lookup = |name: &str| vars.get(name).cloned();
-        EumSettings::from_env(&Env::new(Host::Lambda, &lookup))
+        crate::settings::in_lambda_env(vars, EumSettings::from_env)
     }
 
     #[test]

@@ -784,16 +784,9 @@ fn refusal(answer: &Answer) -> ProviderError {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::settings::Host;
-    use std::collections::HashMap;
 
     fn settings(vars: &[(&str, &str)]) -> Result<SfmcSettings, ConfigError> {
-        let vars: HashMap<String, String> = vars
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect();
-        let lookup = |name: &str| vars.get(name).cloned();
-        SfmcSettings::from_env(&Env::new(Host::Lambda, &lookup))
+        crate::settings::in_lambda_env(vars, SfmcSettings::from_env)
     }
 
     const BASE: &[(&str, &str)] = &[

@@ -319,16 +319,10 @@ fn classify(err: aws_sdk_sns::error::SdkError<PublishError>) -> ProviderError {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::settings::Host;
     use std::collections::HashMap;
 
     fn settings(vars: &[(&str, &str)]) -> Result<SnsSettings, ConfigError> {
-        let vars: HashMap<String, String> = vars
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect();
-        let lookup = |name: &str| vars.get(name).cloned();
-        SnsSettings::from_env(&Env::new(Host::Lambda, &lookup))
+        crate::settings::in_lambda_env(vars, SnsSettings::from_env)
     }
 
     #[test]

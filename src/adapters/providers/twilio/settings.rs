@@ -186,18 +186,12 @@ impl TwilioSettings {
 mod tests {
     use super::*;
     use crate::settings::Host;
-    use std::collections::HashMap;
 
     const ACCOUNT: &str = "AC0123456789abcdef0123456789abcdef";
     const SERVICE: &str = "MG0123456789abcdef0123456789abcdef";
 
     fn settings(vars: &[(&str, &str)]) -> Result<TwilioSettings, ConfigError> {
-        let vars: HashMap<String, String> = vars
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect();
-        let lookup = |name: &str| vars.get(name).cloned();
-        TwilioSettings::from_env(&Env::new(Host::Lambda, &lookup))
+        crate::settings::in_lambda_env(vars, TwilioSettings::from_env)
     }
 
     fn problem(vars: &[(&str, &str)]) -> String {

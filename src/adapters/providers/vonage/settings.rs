@@ -176,15 +176,9 @@ impl VonageSettings {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::settings::Host;
 
     fn settings(vars: &[(&str, &str)]) -> Result<VonageSettings, ConfigError> {
-        let vars: HashMap<String, String> = vars
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect();
-        let lookup = |name: &str| vars.get(name).cloned();
-        VonageSettings::from_env(&Env::new(Host::Lambda, &lookup))
+        crate::settings::in_lambda_env(vars, VonageSettings::from_env)
     }
 
     const BASE: &[(&str, &str)] = &[
