@@ -27,3 +27,4 @@ mod tls;
 mod twilio;
 mod twilio_status;
 mod vonage;
+mod vonage_receipts;
