@@ -4,24 +4,8 @@
 //! message past `MAX_SEGMENTS` refused before anything is sent.
 
 use crate::support::*;
-use crate::twilio::gateway_from_env;
-use crate::vonage::{API_KEY, API_SECRET, FakeVonage, messages, queued};
-use mosaic_sms_gateway::entry::http::router;
+use crate::vonage::{messages, vonage_gateway};
 use serde_json::json;
-
-async fn vonage_gateway(extra: &[(&str, &str)]) -> (axum::Router, wiremock::MockServer) {
-    let (vonage, _) = FakeVonage::new(queued).start().await;
-    let base = vonage.uri();
-    let mut vars = vec![
-        ("SMS_PROVIDER", "vonage"),
-        ("VONAGE_API_BASE", base.as_str()),
-        ("VONAGE_API_KEY", API_KEY),
-        ("VONAGE_API_SECRET", API_SECRET),
-        ("VONAGE_FROM", "Acme"),
-    ];
-    vars.extend_from_slice(extra);
-    (router(gateway_from_env(&vars).await), vonage)
-}
 
 fn sms(phone: &str, message: &str) -> serde_json::Value {
     json!({"phone_number": phone, "message": message})
