@@ -221,7 +221,7 @@ impl Answers {
                 )))
             }
             Verdict::Status(Declared::MaybeSent) => Err(ProviderError::indeterminate(format!(
-                "{name} answered HTTP {status}, which its description does not declare: it may have sent the message"
+                "{name} answered HTTP {status}, which its description does not declare"
             ))),
             Verdict::Status(declared) => Err(error(
                 declared,
