@@ -769,6 +769,45 @@ async fn a_provider_that_cannot_be_reached_hands_over_and_one_that_stalls_does_n
     assert_eq!(backup.count(), 0);
 }
 
+/// `{sender}`: a country's own sender (`SENDER_BY_COUNTRY`, key `http`), else Mosaic's `sender_id`
+/// when `HTTP_PROVIDER_USE_SENDER_ID` allows it, else `HTTP_PROVIDER_FROM`.
+#[tokio::test]
+async fn the_sender_is_the_countrys_then_the_requests_when_allowed_then_the_default() {
+    let server = acme_stand_in(|_| answer(200, json!({"id": "acme-1"}))).await;
+    let description = json!({
+        "name": "acme",
+        "url": format!("{}/send", server.uri()),
+        "headers": {"X-Api-Token": "{env.ACME_TOKEN}"},
+        "json": {"to": "{to}", "from": "{sender}", "text": "{text}"},
+        "message_id": "/id",
+        "sent": [200]
+    })
+    .to_string();
+    for use_sender_id in ["true", "false"] {
+        let (app, _) = first_then_backup(config_from(&[
+            ("SMS_PROVIDER", "http"),
+            ("HTTP_PROVIDER", &description),
+            ("HTTP_PROVIDER_FROM", "AcmeDefault"),
+            ("HTTP_PROVIDER_USE_SENDER_ID", use_sender_id),
+            ("SENDER_BY_COUNTRY", r#"{"GB": {"http": "AcmeUK"}}"#),
+        ]))
+        .await;
+        let text = format!("Your code is 1 ({use_sender_id})");
+        for phone in ["+14155550150", "+447400123456"] {
+            let (response, body) = call(&app, send(sms(phone, &text))).await;
+            assert_eq!(response.status(), 200, "{body}");
+        }
+    }
+    let senders: Vec<Value> = server
+        .received_requests()
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| json_body(r)["from"].clone())
+        .collect();
+    assert_eq!(senders, ["Other", "AcmeUK", "AcmeDefault", "AcmeUK"]);
+}
+
 /// A server that reads the request and closes the connection without an answer.
 async fn hangs_up() -> String {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -1044,8 +1083,9 @@ fn a_description_that_cannot_work_stops_the_binary_with_one_line() {
 }
 
 /// The gateway with an `http` provider run as a process at `trace`: a send, a refused number, a
-/// throttle that hands over to the outbox. Neither the token (in a header and in the URL), the
-/// message, nor the number appears in the log; the name, the status and the outcome do.
+/// throttle that hands over to the outbox, and `check --send-to`. Neither the token (in a header and
+/// in the URL), the message, nor the number appears in the log; the name, the status and the
+/// outcome do.
 #[tokio::test]
 async fn nothing_secret_reaches_the_log_even_at_trace() {
     let server = acme_stand_in(|to| match to {
@@ -1088,6 +1128,33 @@ async fn nothing_secret_reaches_the_log_even_at_trace() {
     assert_eq!(post("+15005550041").await.unwrap().status(), 422);
     let failed_over: Value = post("+15005550042").await.unwrap().json().await.unwrap();
     assert_eq!(failed_over["provider"], "outbox");
+    // `check --send-to` sends through the description like any request.
+    let to = unique_phone();
+    let mut check = gateway_command(dir.path());
+    check.env("GW_KEY", KEY).args([
+        "check",
+        "--uri",
+        &gateway.url,
+        "--api-key-env",
+        "GW_KEY",
+        "--send-to",
+        &to,
+        "--message",
+        message,
+    ]);
+    let output = tokio::task::spawn_blocking(move || check.output().unwrap())
+        .await
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
+    assert!(output.status.success(), "{stdout}");
+    assert!(
+        stdout.contains("through acme (message id acme-1)"),
+        "{stdout}"
+    );
+    assert!(
+        !stdout.contains(message) && !stdout.contains(TOKEN),
+        "{stdout}"
+    );
     let log = gateway.stop();
     for secret in [
         TOKEN,
@@ -1096,6 +1163,7 @@ async fn nothing_secret_reaches_the_log_even_at_trace() {
         "15005550040",
         "15005550041",
         "15005550042",
+        &to[1..],
     ] {
         assert!(
             !log.contains(secret),
