@@ -194,12 +194,22 @@ impl HttpSettings {
                 raw.len()
             )));
         }
-        let written: Written = serde_json::from_str(&raw).map_err(|e| {
+        let not_valid = |e: serde_json::Error| {
             invalid(format!(
                 "is not a valid description: {}",
                 e.to_string().replace(['\n', '\r'], " ")
             ))
-        })?;
+        };
+        // serde_json keeps the last of two equal keys, silently: a key written twice, at any depth,
+        // is refused rather than read as whichever came last.
+        if let Some(entries) = crate::domain::country::object_entries(&raw).map_err(not_valid)? {
+            for (i, (key, _)) in entries.iter().enumerate() {
+                if entries[..i].iter().any(|(k, _)| k == key) {
+                    return Err(invalid(format!("lists `{key}` twice")));
+                }
+            }
+        }
+        let written: Written = serde_json::from_str(&raw).map_err(not_valid)?;
         Self::compile(written, env).map_err(invalid)
     }
 
@@ -242,6 +252,9 @@ impl HttpSettings {
         for (name, value) in &w.headers {
             let header = HeaderName::try_from(name.as_str())
                 .map_err(|_| format!("`headers`: {name:?} is not a header name"))?;
+            if headers.iter().any(|(h, _)| *h == header) {
+                return Err(format!("`headers` names {name} twice"));
+            }
             if OWN_HEADERS.contains(&header.as_str()) {
                 return Err(format!("`headers`: {name} is written by the gateway"));
             }
@@ -683,6 +696,13 @@ mod tests {
                 &[],
                 "HTTP_PROVIDER is not a valid description: invalid type",
             ),
+            (
+                with(|d| {
+                    d.insert("headers".into(), json!({"X-Key": "a", "x-key": "b"}));
+                }),
+                &[],
+                "`headers` names x-key twice",
+            ),
         ];
         for (description, extra, start) in cases {
             let line = read(&description, extra).unwrap_err().to_string();
@@ -693,6 +713,34 @@ mod tests {
             assert!(line.contains(start), "expected {start:?} in {line:?}");
             assert!(!line.contains('\n'), "{line}");
             assert!(!line.contains("env-secret-value"), "{line}");
+        }
+    }
+
+    #[test]
+    fn a_key_written_twice_at_any_depth_is_refused() {
+        let text = good().to_string();
+        for (twice, expected) in [
+            (
+                text.replacen("\"sent\"", "\"sent\":[202],\"sent\"", 1),
+                "lists `sent` twice",
+            ),
+            (
+                text.replacen("\"from\"", "\"to\":\"{to}\",\"from\"", 1),
+                "\"to\" is listed twice",
+            ),
+        ] {
+            let line = crate::settings::in_lambda_env(
+                &[
+                    ("HTTP_PROVIDER", twice.as_str()),
+                    ("GATEWAY_SECRET_ID", "mosaic/gateway"),
+                    ("HTTP_PROVIDER_FROM", "Acme"),
+                    ("ACME_TRACE", "x"),
+                ],
+                HttpSettings::from_env,
+            )
+            .unwrap_err()
+            .to_string();
+            assert!(line.contains(expected), "{line}");
         }
     }
 
