@@ -227,10 +227,11 @@ impl HttpSettings {
                 w.name
             ));
         }
-        // Answers and metrics name the provider: one of the gateway's own would be ambiguous.
-        if crate::adapters::providers::find(&w.name).is_some() {
+        // Answers and metrics name the provider: one of the gateway's own would be ambiguous, and
+        // `none` is the metrics' Provider for a request no provider answered.
+        if crate::adapters::providers::find(&w.name).is_some() || w.name == "none" {
             return Err(format!(
-                "`name` {:?} is the name of one of the gateway's providers; choose another (sinch, acme-sms, ...)",
+                "`name` {:?} is taken (by one of the gateway's providers, or `none`, what metrics call no provider); choose another (sinch, acme-sms, ...)",
                 w.name
             ));
         }
@@ -511,7 +512,14 @@ mod tests {
                     d.insert("name".into(), json!("twilio"));
                 }),
                 &[],
-                "`name` \"twilio\" is the name of one of the gateway's providers",
+                "`name` \"twilio\" is taken",
+            ),
+            (
+                with(|d| {
+                    d.insert("name".into(), json!("none"));
+                }),
+                &[],
+                "`name` \"none\" is taken",
             ),
             (
                 with(|d| {
