@@ -268,7 +268,7 @@ impl HttpSettings {
             if template.uses(&Slot::Text) {
                 return Err(format!("`headers`: {name} cannot carry {{text}}"));
             }
-            if http::HeaderValue::from_str(template.literal_prefix()).is_err() {
+            if http::HeaderValue::from_str(&sample(&template, super::template::plain)).is_err() {
                 return Err(format!(
                     "`headers`: {name} has characters a header cannot hold"
                 ));
@@ -384,25 +384,28 @@ fn check_url(raw: &str, url: &Template) -> Result<(), String> {
                 .into(),
         );
     }
-    // Each placeholder stands for at least one unreserved character once encoded.
-    let sample = url.render(
-        &super::template::Values {
-            to: "x",
-            text: "x",
-            sender: "x",
-            reference: "x",
-            ttl_seconds: "1",
-            secrets: &vec!["x".to_owned(); 64],
-        },
-        super::template::percent,
-    );
-    if !rest::usable_url(&sample) {
+    if !rest::usable_url(&sample(url, super::template::percent)) {
         return Err(format!(
             "`url` must be an https URL (http only on loopback), got {:?}",
             crate::domain::redact::url_credentials(&raw[..authority_end])
         ));
     }
     Ok(())
+}
+
+/// `template` with each placeholder standing for one unreserved character, to check its literal
+/// text where it goes (a URL, a header).
+fn sample(template: &Template, encode: fn(&str, &mut String)) -> String {
+    let secrets = vec!["x".to_owned(); 64];
+    let values = super::template::Values {
+        to: "x",
+        text: "x",
+        sender: "x",
+        reference: "x",
+        ttl_seconds: "1",
+        secrets: &secrets,
+    };
+    template.render(&values, encode)
 }
 
 fn senders(env: &Env, used: bool) -> Result<Option<Senders>, String> {
@@ -710,6 +713,13 @@ mod tests {
                 }),
                 &[],
                 "`headers` names x-key twice",
+            ),
+            (
+                with(|d| {
+                    d.insert("headers".into(), json!({"X-Key": "{to}\nInjected: yes"}));
+                }),
+                &[],
+                "`headers`: X-Key has characters a header cannot hold",
             ),
         ];
         for (description, extra, start) in cases {
