@@ -162,12 +162,15 @@ impl HttpProvider {
         )?;
         for (name, value) in &s.headers {
             // A value from the secret that a header cannot hold (a newline): nothing was sent.
-            let value = http::HeaderValue::from_str(&value.render(&values, plain)).map_err(|_| {
+            let mut value = http::HeaderValue::from_str(&value.render(&values, plain)).map_err(|_| {
                 ProviderError::misconfigured(format!(
                     "{}: the header {name} of HTTP_PROVIDER is not a valid header once filled in; check the secret fields it uses",
                     s.name
                 ))
             })?;
+            // Any of them may hold a credential: `Debug` of the request, here or in the client,
+            // shows none.
+            value.set_sensitive(true);
             request.headers_mut().insert(name.clone(), value);
         }
         Ok(request)
