@@ -5,6 +5,7 @@ mod dedupe;
 mod end_user_messaging;
 mod entropy;
 mod events;
+mod http_provider;
 mod idle;
 mod key_cache;
 mod lambda_host;

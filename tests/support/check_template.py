@@ -455,6 +455,26 @@ for provider in ["vonage", "vonage,sns", "sns,vonage"]:
            f"the rules want VonageFrom with SmsProvider={provider}")
     expect(condition_holds("UsesSns", SmsProvider=provider) == ("sns" in provider.split(",")),
            f"UsesSns {'holds' if 'sns' in provider.split(',') else 'does not hold'} for SmsProvider={provider}")
+# http: the description ships as a layer (http-provider/), read from HTTP_PROVIDER_FILE, wherever a
+# chain may name http; the environment has no room for the description itself.
+for provider in ["http", "http,sns", "sns,http"]:
+    expect(provider in template["Parameters"]["SmsProvider"]["AllowedValues"], f"SmsProvider allows {provider}")
+    expect(rules_accept(SmsProvider=provider), f"SmsProvider={provider} needs no other parameter")
+    expect(condition_holds("UsesHttp", SmsProvider=provider), f"UsesHttp holds for SmsProvider={provider}")
+    expect(condition_holds("UsesSns", SmsProvider=provider) == ("sns" in provider.split(",")),
+           f"UsesSns {'holds' if 'sns' in provider.split(',') else 'does not hold'} for SmsProvider={provider}")
+expect(not condition_holds("UsesHttp", SmsProvider="sns"), "UsesHttp does not hold for SmsProvider=sns")
+expect(condition_holds("UsesHttp", SmsProvider="sns", ProvidersByCountry='{"DE":"http"}'),
+       "UsesHttp holds with ProvidersByCountry (a chain may name http)")
+layer = resources.get("HttpProviderLayer", {})
+expect(layer.get("Type") == "AWS::Serverless::LayerVersion" and layer.get("Condition") == "UsesHttp"
+       and layer.get("Properties", {}).get("ContentUri") == "http-provider/",
+       "HttpProviderLayer ships http-provider/ when UsesHttp")
+expect(resources["GatewayFunction"]["Properties"].get("Layers")
+       == {"Fn::If": ["UsesHttp", [{"Ref": "HttpProviderLayer"}], {"Ref": "AWS::NoValue"}]},
+       "the function has the http provider's layer when UsesHttp")
+expect(variables.get("HTTP_PROVIDER_FILE") == {"Fn::If": ["UsesHttp", "/opt/http-provider.json", ""]},
+       "HTTP_PROVIDER_FILE names the layer's description when UsesHttp, and is empty otherwise")
 # Conditions cannot read ProvidersByCountry's JSON: a chain of its own may use SNS, and End User
 # Messaging when it has an identity.
 expect(condition_holds("UsesSns", SmsProvider="twilio", TwilioFrom="+15005550006", ProvidersByCountry='{"DE":"sns"}')

@@ -48,6 +48,11 @@ Vonage: `POST /sms/json`, form-encoded, checks `api_key` `VONAGE_API_KEY` and `a
 status `0` with a fresh `message-id`; for a `to` starting 1500555042 status 1 (throttled), for one
 starting 1500555050 status 5 (internal error).
 
+Telnyx (the http provider's recipe, events/*http*.env): `POST /v2/messages` checks `Authorization:
+Bearer TELNYX_API_KEY` below (else 401, code 10009) and a JSON body with `from`, `to` (E.164) and
+`text` (else 422, code 10004), and answers as Telnyx does: 200 with the message in `data` and a fresh
+`data.id`; for a `to` starting +1500555042 a 429 (code 10011), for one starting +1500555050 a 500.
+
 Binds port 0 on 127.0.0.1 and prints the port on one line, then on a second line a port where nothing
 listens; stops when its stdin closes.
 """
@@ -77,6 +82,7 @@ SFMC_CLIENT_SECRET = "local-test-sfmc-client-secret-00"
 SFMC_DEFINITION = "mosaic-otp"
 VONAGE_API_KEY = "7e577e57"
 VONAGE_API_SECRET = "local-test-vonage-secret"
+TELNYX_API_KEY = "KEY0123456789local-test-telnyx"
 sfmc_tokens = set()
 sfmc_keys = set()
 
@@ -152,6 +158,13 @@ class StandIn(http.server.BaseHTTPRequestHandler):
             return self.sfmc(path, body)
         if path == "/sms/json":
             return self.vonage(self.read_form())
+        if path == "/v2/messages":
+            length = int(self.headers.get("Content-Length", 0))
+            try:
+                body = json.loads(self.rfile.read(length) or b"{}")
+            except ValueError:
+                body = None
+            return self.telnyx(body)
         if path.startswith("/2010-04-01/"):
             match = TWILIO.match(path)
             form = self.read_form()
@@ -181,6 +194,28 @@ class StandIn(http.server.BaseHTTPRequestHandler):
             if field("client-ref"):
                 part["client-ref"] = field("client-ref")
         self.answer(200, json.dumps({"message-count": "1", "messages": [part]}), content_type="application/json")
+
+    # ---- Telnyx ----------------------------------------------------------------------------------
+
+    def telnyx(self, body):
+        def error(status, code, title):
+            errors = {"errors": [{"code": code, "title": title, "detail": title}]}
+            self.answer(status, json.dumps(errors), content_type="application/json")
+        if self.headers.get("Authorization") != f"Bearer {TELNYX_API_KEY}":
+            return error(401, "10009", "Authentication failed")
+        fields = body if isinstance(body, dict) else {}
+        to = fields.get("to")
+        if not (fields.get("from") and fields.get("text") and isinstance(to, str)
+                and re.fullmatch(r"\+[1-9][0-9]{6,14}", to)):
+            return error(422, "10004", "Missing required parameter")
+        if to.startswith("+1500555042"):
+            return error(429, "10011", "Too many requests")
+        if to.startswith("+1500555050"):
+            return error(500, "10007", "Unexpected error")
+        message = {"record_type": "message", "direction": "outbound", "id": str(uuid.uuid4()), "type": "SMS",
+                   "from": {"phone_number": fields["from"]}, "to": [{"phone_number": to, "status": "queued"}],
+                   "text": fields["text"], "parts": 1, "errors": []}
+        self.answer(200, json.dumps({"data": message}), content_type="application/json")
 
     # ---- Salesforce Marketing Cloud --------------------------------------------------------------
 

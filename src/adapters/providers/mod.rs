@@ -6,6 +6,7 @@
 //! one splits into.
 
 pub mod end_user_messaging;
+pub mod http_provider;
 pub mod outbox;
 pub mod receipts;
 pub mod rest;
@@ -45,6 +46,7 @@ pub const REGISTRY: &[(&str, Configure)] = &[
         salesforce_marketing_cloud::configure,
     ),
     (vonage::NAME, vonage::configure),
+    (http_provider::NAME, http_provider::configure),
     ("outbox", outbox::configure),
 ];
 

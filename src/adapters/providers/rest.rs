@@ -121,6 +121,9 @@ pub fn pair(
 /// cannot work.
 pub type InSecret<C> = Result<Option<C>, String>;
 
+/// What reads a provider's credentials out of one read of the secret.
+type ReadSecret<C> = Box<dyn Fn(&SecretValue) -> InSecret<C> + Send + Sync>;
+
 /// Credentials found for a send, and whether the gateway secret held them: only the secret's can
 /// have been rotated, so only a refusal of those is worth reading the secret again.
 pub struct Found<C> {
@@ -133,8 +136,9 @@ pub struct Found<C> {
 pub struct Lookup<C> {
     env: Option<C>,
     /// Reads a provider's credentials out of one read of the secret; its error says why they
-    /// cannot work, never quoting a secret.
-    in_secret: fn(&SecretValue) -> InSecret<C>,
+    /// cannot work, never quoting a secret. A closure, so a provider whose fields are named by
+    /// its configuration (the `http` provider's `{secret.FIELD}`) can say which.
+    in_secret: ReadSecret<C>,
     /// The last read of the secret looked at, and what it holds: a read is parsed once, by the
     /// first send that sees it, not once per send. Keyed by the read itself (`Arc::ptr_eq`), not
     /// by its contents: each read of the secret is a new `Arc`, so the same pointer is the same
@@ -144,10 +148,13 @@ pub struct Lookup<C> {
 }
 
 impl<C: Clone> Lookup<C> {
-    pub fn new(env: Option<C>, in_secret: fn(&SecretValue) -> InSecret<C>) -> Self {
+    pub fn new(
+        env: Option<C>,
+        in_secret: impl Fn(&SecretValue) -> InSecret<C> + Send + Sync + 'static,
+    ) -> Self {
         Self {
             env,
-            in_secret,
+            in_secret: Box::new(in_secret),
             last_read: Mutex::new(None),
         }
     }
