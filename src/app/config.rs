@@ -652,7 +652,7 @@ pub(crate) mod tests {
             ConfigError::UnknownProvider {
                 name: "carrier-pigeon".into(),
                 known:
-                    "sns, twilio, end-user-messaging, salesforce-marketing-cloud, vonage, outbox"
+                    "sns, twilio, end-user-messaging, salesforce-marketing-cloud, vonage, infobip, outbox"
                         .into()
             }
         );
@@ -660,7 +660,7 @@ pub(crate) mod tests {
             err(&[("SMS_PROVIDER", "carrier-pigeon")])
                 .to_string()
                 .contains(
-                    "known: sns, twilio, end-user-messaging, salesforce-marketing-cloud, vonage, outbox"
+                    "known: sns, twilio, end-user-messaging, salesforce-marketing-cloud, vonage, infobip, outbox"
                 )
         );
         assert_eq!(

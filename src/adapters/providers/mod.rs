@@ -6,6 +6,7 @@
 //! one splits into.
 
 pub mod end_user_messaging;
+pub mod infobip;
 pub mod outbox;
 pub mod rest;
 pub mod salesforce_marketing_cloud;
@@ -44,6 +45,7 @@ pub const REGISTRY: &[(&str, Configure)] = &[
         salesforce_marketing_cloud::configure,
     ),
     (vonage::NAME, vonage::configure),
+    (infobip::NAME, infobip::configure),
     ("outbox", outbox::configure),
 ];
 
