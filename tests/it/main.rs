@@ -6,6 +6,7 @@ mod end_user_messaging;
 mod entropy;
 mod events;
 mod idle;
+mod infobip;
 mod key_cache;
 mod lambda_host;
 mod layers;
