@@ -429,7 +429,9 @@ for variable, parameter in [("DEDUPE_WINDOW_SECONDS", "DedupeWindowSeconds"),
                             ("SFMC_SUBDOMAIN", "SfmcSubdomain"),
                             ("SFMC_ACCOUNT_ID", "SfmcAccountId"),
                             ("SFMC_DEFINITION_KEY", "SfmcDefinitionKey"),
-                            ("VONAGE_FROM", "VonageFrom")]:
+                            ("VONAGE_FROM", "VonageFrom"),
+                            ("INFOBIP_BASE_URL", "InfobipBaseUrl"),
+                            ("INFOBIP_FROM", "InfobipFrom")]:
     expect(variables.get(variable) == {"Ref": parameter} and parameter in template["Parameters"],
            f"{variable} comes from the {parameter} parameter")
 expect(any("AllowedCountries" in repr(a.get("Assert")) and "BlockedCountries" in repr(a.get("Assert"))
@@ -455,6 +457,22 @@ for provider in ["vonage", "vonage,sns", "sns,vonage"]:
            f"the rules want VonageFrom with SmsProvider={provider}")
     expect(condition_holds("UsesSns", SmsProvider=provider) == ("sns" in provider.split(",")),
            f"UsesSns {'holds' if 'sns' in provider.split(',') else 'does not hold'} for SmsProvider={provider}")
+# Infobip: the account's host and a sender wherever SmsProvider names it; the host is Infobip's only
+# (the API key goes there).
+for provider in ["infobip", "infobip,sns", "sns,infobip"]:
+    expect(provider in template["Parameters"]["SmsProvider"]["AllowedValues"], f"SmsProvider allows {provider}")
+    expect(not rules_accept(SmsProvider=provider)
+           and not rules_accept(SmsProvider=provider, InfobipFrom="Acme")
+           and not rules_accept(SmsProvider=provider, InfobipBaseUrl="xyz12.api.infobip.com")
+           and rules_accept(SmsProvider=provider, InfobipBaseUrl="xyz12.api.infobip.com", InfobipFrom="Acme"),
+           f"the rules want InfobipBaseUrl and InfobipFrom with SmsProvider={provider}")
+    expect(condition_holds("UsesSns", SmsProvider=provider) == ("sns" in provider.split(",")),
+           f"UsesSns {'holds' if 'sns' in provider.split(',') else 'does not hold'} for SmsProvider={provider}")
+infobip_host = re.compile(template["Parameters"]["InfobipBaseUrl"]["AllowedPattern"])
+expect(all(infobip_host.fullmatch(h) for h in ["", "xyz12.api.infobip.com", "4d3f1-a.api.infobip.com"])
+       and not any(infobip_host.fullmatch(h) for h in ["https://xyz12.api.infobip.com", "xyz12.api.infobip.com.evil.example",
+                                                        "evil.example", "xyz12.api.infobip.com/"]),
+       "InfobipBaseUrl takes an Infobip account host and nothing else")
 # Conditions cannot read ProvidersByCountry's JSON: a chain of its own may use SNS, and End User
 # Messaging when it has an identity.
 expect(condition_holds("UsesSns", SmsProvider="twilio", TwilioFrom="+15005550006", ProvidersByCountry='{"DE":"sns"}')
