@@ -7,8 +7,8 @@
 //! provider refused our own set-up: credentials, sender, account), by `FunctionName` and by
 //! `FunctionName` and `Provider`, counted even when the next provider then sent the message;
 //! `IdempotencyStoreErrors`; the receipts, `SmsDelivered` and `SmsNotDelivered`; Twilio's
-//! callbacks refused for our set-up, `TwilioCallbacksRefused`, and as noise,
-//! `TwilioCallbacksAnonymous`. Every metric and dimension set is listed in
+//! callbacks (and each provider's receipts) refused for our set-up, `TwilioCallbacksRefused`
+//! (`VonageCallbacksRefused`), and as noise, `TwilioCallbacksAnonymous` (`VonageCallbacksAnonymous`). Every metric and dimension set is listed in
 //! tests/support/published_metrics.json, which the template's alarms are checked against. A line carries only the metric it counts: each series CloudWatch
 //! keeps is a custom metric it bills.
 
@@ -17,6 +17,17 @@ use serde_json::json;
 use std::io::Write;
 
 pub const NAMESPACE: &str = "MosaicSmsGateway";
+
+/// `TwilioCallbacksRefused` for (`twilio`, `Refused`): a provider's receipts metric, named after it.
+fn callbacks_metric(provider: &str, what: &str) -> String {
+    let mut chars = provider.chars();
+    let capital: String = chars
+        .next()
+        .map(|c| c.to_ascii_uppercase())
+        .into_iter()
+        .collect();
+    format!("{capital}{}Callbacks{what}", chars.as_str())
+}
 
 /// The `Outcome` of a Mosaic re-send that the dedupe answered while the first send was under way
 /// or may have gone (`502 delivery_unknown` to Mosaic): counted as neither sent nor failed.
@@ -243,37 +254,45 @@ impl Metrics {
         }
     }
 
-    /// The EMF line for a Twilio status callback of Twilio's shape and for our account that no
-    /// auth token the gateway knows signs (`reason`: `mismatch`), or `None` when metrics are off.
-    /// Many of them mean the auth token the gateway checks with is not the account's: every
-    /// receipt is being lost (the alarm watches this one).
-    pub fn callback_refused_line(&self, reason: &str, now_ms: u64) -> Option<String> {
-        self.error_line("TwilioCallbacksRefused", ("Reason", reason), false, now_ms)
+    /// The EMF line for a receipt of `provider`'s shape and for our account that no secret the
+    /// gateway knows signs (`reason`: `mismatch`), or `None` when metrics are off: Twilio's in
+    /// `TwilioCallbacksRefused`, Vonage's in `VonageCallbacksRefused`, and so on. Many of them
+    /// mean the secret the gateway checks with is not the one the provider signs with: every
+    /// receipt is being lost (an alarm watches each).
+    pub fn callback_refused_line(
+        &self,
+        provider: &str,
+        reason: &str,
+        now_ms: u64,
+    ) -> Option<String> {
+        let metric = callbacks_metric(provider, "Refused");
+        self.error_line(&metric, ("Reason", reason), false, now_ms)
     }
 
-    /// The EMF line for a Twilio status callback that anyone could have posted (`reason`:
-    /// `missing` signature, `malformed`, `other_account`, `oversized`), at INFO, or `None` when
-    /// metrics are off: noise from the internet, says nothing about our set-up, never alarmed.
-    pub fn callback_anonymous_line(&self, reason: &str, now_ms: u64) -> Option<String> {
-        self.count_line(
-            "TwilioCallbacksAnonymous",
-            ("Reason", reason),
-            false,
-            "INFO",
-            now_ms,
-        )
+    /// The EMF line for a receipt that anyone could have posted to `provider`'s path (`reason`:
+    /// `missing` signature, `malformed`, `other_account`, `oversized`), at INFO, in
+    /// `TwilioCallbacksAnonymous`, `VonageCallbacksAnonymous`, ..., or `None` when metrics are
+    /// off: noise from the internet, says nothing about our set-up, never alarmed.
+    pub fn callback_anonymous_line(
+        &self,
+        provider: &str,
+        reason: &str,
+        now_ms: u64,
+    ) -> Option<String> {
+        let metric = callbacks_metric(provider, "Anonymous");
+        self.count_line(&metric, ("Reason", reason), false, "INFO", now_ms)
     }
 
-    /// Prints the EMF line for a Twilio status callback refused for our set-up.
-    pub fn record_callback_refused(&self, reason: &str) {
-        if let Some(line) = self.callback_refused_line(reason, now_ms()) {
+    /// Prints the EMF line for a receipt refused for our set-up.
+    pub fn record_callback_refused(&self, provider: &str, reason: &str) {
+        if let Some(line) = self.callback_refused_line(provider, reason, now_ms()) {
             print_line(&line);
         }
     }
 
-    /// Prints the EMF line for an anonymous Twilio status callback.
-    pub fn record_callback_anonymous(&self, reason: &str) {
-        if let Some(line) = self.callback_anonymous_line(reason, now_ms()) {
+    /// Prints the EMF line for an anonymous receipt.
+    pub fn record_callback_anonymous(&self, provider: &str, reason: &str) {
+        if let Some(line) = self.callback_anonymous_line(provider, reason, now_ms()) {
             print_line(&line);
         }
     }
@@ -362,8 +381,18 @@ mod tests {
         let mut lines = vec![
             metrics.misconfigured_line("twilio", 1).unwrap(),
             metrics.store_error_line("claim", 1).unwrap(),
-            metrics.callback_refused_line("mismatch", 1).unwrap(),
-            metrics.callback_anonymous_line("missing", 1).unwrap(),
+            metrics
+                .callback_refused_line("twilio", "mismatch", 1)
+                .unwrap(),
+            metrics
+                .callback_anonymous_line("twilio", "missing", 1)
+                .unwrap(),
+            metrics
+                .callback_refused_line("vonage", "mismatch", 1)
+                .unwrap(),
+            metrics
+                .callback_anonymous_line("vonage", "missing", 1)
+                .unwrap(),
             metrics
                 .delivery_line("twilio", Some("US"), "delivered", true, 1)
                 .unwrap(),
@@ -578,18 +607,31 @@ mod tests {
                 .collect();
             (names, line["level"].clone(), line["Reason"].clone())
         };
-        let (counted, level, reason) =
-            names(&metrics.callback_refused_line("mismatch", 1).unwrap());
+        let (counted, level, reason) = names(
+            &metrics
+                .callback_refused_line("twilio", "mismatch", 1)
+                .unwrap(),
+        );
         assert_eq!(counted, ["TwilioCallbacksRefused"]);
         assert_eq!((level, reason), ("ERROR".into(), "mismatch".into()));
         for why in ["missing", "malformed", "other_account", "oversized"] {
-            let line = metrics.callback_anonymous_line(why, 1).unwrap();
+            let line = metrics.callback_anonymous_line("twilio", why, 1).unwrap();
             let (counted, level, reason) = names(&line);
             // Noise from the internet: never in the alarmed metric, and no ERROR line.
             assert_eq!(counted, ["TwilioCallbacksAnonymous"], "{why}");
             assert!(!line.contains("TwilioCallbacksRefused"), "{line}");
             assert_eq!((level, reason), ("INFO".into(), why.into()));
         }
-        assert!(Metrics::Off.callback_anonymous_line("missing", 1).is_none());
+        assert!(
+            Metrics::Off
+                .callback_anonymous_line("twilio", "missing", 1)
+                .is_none()
+        );
+        let (counted, _, _) = names(
+            &metrics
+                .callback_refused_line("vonage", "mismatch", 1)
+                .unwrap(),
+        );
+        assert_eq!(counted, ["VonageCallbacksRefused"]);
     }
 }

@@ -54,6 +54,9 @@ pub struct Config {
     pub fingerprint_secret_id: Option<String>,
     /// `TWILIO_STATUS_CALLBACK_URL`, with what checks the callbacks when the secret does not.
     pub twilio_callbacks: Option<TwilioCallbacks>,
+    /// Vonage's receipts (`VONAGE_STATUS_CALLBACK_URL` or `RECEIPTS_BASE_URL`), when vonage is in
+    /// a chain.
+    pub vonage_receipts: Option<providers::vonage::ReceiptSettings>,
 }
 
 /// Where Twilio's status callbacks come, and the environment's account and auth token for them
@@ -177,23 +180,26 @@ impl Config {
                 "and FINGERPRINT_KEY are both set: set one (the secret for a deployment, the variable for local use)",
             ));
         }
+        let named = |provider: &str| {
+            default_chain
+                .iter()
+                .chain(chains_by_country.values().flatten())
+                .any(|name| *name == provider)
+        };
         let twilio_callbacks =
-            providers::twilio::status_callback_url(&env)?.map(|url| TwilioCallbacks {
-                url,
-                auth_token: env.optional("TWILIO_AUTH_TOKEN"),
-                account_sid: env.optional("TWILIO_ACCOUNT_SID"),
+            providers::twilio::status_callback_url(&env, named("twilio"))?.map(|url| {
+                TwilioCallbacks {
+                    url,
+                    auth_token: env.optional("TWILIO_AUTH_TOKEN"),
+                    account_sid: env.optional("TWILIO_ACCOUNT_SID"),
+                }
             });
-        let twilio_named = names_twilio(&default_chain, &chains_by_country);
-        if twilio_callbacks.is_some() && !twilio_named {
-            return Err(ConfigError::invalid(
-                "TWILIO_STATUS_CALLBACK_URL",
-                "is set, but no provider chain (SMS_PROVIDER, PROVIDERS_BY_COUNTRY) includes twilio",
-            ));
-        }
+        let vonage_receipts = providers::vonage::ReceiptSettings::from_env(&env, named("vonage"))?;
         Ok(Self {
             fingerprint_key,
             fingerprint_secret_id,
             twilio_callbacks,
+            vonage_receipts,
             keys,
             providers,
             default_chain,
@@ -218,16 +224,6 @@ impl Config {
     pub fn provider_names(&self) -> Vec<&'static str> {
         self.default_chain.clone()
     }
-}
-
-fn names_twilio(
-    default_chain: &[&'static str],
-    by_country: &HashMap<Country, Vec<&'static str>>,
-) -> bool {
-    default_chain
-        .iter()
-        .chain(by_country.values().flatten())
-        .any(|name| *name == "twilio")
 }
 
 /// A provider chain as `variable` lists it (`twilio,sns`): known names, each once, at least one.
@@ -641,6 +637,39 @@ pub(crate) mod tests {
                 auth_token: Some("t".to_owned()),
                 account_sid: Some("AC0123456789abcdef0123456789abcdef".to_owned()),
             })
+        );
+    }
+
+    #[test]
+    fn the_receipts_base_gives_each_named_provider_its_path_and_the_others_nothing() {
+        let base = (
+            "RECEIPTS_BASE_URL",
+            "https://abc.execute-api.us-east-1.amazonaws.com",
+        );
+        let c = config(Host::Local, &[base]).unwrap();
+        assert_eq!((c.twilio_callbacks, c.vonage_receipts), (None, None));
+        let c = config(
+            Host::Local,
+            &[
+                base,
+                ("SMS_PROVIDER", "vonage,outbox"),
+                ("PROVIDERS_BY_COUNTRY", r#"{"IN": "twilio"}"#),
+                ("TWILIO_FROM", "+15005550006"),
+                ("TWILIO_ACCOUNT_SID", "AC0123456789abcdef0123456789abcdef"),
+                ("TWILIO_AUTH_TOKEN", "t"),
+                ("VONAGE_FROM", "Acme"),
+                ("VONAGE_API_KEY", "abcd1234"),
+                ("VONAGE_API_SECRET", "s3cret-value"),
+            ],
+        )
+        .unwrap();
+        assert_eq!(
+            c.twilio_callbacks.map(|t| t.url).as_deref(),
+            Some("https://abc.execute-api.us-east-1.amazonaws.com/twilio/status")
+        );
+        assert_eq!(
+            c.vonage_receipts.map(|v| v.url).as_deref(),
+            Some("https://abc.execute-api.us-east-1.amazonaws.com/vonage/status")
         );
     }
 

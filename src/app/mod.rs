@@ -70,6 +70,8 @@ struct Inner {
     counts_matter: bool,
     /// With `TWILIO_STATUS_CALLBACK_URL`: the check of Twilio's callbacks.
     twilio_callbacks: Option<StatusCallbacks>,
+    /// With Vonage's receipts on: the check of their signature.
+    vonage_receipts: Option<crate::adapters::providers::vonage::Receipts>,
 }
 
 /// What the state is built from besides the configuration. The binary makes them with
@@ -170,6 +172,9 @@ impl AppState {
                 callbacks.account_sid.clone(),
             )
         });
+        let vonage_receipts = config.vonage_receipts.clone().map(|settings| {
+            crate::adapters::providers::vonage::Receipts::new(settings, Arc::clone(&keys))
+        });
         let fingerprint = config
             .fingerprint_key
             .clone()
@@ -189,6 +194,7 @@ impl AppState {
                 fingerprint_secret,
                 counts_matter,
                 twilio_callbacks,
+                vonage_receipts,
             }),
         })
     }
@@ -219,6 +225,11 @@ impl AppState {
     /// The check of Twilio's status callbacks, when they are configured.
     pub fn twilio_callbacks(&self) -> Option<&StatusCallbacks> {
         self.inner.twilio_callbacks.as_ref()
+    }
+
+    /// The check of Vonage's receipts, when they are on.
+    pub fn vonage_receipts(&self) -> Option<&crate::adapters::providers::vonage::Receipts> {
+        self.inner.vonage_receipts.as_ref()
     }
 
     pub fn keys(&self) -> &ApiKeys {

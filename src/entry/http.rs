@@ -32,12 +32,18 @@ pub struct RequestId(pub String);
 
 /// The gateway: every path and method goes to one handler.
 pub fn router(state: AppState) -> Router {
+    use crate::entry::receipts;
     Router::new()
-        // Twilio's status callbacks, on their own path; every other path is Mosaic's.
+        // The providers' delivery receipts, each on its own path; every other path is Mosaic's.
         .route(
             crate::adapters::providers::twilio::STATUS_PATH,
-            axum::routing::post(crate::entry::twilio_status::status_callback)
-                .fallback(crate::entry::twilio_status::method_not_allowed),
+            axum::routing::post(receipts::twilio).fallback(receipts::twilio_method_not_allowed),
+        )
+        .route(
+            crate::adapters::providers::vonage::STATUS_PATH,
+            axum::routing::get(receipts::vonage)
+                .post(receipts::vonage)
+                .fallback(receipts::vonage_method_not_allowed),
         )
         .fallback(handle)
         .with_state(state)

@@ -28,3 +28,4 @@ mod tls;
 mod twilio;
 mod twilio_status;
 mod vonage;
+mod vonage_receipts;

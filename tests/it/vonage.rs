@@ -7,6 +7,7 @@
 use crate::process::*;
 use crate::support::*;
 use crate::twilio::gateway_from_env;
+use mosaic_sms_gateway::adapters::providers::vonage::{SignatureMethod, signature};
 use mosaic_sms_gateway::app;
 use mosaic_sms_gateway::app::config::Config;
 use mosaic_sms_gateway::entry::http::router;
@@ -19,6 +20,7 @@ use wiremock::{Mock, MockServer, Request, Respond, ResponseTemplate};
 pub const API_KEY: &str = "abcd1234";
 pub const API_SECRET: &str = "v0nage-s3cret-that-must-not-leak";
 const FROM: &str = "Acme";
+const SIGNATURE_SECRET: &str = "v0nage-signature-secret-never-logged";
 
 /// The path of Vonage's description, beside the project.
 const CONTRACT: &str = concat!(
@@ -602,8 +604,9 @@ async fn a_secret_without_vonage_credentials_stops_start_up() {
     );
 }
 
-/// The gateway with Vonage, run as a process at `trace`: a send, a barred number, and credentials
-/// Vonage refuses. Neither the API secret nor the message appears in the log.
+/// The gateway with Vonage, run as a process at `trace`: a send, a barred number, credentials
+/// Vonage refuses, and receipts signed right and wrong. Neither the API secret, the signature
+/// secret nor the message appears in the log.
 #[tokio::test]
 async fn vonage_credentials_never_reach_the_log_even_at_trace() {
     let fake = FakeVonage::new(|form| match form["to"].as_str() {
@@ -621,7 +624,12 @@ async fn vonage_credentials_never_reach_the_log_even_at_trace() {
         .env("VONAGE_API_BASE", vonage.uri())
         .env("VONAGE_API_KEY", API_KEY)
         .env("VONAGE_API_SECRET", API_SECRET)
-        .env("VONAGE_FROM", FROM);
+        .env("VONAGE_FROM", FROM)
+        .env("VONAGE_SIGNATURE_SECRET", SIGNATURE_SECRET)
+        .env(
+            "RECEIPTS_BASE_URL",
+            "https://a1b2c3d4e5.execute-api.us-east-1.amazonaws.com",
+        );
     let gateway = start(command, dir.path());
 
     let message = "Your Acme code is 77Q-41X";
@@ -638,8 +646,44 @@ async fn vonage_credentials_never_reach_the_log_even_at_trace() {
     *accepted.lock().unwrap() = "another-secret".into();
     let failed_over: serde_json::Value = post(&unique_phone()).await.unwrap().json().await.unwrap();
     assert_eq!(failed_over["provider"], "outbox");
+    let receipts = gateway.url.replacen("/send-sms", "/vonage/status", 1);
+    let receipts = match receipts.ends_with("/vonage/status") {
+        true => receipts,
+        false => format!("{}/vonage/status", receipts.trim_end_matches('/')),
+    };
+    let receipt = |secret: &str| {
+        let mut params: Vec<(String, String)> = [
+            ("msisdn", "15005550001"),
+            ("status", "failed"),
+            ("err-code", "6"),
+            ("api-key", API_KEY),
+            ("messageId", "0A0000000123ABCD1"),
+        ]
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+        let sig = signature(SignatureMethod::Sha512, secret, &params);
+        params.push(("sig".into(), sig));
+        let body = form_urlencoded::Serializer::new(String::new())
+            .extend_pairs(&params)
+            .finish();
+        client
+            .post(&receipts)
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(body)
+            .send()
+    };
+    assert_eq!(receipt(SIGNATURE_SECRET).await.unwrap().status(), 204);
+    assert_eq!(receipt("not-the-secret").await.unwrap().status(), 403);
     let log = gateway.stop();
-    for secret in [API_SECRET, API_KEY, message, "77Q-41X", "15005550001"] {
+    for secret in [
+        API_SECRET,
+        API_KEY,
+        SIGNATURE_SECRET,
+        message,
+        "77Q-41X",
+        "15005550001",
+    ] {
         assert!(
             !log.contains(secret),
             "{secret:?} leaked into the log:\n{log}"
@@ -649,4 +693,51 @@ async fn vonage_credentials_never_reach_the_log_even_at_trace() {
         log.contains("ERROR") && log.contains("Check vonage_api_key"),
         "a refused set-up is one error line that says what to fix:\n{log}"
     );
+}
+
+/// `check --send-to` against a gateway that sends through Vonage: the test SMS reaches the
+/// stand-in, and `check` names the provider and Vonage's message id.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn check_sends_its_test_sms_through_vonage() {
+    let (vonage, violations) = FakeVonage::new(queued).start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let mut command = gateway_command(dir.path());
+    command
+        .env("GATEWAY_API_KEY", KEY)
+        .env("SMS_PROVIDER", "vonage")
+        .env("VONAGE_API_BASE", vonage.uri())
+        .env("VONAGE_API_KEY", API_KEY)
+        .env("VONAGE_API_SECRET", API_SECRET)
+        .env("VONAGE_FROM", FROM);
+    let gateway = start(command, dir.path());
+    let uri = format!("{}/send-sms", gateway.url.trim_end_matches('/'));
+    let to = unique_phone();
+    let mut check = gateway_command(dir.path());
+    check.env("GW_KEY", KEY).args([
+        "check",
+        "--uri",
+        &uri,
+        "--api-key-env",
+        "GW_KEY",
+        "--send-to",
+        &to,
+        "--message",
+        "hello from check",
+    ]);
+    let output = tokio::task::spawn_blocking(move || check.output().unwrap())
+        .await
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
+    assert!(output.status.success(), "{stdout}{:?}", output.stderr);
+    let sent = stdout.lines().nth(1).unwrap_or_default();
+    assert!(
+        sent.contains("through vonage (message id 0A00000000000000)"),
+        "{stdout}"
+    );
+    let sent = messages(&vonage).await;
+    assert_eq!(sent.len(), 1);
+    assert_eq!(sent[0]["to"], to.trim_start_matches('+'));
+    assert_eq!(sent[0]["text"], "hello from check");
+    assert!(violations.lock().unwrap().is_empty());
+    drop(gateway);
 }

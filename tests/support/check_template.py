@@ -487,8 +487,10 @@ expect(condition_holds("UsesEum", ProvidersByCountry='{"DE":"end-user-messaging"
 # for it), and the function is told the URL whenever Twilio sends and the HTTP API exists.
 api = resources.get("HttpApi", {}).get("Properties", {})
 paths = api.get("DefinitionBody", {}).get("paths", {})
-expect("post" in paths.get("/twilio/status", {}) and set(paths) == {"/send-sms", "/twilio/status"},
-       "the HTTP API routes ANY /send-sms and POST /twilio/status, nothing else")
+expect("post" in paths.get("/twilio/status", {})
+       and {"get", "post"} == set(paths.get("/vonage/status", {}))
+       and set(paths) == {"/send-sms", "/twilio/status", "/vonage/status"},
+       "the HTTP API routes ANY /send-sms, POST /twilio/status and GET, POST /vonage/status, nothing else")
 for path, operations in paths.items():
     for operation in operations.values():
         uri = repr(operation.get("x-amazon-apigateway-integration", {}).get("uri"))
@@ -496,18 +498,23 @@ for path, operations in paths.items():
         # would be a circular dependency.
         expect("GatewayFunction" not in uri and "${AWS::StackName}-gateway" in uri,
                f"{path} integrates the function by its fixed name")
-callback_url = variables.get("TWILIO_STATUS_CALLBACK_URL", {})
-expect(isinstance(callback_url, dict) and callback_url.get("Fn::If", [None])[0] == "SetsTwilioCallbacks"
-       and "/twilio/status" in repr(callback_url),
-       "TWILIO_STATUS_CALLBACK_URL is the API's /twilio/status under SetsTwilioCallbacks")
+callback_url = variables.get("RECEIPTS_BASE_URL", {})
+expect(isinstance(callback_url, dict) and callback_url.get("Fn::If", [None])[0] == "SetsReceipts"
+       and "${HttpApi}.execute-api" in repr(callback_url) and "status" not in repr(callback_url),
+       "RECEIPTS_BASE_URL is the API's base URL under SetsReceipts")
 expect(condition_holds("SetsTwilioCallbacks", SmsProvider="twilio,sns", TwilioFrom="+15005550006")
        and not condition_holds("SetsTwilioCallbacks", SmsProvider="sns")
        and not condition_holds("SetsTwilioCallbacks", SmsProvider="twilio", TwilioFrom="+15005550006", EnableFunctionUrl="only")
-       and not condition_holds("SetsTwilioCallbacks", SmsProvider="twilio", TwilioFrom="+15005550006", TwilioStatusCallbacks="false"),
-       "SetsTwilioCallbacks holds with twilio in SmsProvider, the HTTP API, and TwilioStatusCallbacks true only")
+       and not condition_holds("SetsTwilioCallbacks", SmsProvider="twilio", TwilioFrom="+15005550006", DeliveryReceipts="false"),
+       "SetsTwilioCallbacks holds with twilio in SmsProvider, the HTTP API, and DeliveryReceipts true only")
+expect(condition_holds("SetsVonageReceipts", SmsProvider="vonage,sns", VonageFrom="Acme")
+       and not condition_holds("SetsVonageReceipts", SmsProvider="vonage", VonageFrom="Acme", DeliveryReceipts="false")
+       and not condition_holds("SetsVonageReceipts", SmsProvider="twilio", TwilioFrom="+15005550006"),
+       "SetsVonageReceipts holds with vonage in SmsProvider, the HTTP API, and DeliveryReceipts true only")
 permissions = [r for r in resources.values() if r["Type"] == "AWS::Lambda::Permission"]
-expect(any("/POST/twilio/status" in repr(p["Properties"].get("SourceArn")) for p in permissions),
-       "API Gateway may invoke the function for POST /twilio/status")
+expect(any("/POST/twilio/status" in repr(p["Properties"].get("SourceArn")) for p in permissions)
+       and any("/*/vonage/status" in repr(p["Properties"].get("SourceArn")) for p in permissions),
+       "API Gateway may invoke the function for POST /twilio/status and GET, POST /vonage/status")
 # Access logs: to a log group of the stack's with the logs' retention, with the caller's address.
 access = api.get("AccessLogSettings", {})
 log_group = resources.get("HttpApiAccessLogGroup", {})
@@ -764,8 +771,8 @@ def cost_block():
 
 
 # What each passcode costs in requests, computed from what the stack does by default with each
-# provider: one HTTP API request, one invocation and the table's writes for the send; with Twilio (TwilioStatusCallbacks
-# on by default) one more of each per status callback; with End User Messaging (EumDeliveryEvents on
+# provider: one HTTP API request, one invocation and the table's writes for the send; with Twilio or
+# Vonage (DeliveryReceipts on by default) one more of each per status callback or receipt; with End User Messaging (EumDeliveryEvents on
 # by default) its final event written to a log group; every request's log lines and access-log line.
 # Public US East prices, arm64.
 LAMBDA_REQUEST_USD, LAMBDA_GB_SECOND_USD = 0.20 / 1e6, 0.0000133334
@@ -784,6 +791,10 @@ SEND_LOG_KB, CALLBACK_LOG_KB, ACCESS_LOG_KB, EUM_EVENT_KB = (1, 2), (0.5, 1), 0.
 # delivered (or undelivered) from a From number; queued first with a Messaging Service; sending
 # too on some routes: two to four.
 TWILIO_CALLBACKS = (2, 4)
+# Vonage posts a receipt when the carrier reports a final status, sometimes after an `accepted` or
+# `buffered` one (https://developer.vonage.com/en/messaging/sms/guides/delivery-receipts): one or two,
+# once its signature secret is in the gateway secret.
+VONAGE_RECEIPTS = (1, 2)
 EUM_ARN = "arn:aws:sms-voice:us-east-1:123456789012:phone-number/phone-1"
 PROVIDER_SETUPS = [
     ("Amazon SNS", {}),
@@ -791,6 +802,7 @@ PROVIDER_SETUPS = [
     ("End User Messaging, delivery events on", {"SmsProvider": "end-user-messaging", "EumOriginationIdentityArn": EUM_ARN}),
     ("Salesforce Marketing Cloud", {"SmsProvider": "salesforce-marketing-cloud", "SfmcSubdomain": "mc1",
                                     "SfmcDefinitionKey": "otp"}),
+    ("Vonage, signed receipts on", {"SmsProvider": "vonage", "VonageFrom": "Acme"}),
 ]
 
 
@@ -799,7 +811,8 @@ def per_passcode(overrides):
     values = parameter_values(**overrides)
     memory_gb = int(values["FunctionMemoryMb"]) / 1024
     api = condition_holds("CreateHttpApi", **overrides)
-    callbacks = TWILIO_CALLBACKS if condition_holds("SetsTwilioCallbacks", **overrides) else (0, 0)
+    callbacks = (TWILIO_CALLBACKS if condition_holds("SetsTwilioCallbacks", **overrides)
+                 else VONAGE_RECEIPTS if condition_holds("SetsVonageReceipts", **overrides) else (0, 0))
     events = condition_holds("CreatesEumEvents", **overrides)
     table = condition_holds("CreateIdempotencyTable", **overrides)
     requests, usd = [], []

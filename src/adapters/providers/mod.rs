@@ -8,6 +8,7 @@
 pub mod end_user_messaging;
 pub mod infobip;
 pub mod outbox;
+pub mod receipts;
 pub mod rest;
 pub mod salesforce_marketing_cloud;
 pub mod sns;

@@ -43,20 +43,7 @@ fn with_and_without_default_port(url: &str) -> Vec<String> {
     urls
 }
 
-/// What a status callback's signature says of it. Anyone on the internet can post to the URL; only
-/// a [`Verdict::Mismatch`] points at our set-up, so only that one is alarmed.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Verdict {
-    /// Signed for the configured URL by one of the account's auth tokens.
-    Signed,
-    /// Of Twilio's shape and for this account's SID (when one is known), and no auth token the
-    /// gateway knows gives it: the secret's `twilio_auth_token` is not the one Twilio signs with
-    /// (rotated, mistyped, another account's), or someone who knows the account's SID forged it.
-    Mismatch,
-    /// No signature (`missing`), one of another shape (`malformed`), or another account's
-    /// callback (`other_account`): noise, nothing about our set-up.
-    Anonymous(&'static str),
-}
+pub use crate::adapters::providers::receipts::Verdict;
 
 /// Checks Twilio's status callbacks: signed for the configured URL with the account's auth token,
 /// the current or (during a rotation) the previous one. The tokens come from the gateway secret

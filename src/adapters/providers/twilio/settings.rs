@@ -38,25 +38,16 @@ impl Sender {
 /// The path Twilio's status callbacks come to.
 pub const STATUS_PATH: &str = "/twilio/status";
 
-/// `TWILIO_STATUS_CALLBACK_URL`: where Twilio posts a message's status, checked to be an https URL
-/// (http only on loopback) that ends in `/twilio/status`, the path the gateway answers them on.
-pub fn status_callback_url(env: &Env) -> Result<Option<String>, ConfigError> {
-    let Some(url) = env.optional("TWILIO_STATUS_CALLBACK_URL") else {
-        return Ok(None);
-    };
-    let usable = crate::adapters::providers::rest::usable_url(&url)
-        && http::Uri::try_from(url.as_str())
-            // The path exactly: the router answers callbacks there and nowhere else.
-            .is_ok_and(|uri| uri.path() == STATUS_PATH && uri.query().is_none());
-    if !usable {
-        return Err(ConfigError::invalid(
-            "TWILIO_STATUS_CALLBACK_URL",
-            format!(
-                "must be an https URL (http only on loopback) whose path is {STATUS_PATH}, got {url:?}"
-            ),
-        ));
-    }
-    Ok(Some(url))
+/// `TWILIO_STATUS_CALLBACK_URL` (or `/twilio/status` under `RECEIPTS_BASE_URL`): where Twilio
+/// posts a message's status, for a gateway whose chains name twilio when `named`.
+pub fn status_callback_url(env: &Env, named: bool) -> Result<Option<String>, ConfigError> {
+    crate::adapters::providers::receipts::callback_url(
+        env,
+        "TWILIO_STATUS_CALLBACK_URL",
+        STATUS_PATH,
+        "twilio",
+        named,
+    )
 }
 
 /// The `twilio` provider's settings, from the environment. `Debug` shows no credential, nor one
@@ -176,7 +167,7 @@ impl TwilioSettings {
             validity: env.message_ttl()?,
             api_base,
             env_credentials,
-            status_callback: status_callback_url(env)?,
+            status_callback: status_callback_url(env, true)?,
             env_auth_token: env.optional("TWILIO_AUTH_TOKEN").is_some(),
         })
     }
@@ -203,7 +194,7 @@ mod tests {
         let url = |value: &str| {
             let lookup =
                 |name: &str| (name == "TWILIO_STATUS_CALLBACK_URL").then(|| value.to_owned());
-            status_callback_url(&Env::new(Host::Lambda, &lookup))
+            status_callback_url(&Env::new(Host::Lambda, &lookup), true)
         };
         assert_eq!(
             url("https://abc.execute-api.us-east-1.amazonaws.com/twilio/status")

@@ -10,11 +10,14 @@
 //!
 //! * `settings.rs`: what the environment sets, and the credentials;
 //! * this file: the request and the send, on the provider kit ([`super::rest`]);
-//! * `answers.rs`: every answer into the three outcomes.
+//! * `answers.rs`: every answer into the three outcomes;
+//! * `receipts.rs`: Vonage's signed delivery receipts, which come the other way and never send.
 
 mod answers;
+mod receipts;
 mod settings;
 
+pub use receipts::{ReceiptSettings, Receipts, STATUS_PATH, SignatureMethod, signature};
 pub use settings::{Credentials, DEFAULT_API_BASE, VonageSettings};
 
 use super::rest::{self, Body};
@@ -84,6 +87,15 @@ impl Vonage {
         }
     }
 
+    /// The receipts URL to send as `callback`, when receipts can be checked: Vonage signs them with
+    /// the account's signature secret, and without it every receipt would be refused.
+    fn status_callback(&self) -> Option<&str> {
+        let receipts = self.settings.receipts.as_ref()?;
+        receipts
+            .signature_secret(self.secret.latest().as_ref())
+            .map(|_| receipts.url.as_str())
+    }
+
     /// The form `POST /sms/json` takes for this SMS, credentials first.
     pub fn form(&self, sms: &SmsRequest, credentials: &Credentials) -> String {
         let mut form = form_urlencoded::Serializer::new(String::new());
@@ -105,6 +117,9 @@ impl Vonage {
             form.append_pair("client-ref", &key[..end]);
         }
         form.append_pair("ttl", &self.settings.ttl_ms().to_string());
+        if let Some(url) = self.status_callback() {
+            form.append_pair("callback", url);
+        }
         form.finish()
     }
 
@@ -179,6 +194,12 @@ impl SmsProvider for Vonage {
     /// Checks that there are credentials to send with. Vonage has no harmless read on the SMS
     /// API's host to open the connection with, so the first send opens it.
     async fn start(&self) -> Result<(), String> {
+        let secret_known = self.secret.secret_id().is_none() || self.secret.latest().is_some();
+        if self.settings.receipts.is_some() && secret_known && self.status_callback().is_none() {
+            tracing::error!(
+                "Vonage receipts are on (VONAGE_STATUS_CALLBACK_URL or RECEIPTS_BASE_URL), but the gateway secret has no vonage_signature_secret (nor is VONAGE_SIGNATURE_SECRET set): Vonage signs its receipts with the account's signature secret, so sends ask for none until the secret holds it"
+            );
+        }
         match self.credentials.find(self.secret.latest().as_ref())? {
             Some(_) => Ok(()),
             // The secret could not be read yet (requests answer 503 until it can).

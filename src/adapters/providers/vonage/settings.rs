@@ -89,6 +89,8 @@ pub struct VonageSettings {
     pub api_base: String,
     /// `VONAGE_API_KEY` and `VONAGE_API_SECRET`; the secret's win.
     pub env_credentials: Option<Credentials>,
+    /// Where receipts come and how they are checked, when they are on.
+    pub receipts: Option<super::ReceiptSettings>,
 }
 
 impl fmt::Debug for VonageSettings {
@@ -103,6 +105,7 @@ impl fmt::Debug for VonageSettings {
                 &crate::domain::redact::url_credentials(&self.api_base),
             )
             .field("env_credentials", &self.env_credentials)
+            .field("receipts", &self.receipts)
             .finish()
     }
 }
@@ -164,6 +167,7 @@ impl VonageSettings {
             ttl: env.message_ttl()?,
             api_base,
             env_credentials,
+            receipts: super::ReceiptSettings::from_env(env, true)?,
         })
     }
 
