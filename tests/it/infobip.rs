@@ -720,8 +720,9 @@ async fn a_secret_without_an_infobip_key_stops_start_up() {
     );
 }
 
-/// The gateway with Infobip, run as a process at `trace`: a send, a refused number, and a key
-/// Infobip refuses. Neither the key nor the message appears in the log.
+/// The gateway with Infobip and its reports, run as a process at `trace`: a send, a refused
+/// number, a key Infobip refuses, and a report back with the gateway's token. Neither the key,
+/// the message, the token nor the fingerprint key appears in the log.
 #[tokio::test]
 async fn the_infobip_key_never_reaches_the_log_even_at_trace() {
     let fake = FakeInfobip::new(|sent| match sent.to.as_str() {
@@ -738,7 +739,9 @@ async fn the_infobip_key_never_reaches_the_log_even_at_trace() {
         .env("SMS_PROVIDER", "infobip,outbox")
         .env("INFOBIP_BASE_URL", infobip.uri())
         .env("INFOBIP_API_KEY", API_KEY)
-        .env("INFOBIP_FROM", FROM);
+        .env("INFOBIP_FROM", FROM)
+        .env("RECEIPTS_BASE_URL", "http://127.0.0.1:9")
+        .env("FINGERPRINT_KEY", "infobip-trace-fingerprint-key");
     let gateway = start(command, dir.path());
 
     let message = "Your Acme code is 77Q-41X";
@@ -755,8 +758,31 @@ async fn the_infobip_key_never_reaches_the_log_even_at_trace() {
     *accepted.lock().unwrap() = "another-key".into();
     let failed_over: Value = post(&unique_phone()).await.unwrap().json().await.unwrap();
     assert_eq!(failed_over["provider"], "outbox");
+    let sent = messages(&infobip).await;
+    let url = sent[0]["messages"][0]["webhooks"]["delivery"]["url"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let token = url.split_once("?token=").unwrap().1.to_owned();
+    let report = json!({"results": [{"messageId": "m-1", "to": "15005550001",
+        "status": {"groupId": 3, "groupName": "DELIVERED", "id": 5, "name": "DELIVERED_TO_HANDSET"}}]});
+    let status_url = format!("{}/infobip/status", gateway.url.trim_end_matches('/'));
+    let answer = client
+        .post(format!("{status_url}?token={token}"))
+        .json(&report)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(answer.status(), 204);
     let log = gateway.stop();
-    for secret in [API_KEY, message, "77Q-41X", "15005550001"] {
+    for secret in [
+        API_KEY,
+        message,
+        "77Q-41X",
+        "15005550001",
+        &token,
+        "infobip-trace-fingerprint-key",
+    ] {
         assert!(
             !log.contains(secret),
             "{secret:?} leaked into the log:\n{log}"

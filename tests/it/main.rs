@@ -7,6 +7,7 @@ mod entropy;
 mod events;
 mod idle;
 mod infobip;
+mod infobip_receipts;
 mod key_cache;
 mod lambda_host;
 mod layers;

@@ -17,9 +17,10 @@ pub mod vonage;
 
 use crate::adapters::net::HttpClient;
 use crate::adapters::secrets::ApiKeys;
+use crate::domain::keys::FingerprintKey;
 use crate::domain::ports::SmsProvider;
 use crate::settings::{ConfigError, Env};
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 /// Why a provider could not be built at start-up. Printed as one line.
 #[derive(Debug, thiserror::Error)]
@@ -66,6 +67,9 @@ pub struct BuildContext<'a> {
     pub secret: &'a Arc<ApiKeys>,
     /// The one HTTP client (the AWS clients' too), for providers that are not AWS SDK clients.
     pub http: &'a HttpClient,
+    /// `FINGERPRINT_KEY`, or the key `FINGERPRINT_SECRET_ID` holds once start-up has read it
+    /// (the gateway secret's `fingerprint_key` wins): what a token of the gateway's is made from.
+    pub fingerprint: &'a Arc<OnceLock<FingerprintKey>>,
 }
 
 /// A provider's checked settings, before its client exists.

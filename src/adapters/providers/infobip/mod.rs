@@ -13,11 +13,15 @@
 //!
 //! * `settings.rs`: what the environment sets, and the API key;
 //! * this file: the request and the send, on the provider kit ([`super::rest`]);
-//! * `answers.rs`: every answer into the three outcomes.
+//! * `answers.rs`: every answer into the three outcomes;
+//! * `receipts.rs`: Infobip's delivery reports, which come the other way with the gateway's
+//!   token in their URL and never send.
 
 mod answers;
+mod receipts;
 mod settings;
 
+pub use receipts::{ReceiptSettings, Receipts, STATUS_PATH, TOKEN_PARAMETER};
 pub use settings::{Credentials, InfobipSettings};
 
 use super::rest::{self, Body};
@@ -45,11 +49,21 @@ impl ProviderSetup for InfobipSettings {
     }
 
     fn build(&self, context: &BuildContext<'_>) -> Result<Box<dyn SmsProvider>, BuildError> {
-        Ok(Box::new(Infobip::new(
-            self.clone(),
-            Arc::clone(context.secret),
-            context.http.clone(),
-        )))
+        let receipts = self.receipts.clone().map(|settings| {
+            Receipts::new(
+                settings,
+                Arc::clone(context.secret),
+                Arc::clone(context.fingerprint),
+            )
+        });
+        Ok(Box::new(
+            Infobip::new(
+                self.clone(),
+                Arc::clone(context.secret),
+                context.http.clone(),
+            )
+            .with_receipts(receipts),
+        ))
     }
 }
 
@@ -59,6 +73,8 @@ pub struct Infobip {
     secret: Arc<ApiKeys>,
     http: HttpClient,
     credentials: rest::Lookup<Credentials>,
+    /// With receipts on: the URL, with the gateway's token, each send asks Infobip to report to.
+    receipts: Option<Receipts>,
 }
 
 impl Infobip {
@@ -71,7 +87,13 @@ impl Infobip {
             settings,
             secret,
             http,
+            receipts: None,
         }
+    }
+
+    /// The same provider, asking for delivery reports at `receipts`' URL.
+    pub fn with_receipts(self, receipts: Option<Receipts>) -> Self {
+        Self { receipts, ..self }
     }
 
     /// The `sender` for this SMS: the country's own sender, else the request's sender id when
@@ -89,7 +111,7 @@ impl Infobip {
     /// The JSON `POST /sms/3/messages` takes for this SMS, sent as `messageId`.
     pub fn body(&self, sms: &SmsRequest, message_id: &str) -> serde_json::Value {
         let (amount, unit) = self.settings.validity_period();
-        json!({"messages": [{
+        let mut body = json!({"messages": [{
             "sender": self.sender(sms),
             // Infobip writes numbers in international format without the `+`.
             "destinations": [{
@@ -99,7 +121,15 @@ impl Infobip {
             // Infobip picks the encoding itself (GSM-7, or UCS-2 for other text).
             "content": {"text": sms.message.as_str()},
             "options": {"validityPeriod": {"amount": amount, "timeUnit": unit}},
-        }]})
+        }]});
+        // Reports are asked for only with a token to check them by (a fingerprint key).
+        if let Some(url) = self.receipts.as_ref().and_then(Receipts::notify_url) {
+            body["messages"][0]["webhooks"] = json!({
+                "delivery": {"url": url},
+                "contentType": "application/json",
+            });
+        }
+        body
     }
 
     fn no_credentials(&self) -> String {
@@ -177,14 +207,24 @@ impl SmsProvider for Infobip {
         rest::send_healing_rotation(self, sms, deadline, self.min_send_time()).await
     }
 
-    /// The API key may be in the gateway secret.
+    /// The API key, and the fingerprint key of the receipts' token, may be in the gateway
+    /// secret, or (the token's) in `FINGERPRINT_SECRET_ID`, read with it.
     fn starts_after_secret(&self) -> bool {
-        self.secret.secret_id().is_some()
+        self.secret.secret_id().is_some() || self.receipts.is_some()
     }
 
     /// Checks that there is a key to send with. Infobip's API keys are scoped, and no read on
     /// the SMS API is one every sending key may make, so the first send opens the connection.
     async fn start(&self) -> Result<(), String> {
+        let secret_known = self.secret.secret_id().is_none() || self.secret.latest().is_some();
+        if let Some(receipts) = &self.receipts
+            && secret_known
+            && receipts.notify_url().is_none()
+        {
+            tracing::error!(
+                "Infobip receipts are on (INFOBIP_STATUS_CALLBACK_URL or RECEIPTS_BASE_URL), but there is no fingerprint key (fingerprint_key in the gateway secret, FINGERPRINT_SECRET_ID or FINGERPRINT_KEY): Infobip does not sign its reports, the gateway's token in their URL is made from that key, so sends ask for none until there is one"
+            );
+        }
         match self.credentials.find(self.secret.latest().as_ref())? {
             Some(_) => Ok(()),
             // The secret could not be read yet (requests answer 503 until it can).

@@ -81,6 +81,8 @@ pub struct InfobipSettings {
     pub base_url: String,
     /// `INFOBIP_API_KEY`; the secret's wins.
     pub env_credentials: Option<Credentials>,
+    /// Where reports come, when they are on.
+    pub receipts: Option<super::ReceiptSettings>,
 }
 
 impl fmt::Debug for InfobipSettings {
@@ -95,6 +97,7 @@ impl fmt::Debug for InfobipSettings {
                 &crate::domain::redact::url_credentials(&self.base_url),
             )
             .field("env_credentials", &self.env_credentials)
+            .field("receipts", &self.receipts)
             .finish()
     }
 }
@@ -165,6 +168,7 @@ impl InfobipSettings {
             ttl: env.message_ttl()?,
             base_url,
             env_credentials,
+            receipts: super::ReceiptSettings::from_env(env, true)?,
         })
     }
 
