@@ -489,8 +489,10 @@ api = resources.get("HttpApi", {}).get("Properties", {})
 paths = api.get("DefinitionBody", {}).get("paths", {})
 expect("post" in paths.get("/twilio/status", {})
        and {"get", "post"} == set(paths.get("/vonage/status", {}))
-       and set(paths) == {"/send-sms", "/twilio/status", "/vonage/status"},
-       "the HTTP API routes ANY /send-sms, POST /twilio/status and GET, POST /vonage/status, nothing else")
+       and {"post"} == set(paths.get("/infobip/status", {}))
+       and set(paths) == {"/send-sms", "/twilio/status", "/vonage/status", "/infobip/status"},
+       "the HTTP API routes ANY /send-sms, POST /twilio/status, GET, POST /vonage/status and POST "
+       "/infobip/status, nothing else")
 for path, operations in paths.items():
     for operation in operations.values():
         uri = repr(operation.get("x-amazon-apigateway-integration", {}).get("uri"))
@@ -511,10 +513,18 @@ expect(condition_holds("SetsVonageReceipts", SmsProvider="vonage,sns", VonageFro
        and not condition_holds("SetsVonageReceipts", SmsProvider="vonage", VonageFrom="Acme", DeliveryReceipts="false")
        and not condition_holds("SetsVonageReceipts", SmsProvider="twilio", TwilioFrom="+15005550006"),
        "SetsVonageReceipts holds with vonage in SmsProvider, the HTTP API, and DeliveryReceipts true only")
+infobip_set = {"InfobipBaseUrl": "xyz12.api.infobip.com", "InfobipFrom": "Acme"}
+expect(condition_holds("SetsInfobipReceipts", SmsProvider="sns,infobip", **infobip_set)
+       and not condition_holds("SetsInfobipReceipts", SmsProvider="infobip", DeliveryReceipts="false", **infobip_set)
+       and not condition_holds("SetsInfobipReceipts", SmsProvider="infobip", EnableFunctionUrl="only", **infobip_set)
+       and not condition_holds("SetsInfobipReceipts", SmsProvider="vonage", VonageFrom="Acme"),
+       "SetsInfobipReceipts holds with infobip in SmsProvider, the HTTP API, and DeliveryReceipts true only")
 permissions = [r for r in resources.values() if r["Type"] == "AWS::Lambda::Permission"]
 expect(any("/POST/twilio/status" in repr(p["Properties"].get("SourceArn")) for p in permissions)
-       and any("/*/vonage/status" in repr(p["Properties"].get("SourceArn")) for p in permissions),
-       "API Gateway may invoke the function for POST /twilio/status and GET, POST /vonage/status")
+       and any("/*/vonage/status" in repr(p["Properties"].get("SourceArn")) for p in permissions)
+       and any("/POST/infobip/status" in repr(p["Properties"].get("SourceArn")) for p in permissions),
+       "API Gateway may invoke the function for POST /twilio/status, GET, POST /vonage/status and "
+       "POST /infobip/status")
 # Access logs: to a log group of the stack's with the logs' retention, with the caller's address.
 access = api.get("AccessLogSettings", {})
 log_group = resources.get("HttpApiAccessLogGroup", {})
@@ -795,6 +805,10 @@ TWILIO_CALLBACKS = (2, 4)
 # `buffered` one (https://developer.vonage.com/en/messaging/sms/guides/delivery-receipts): one or two,
 # once its signature secret is in the gateway secret.
 VONAGE_RECEIPTS = (1, 2)
+# Infobip posts one delivery report per message, with its final status (no intermediate reports
+# unless asked for, https://www.infobip.com/docs/api/channels/sms/sms-messaging/outbound-sms/send-sms-messages,
+# webhooks.delivery.intermediateReport), once there is a fingerprint key for the token.
+INFOBIP_RECEIPTS = (1, 1)
 EUM_ARN = "arn:aws:sms-voice:us-east-1:123456789012:phone-number/phone-1"
 PROVIDER_SETUPS = [
     ("Amazon SNS", {}),
@@ -803,6 +817,8 @@ PROVIDER_SETUPS = [
     ("Salesforce Marketing Cloud", {"SmsProvider": "salesforce-marketing-cloud", "SfmcSubdomain": "mc1",
                                     "SfmcDefinitionKey": "otp"}),
     ("Vonage, signed receipts on", {"SmsProvider": "vonage", "VonageFrom": "Acme"}),
+    ("Infobip, delivery reports on", {"SmsProvider": "infobip", "InfobipBaseUrl": "xyz12.api.infobip.com",
+                                      "InfobipFrom": "Acme"}),
 ]
 
 
@@ -812,7 +828,8 @@ def per_passcode(overrides):
     memory_gb = int(values["FunctionMemoryMb"]) / 1024
     api = condition_holds("CreateHttpApi", **overrides)
     callbacks = (TWILIO_CALLBACKS if condition_holds("SetsTwilioCallbacks", **overrides)
-                 else VONAGE_RECEIPTS if condition_holds("SetsVonageReceipts", **overrides) else (0, 0))
+                 else VONAGE_RECEIPTS if condition_holds("SetsVonageReceipts", **overrides)
+                 else INFOBIP_RECEIPTS if condition_holds("SetsInfobipReceipts", **overrides) else (0, 0))
     events = condition_holds("CreatesEumEvents", **overrides)
     table = condition_holds("CreateIdempotencyTable", **overrides)
     requests, usd = [], []
