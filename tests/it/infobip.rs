@@ -793,3 +793,54 @@ async fn the_infobip_key_never_reaches_the_log_even_at_trace() {
         "a refused key is one error line that says what to fix:\n{log}"
     );
 }
+
+/// `check --send-to` against a gateway that sends through Infobip: the test SMS reaches the
+/// stand-in, and `check` names the provider and the message's id (its messageId).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn check_sends_its_test_sms_through_infobip() {
+    let (infobip, violations) = FakeInfobip::new(pending).start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let mut command = gateway_command(dir.path());
+    command
+        .env("GATEWAY_API_KEY", KEY)
+        .env("SMS_PROVIDER", "infobip")
+        .env("INFOBIP_BASE_URL", infobip.uri())
+        .env("INFOBIP_API_KEY", API_KEY)
+        .env("INFOBIP_FROM", FROM);
+    let gateway = start(command, dir.path());
+    let uri = format!("{}/send-sms", gateway.url.trim_end_matches('/'));
+    let to = unique_phone();
+    let mut check = gateway_command(dir.path());
+    check.env("GW_KEY", KEY).args([
+        "check",
+        "--uri",
+        &uri,
+        "--api-key-env",
+        "GW_KEY",
+        "--send-to",
+        &to,
+        "--message",
+        "hello from check",
+    ]);
+    let output = tokio::task::spawn_blocking(move || check.output().unwrap())
+        .await
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
+    assert!(output.status.success(), "{stdout}{:?}", output.stderr);
+    let sent = messages(&infobip).await;
+    assert_eq!(sent.len(), 1);
+    let message = &sent[0]["messages"][0];
+    let message_id = message["destinations"][0]["messageId"].as_str().unwrap();
+    assert!(
+        stdout
+            .lines()
+            .nth(1)
+            .unwrap_or_default()
+            .contains(&format!("through infobip (message id {message_id})")),
+        "{stdout}"
+    );
+    assert_eq!(message["destinations"][0]["to"], to.trim_start_matches('+'));
+    assert_eq!(message["content"]["text"], "hello from check");
+    assert_no_violations(&violations);
+    drop(gateway);
+}
