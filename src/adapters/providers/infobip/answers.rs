@@ -2,7 +2,7 @@
 //! send: the verdict is the one message's `status` in `messages[]`, an object `{groupId,
 //! groupName, id, name, description}` whose names and groups are listed on Infobip's "Response
 //! status and error codes" page,
-//! https://www.infobip.com/docs/essentials/api-essentials/response-status-and-error-codes
+//! <https://www.infobip.com/docs/essentials/api-essentials/response-status-and-error-codes>
 //! (group 1 PENDING: taken; group 5 REJECTED: "rejected by Infobip or the operator before it could
 //! be sent"). Any other answer is an `ApiError`, `{errorCode, description, action, violations:
 //! [{property, violation}], resources}`, read by its HTTP status.

@@ -1,6 +1,6 @@
 //! The `infobip` provider: Infobip's SMS API v3, `POST {INFOBIP_BASE_URL}/sms/3/messages`,
 //! `Authorization: App <key>`, with the JSON Infobip's "Send SMS message" describes
-//! (https://www.infobip.com/docs/api/channels/sms/sms-messaging/outbound-sms/send-sms-messages):
+//! (<https://www.infobip.com/docs/api/channels/sms/sms-messaging/outbound-sms/send-sms-messages>):
 //! one message, its `sender`, one destination `to` (digits) with our `messageId`,
 //! `content.text` and `options.validityPeriod`.
 //!
@@ -9,7 +9,12 @@
 //! the secret's (401) reads the secret again, once. Each send's `messageId` is the request's
 //! idempotency key, the same for a re-send of the same passcode: with Infobip's idempotent
 //! sending on for the account, a repeat is rejected (`REJECTED_DUPLICATE_MESSAGE_ID`) and
-//! answered as a duplicate (`answers.rs`).
+//! answered as a duplicate (`answers.rs`). With receipts on, the message also carries
+//! `webhooks.delivery` (`receipts.rs`).
+//!
+//! Not the `infobip-sms-sdk` crate: its client is its own (another HTTP stack beside the shared
+//! connector, outside the send's deadline and the kit's split of failures into "never sent" and
+//! "maybe sent"), and the request is five fields of JSON.
 //!
 //! * `settings.rs`: what the environment sets, and the API key;
 //! * this file: the request and the send, on the provider kit ([`super::rest`]);
@@ -108,7 +113,8 @@ impl Infobip {
         }
     }
 
-    /// The JSON `POST /sms/3/messages` takes for this SMS, sent as `messageId`.
+    /// The JSON `POST /sms/3/messages` takes for this SMS, `message_id` its destination's
+    /// `messageId`.
     pub fn body(&self, sms: &SmsRequest, message_id: &str) -> serde_json::Value {
         let (amount, unit) = self.settings.validity_period();
         let mut body = json!({"messages": [{
