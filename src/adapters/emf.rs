@@ -42,6 +42,8 @@ pub struct Attempt<'a> {
     pub outcome: &'a str,
     pub country: Option<&'a str>,
     pub latency_ms: f64,
+    /// For a message sent: how many SMS it went as.
+    pub segments: Option<usize>,
 }
 
 /// Where metrics go.
@@ -66,6 +68,7 @@ impl Metrics {
             outcome,
             country,
             latency_ms,
+            segments,
         } = *attempt;
         let Self::Emf { function_name } = self else {
             return None;
@@ -102,6 +105,15 @@ impl Metrics {
                 "Metrics": [{"Name": "SendLatency", "Unit": "Milliseconds"}],
             }));
         }
+        let segments = segments.filter(|_| metric == "SmsSent");
+        if segments.is_some() {
+            // What the sends cost: SMS are billed by the segment.
+            directives.push(json!({
+                "Namespace": NAMESPACE,
+                "Dimensions": [["FunctionName", "Provider"], ["FunctionName", "Provider", "Country"]],
+                "Metrics": [{"Name": "SmsSegments", "Unit": "Count"}],
+            }));
+        }
         let refused = metric == "SmsRejected";
         if refused {
             // Refusals also by reason and country, to see which countries a pumping attack
@@ -127,7 +139,10 @@ impl Metrics {
         if !refused {
             line["SendLatency"] = ((latency_ms * 10.0).round() / 10.0).into();
         }
-        if refused {
+        if let Some(segments) = segments {
+            line["SmsSegments"] = segments.into();
+        }
+        if refused || segments.is_some() {
             // `unknown`: a number valid for no country.
             line["Country"] = country.unwrap_or("unknown").into();
         }
@@ -297,6 +312,20 @@ impl Metrics {
         }
     }
 
+    /// The EMF line for a message sent without the autofill lines configured for it (`reason`:
+    /// `no_code`, `several_codes`, `too_long_for_retriever`), at INFO, in `AutofillSkipped`, or
+    /// `None` when metrics are off: many mean Mosaic's template and `OTP_CODE_PATTERN` disagree.
+    pub fn autofill_skipped_line(&self, reason: &str, now_ms: u64) -> Option<String> {
+        self.count_line("AutofillSkipped", ("Reason", reason), false, "INFO", now_ms)
+    }
+
+    /// Prints the EMF line for a message sent without its autofill lines.
+    pub fn record_autofill_skipped(&self, reason: &str) {
+        if let Some(line) = self.autofill_skipped_line(reason, now_ms()) {
+            print_line(&line);
+        }
+    }
+
     /// Prints the EMF line for a failed dedupe store call.
     pub fn record_store_error(&self, operation: &str) {
         if let Some(line) = self.store_error_line(operation, now_ms()) {
@@ -399,6 +428,7 @@ mod tests {
             metrics
                 .delivery_line("twilio", None, "failed", false, 1)
                 .unwrap(),
+            metrics.autofill_skipped_line("no_code", 1).unwrap(),
         ];
         for (status, outcome) in [
             (200, "sent"),
@@ -417,6 +447,7 @@ mod tests {
                             outcome,
                             country: Some("DE"),
                             latency_ms: 12.5,
+                            segments: Some(2),
                         },
                         1,
                     )
@@ -443,6 +474,7 @@ mod tests {
                     outcome,
                     country: Some("FR"),
                     latency_ms: 12.5,
+                    segments: None,
                 },
                 7,
             )?;
@@ -485,6 +517,7 @@ mod tests {
                     outcome: "prefix_blocked",
                     country: Some("LV"),
                     latency_ms: 12.5,
+                    segments: None,
                 },
                 7,
             )
@@ -524,6 +557,7 @@ mod tests {
                     outcome: "invalid_number",
                     country: None,
                     latency_ms: 12.5,
+                    segments: None,
                 },
                 7,
             )
@@ -539,6 +573,7 @@ mod tests {
                 outcome: "challenge_answered",
                 country: None,
                 latency_ms: 12.5,
+                segments: None,
             },
             7,
         );
@@ -551,6 +586,7 @@ mod tests {
                 outcome: "sent",
                 country: None,
                 latency_ms: 12.5,
+                segments: None,
             },
             7,
         );

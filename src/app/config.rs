@@ -45,6 +45,9 @@ pub struct Config {
     pub numbers: crate::domain::numbering::NumberPolicy,
     /// Whether `SENDER_BY_COUNTRY` is set (each provider reads its own senders from it).
     pub senders_by_country: bool,
+    /// `GSM_SAFE_TEXT`, `OTP_AUTOFILL_DOMAIN`, `ANDROID_APP_HASH`, `OTP_CODE_PATTERN`,
+    /// `MAX_SEGMENTS`: how a message is shaped before it is sent.
+    pub shaping: crate::domain::shaping::Shaping,
     /// `IDEMPOTENCY_TABLE`, `DEDUPE_WINDOW_SECONDS`, `MAX_SMS_PER_NUMBER_PER_HOUR`.
     pub dedupe: crate::domain::dedupe::Settings,
     /// `FINGERPRINT_KEY`, for local use; the gateway secret's `fingerprint_key` wins.
@@ -213,6 +216,7 @@ impl Config {
             send_deadline,
             countries: crate::domain::country::CountryPolicy::from_env(&env)?,
             numbers: crate::domain::numbering::NumberPolicy::from_env(&env)?,
+            shaping: crate::domain::shaping::Shaping::from_env(&env)?,
             senders_by_country: crate::domain::country::senders_set(&env, &providers::names())?,
             dedupe: crate::domain::dedupe::Settings::from_env(&env)?,
         })

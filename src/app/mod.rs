@@ -172,7 +172,8 @@ impl AppState {
         let gateway = Gateway::routed(providers, by_country, config.send_deadline, dedupe)
             .with_metrics(sink)
             .with_countries(config.countries.clone(), config.senders_by_country)
-            .with_numbers(config.numbers.clone());
+            .with_numbers(config.numbers.clone())
+            .with_shaping(config.shaping.clone());
         let twilio_callbacks = config.twilio_callbacks.as_ref().map(|callbacks| {
             StatusCallbacks::new(
                 callbacks.url.clone(),

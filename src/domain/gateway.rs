@@ -7,7 +7,8 @@ use crate::domain::dedupe::Dedupe;
 use crate::domain::numbering::{self, NumberPolicy, NumberRefusal};
 use crate::domain::outcome::{Dispatch, Held, Outcome, ProviderError};
 use crate::domain::ports::{MetricsSink, NoMetrics, SmsProvider};
-use crate::domain::sms::SmsRequest;
+use crate::domain::shaping::{Shaped, Shaping, TooLong};
+use crate::domain::sms::{Message, SmsRequest};
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
@@ -23,6 +24,7 @@ pub struct Gateway {
     metrics: Arc<dyn MetricsSink>,
     countries: CountryPolicy,
     numbers: NumberPolicy,
+    shaping: Shaping,
     /// Whether a request's country must be known (a country policy or per-country senders).
     needs_country: bool,
     dedupe: Dedupe,
@@ -58,6 +60,7 @@ impl Gateway {
             metrics: Arc::new(NoMetrics),
             countries: CountryPolicy::Any,
             numbers: NumberPolicy::any(),
+            shaping: Shaping::default(),
             dedupe,
         }
     }
@@ -92,6 +95,18 @@ impl Gateway {
     pub fn with_numbers(mut self, numbers: NumberPolicy) -> Self {
         self.numbers = numbers;
         self
+    }
+
+    /// Shapes messages as `shaping` says (look-alikes as GSM-7 and at most three segments without
+    /// it).
+    pub fn with_shaping(mut self, shaping: Shaping) -> Self {
+        self.shaping = shaping;
+        self
+    }
+
+    /// A message as it is sent, shaped once before the send (and its fingerprint) sees it.
+    pub fn shape(&self, message: &Message) -> Result<Shaped, TooLong> {
+        self.shaping.shape(message)
     }
 
     /// Applies `countries`; `senders_by_country`: a provider picks senders by country.

@@ -14,4 +14,5 @@ pub mod outcome;
 pub mod phone;
 pub mod ports;
 pub mod redact;
+pub mod shaping;
 pub mod sms;

@@ -34,6 +34,12 @@ impl Message {
         Ok(Self(raw.to_owned()))
     }
 
+    /// The text a valid message became once shaped (by the `shaping` module): its look-alikes
+    /// written as GSM-7, its autofill lines added.
+    pub(crate) fn shaped(text: String) -> Self {
+        Self(text)
+    }
+
     pub fn as_str(&self) -> &str {
         &self.0
     }

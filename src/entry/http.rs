@@ -114,6 +114,10 @@ pub enum ApiError {
         "an identical request moments ago may have been sent (its provider's answer was lost or unreadable), so it is not sent again within the dedupe window"
     )]
     EarlierMaybeSent,
+    #[error(
+        "the message would be sent as {segments} SMS, more than the {max} MAX_SEGMENTS allows; nothing was sent"
+    )]
+    MessageTooLong { segments: usize, max: usize },
 }
 
 impl ApiError {
@@ -132,7 +136,8 @@ impl ApiError {
             Self::Rejected(_)
             | Self::CountryNotAllowed(_)
             | Self::InvalidNumber
-            | Self::NumberTypeNotAllowed(_) => StatusCode::UNPROCESSABLE_ENTITY,
+            | Self::NumberTypeNotAllowed(_)
+            | Self::MessageTooLong { .. } => StatusCode::UNPROCESSABLE_ENTITY,
             Self::OverLimit(_) | Self::PrefixBlocked | Self::CountryLimit(_) => {
                 StatusCode::TOO_MANY_REQUESTS
             }
@@ -170,6 +175,7 @@ impl ApiError {
             Self::PrefixBlocked => "prefix_blocked",
             Self::CountryLimit(_) => "country_limit",
             Self::LimitsUnavailable => "limits_unavailable",
+            Self::MessageTooLong { .. } => "message_too_long",
         }
     }
 }
@@ -215,6 +221,10 @@ impl IntoResponse for ApiError {
         {
             body["field"] = field.into();
         }
+        if let Self::MessageTooLong { segments, max } = &self {
+            body["segments"] = (*segments).into();
+            body["max_segments"] = (*max).into();
+        }
         let mut response = (self.status(), axum::Json(body)).into_response();
         if matches!(self, Self::MethodNotAllowed) {
             response
@@ -239,6 +249,10 @@ struct LogFields {
     reason: Option<String>,
     /// The answer repeats an identical earlier send.
     duplicate: bool,
+    /// How the shaped message goes over the air: its encoding and segments.
+    segments: Option<crate::domain::gsm7::Segments>,
+    /// Why configured autofill lines were left out of the message.
+    autofill_skipped: Option<&'static str>,
 }
 
 async fn handle(State(state): State<AppState>, request: Request) -> Response {
@@ -291,13 +305,14 @@ async fn handle(State(state): State<AppState>, request: Request) -> Response {
             )
         }
     };
-    // The country only for refusals, the one case the metric counts by country.
+    // The country for refusals and sends, the cases the metrics count by country.
     let refused = matches!(
         response.status(),
         StatusCode::UNPROCESSABLE_ENTITY | StatusCode::TOO_MANY_REQUESTS
     );
+    let sent = response.status() == StatusCode::OK && outcome == "sent";
     let country = match &fields.phone {
-        Some(phone) if refused => Country::of(phone),
+        Some(phone) if refused || sent => Country::of(phone),
         _ => None,
     };
     state.metrics().record_send(
@@ -308,6 +323,7 @@ async fn handle(State(state): State<AppState>, request: Request) -> Response {
             outcome: if resend_held { RESEND_HELD } else { outcome },
             country: country.as_ref().map(Country::as_str),
             latency_ms: started.elapsed().as_secs_f64() * 1000.0,
+            segments: fields.segments.filter(|_| sent).map(|s| s.count),
         },
     );
     log_request(&method, response.status(), outcome, started, fields);
@@ -329,6 +345,9 @@ fn log_request(method: &Method, status: StatusCode, outcome: &str, started: Inst
                 message_id = f.message_id.as_deref(),
                 phone = phone.as_deref(),
                 reason = f.reason.as_deref(),
+                encoding = f.segments.map(|s| s.encoding.as_str()),
+                segments = f.segments.map(|s| s.count),
+                autofill_skipped = f.autofill_skipped,
                 latency_ms = (latency_ms * 10.0).round() / 10.0,
                 "request"
             )
@@ -386,8 +405,23 @@ async fn send(
     let body = read_body(request.into_body()).await?;
     let value: serde_json::Value =
         serde_json::from_slice(&body).map_err(|_| ApiError::InvalidJson)?;
-    let sms = SmsRequest::from_json(&value).map_err(ApiError::InvalidField)?;
+    let mut sms = SmsRequest::from_json(&value).map_err(ApiError::InvalidField)?;
     log.phone = Some(sms.phone_number.clone());
+    // Shaped once, before the dedupe fingerprints it: a re-send is shaped the same.
+    let shaped =
+        state
+            .gateway()
+            .shape(&sms.message)
+            .map_err(|too_long| ApiError::MessageTooLong {
+                segments: too_long.segments,
+                max: too_long.max,
+            })?;
+    sms.message = shaped.message;
+    log.segments = Some(shaped.segments);
+    if let Some(skipped) = shaped.skipped {
+        log.autofill_skipped = Some(skipped.as_str());
+        state.metrics().record_autofill_skipped(skipped.as_str());
+    }
 
     // The send runs in a task of its own: a client that hangs up (dropping this handler) must not
     // cut a send in half, its request perhaps already with the provider.

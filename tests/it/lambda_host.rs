@@ -302,10 +302,25 @@ async fn refusals_are_counted_by_reason_and_country_and_send_nothing() {
             ("country_not_allowed", "KZ", 1),
         ]
     );
-    // The send is counted, but not by country.
+    // The send is counted by provider and outcome, not by country; its segments (what it is
+    // billed) by provider, and by provider and country.
     let sent: Vec<_> = metrics.iter().filter(|m| m["SmsSent"] == 1).collect();
     assert_eq!(sent.len(), 1);
-    assert!(sent[0].get("Country").is_none());
+    let directives = &sent[0]["_aws"]["CloudWatchMetrics"];
+    assert_eq!(
+        directives[0]["Dimensions"],
+        json!([["FunctionName"], ["FunctionName", "Provider", "Outcome"]])
+    );
+    assert_eq!(directives[2]["Metrics"][0]["Name"], "SmsSegments");
+    assert_eq!(
+        directives[2]["Dimensions"],
+        json!([
+            ["FunctionName", "Provider"],
+            ["FunctionName", "Provider", "Country"]
+        ])
+    );
+    assert_eq!(sent[0]["SmsSegments"], 1);
+    assert_eq!(sent[0]["Country"], "US");
 }
 
 #[tokio::test]

@@ -20,6 +20,7 @@ mod properties;
 mod router;
 mod salesforce_marketing_cloud;
 mod secrets_moto;
+mod shaping;
 mod sns_attributes;
 mod sns_failures;
 mod sns_moto;

@@ -292,6 +292,15 @@ fn vonage_env(base: &str) -> Vec<(&str, &str)> {
     ]
 }
 
+/// A gateway sending through a Vonage stand-in that queues everything, with `extra` settings.
+pub async fn vonage_gateway(extra: &[(&str, &str)]) -> (axum::Router, MockServer) {
+    let (vonage, _) = FakeVonage::new(queued).start().await;
+    let base = vonage.uri();
+    let mut vars = vonage_env(&base);
+    vars.extend_from_slice(extra);
+    (router(gateway_from_env(&vars).await), vonage)
+}
+
 fn sms(phone: &str, message: &str) -> serde_json::Value {
     json!({"phone_number": phone, "sender_id": "Other", "message": message})
 }

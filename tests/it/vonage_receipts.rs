@@ -7,12 +7,11 @@
 
 use crate::support::*;
 use crate::twilio::gateway_from_env;
-use crate::vonage::{API_KEY, API_SECRET, FakeVonage, messages, queued};
+use crate::vonage::{API_KEY, API_SECRET, FakeVonage, messages, queued, vonage_gateway};
 use axum::body::Body;
 use axum::http::Request;
 use mosaic_sms_gateway::adapters::providers::receipts::Verdict;
 use mosaic_sms_gateway::adapters::providers::vonage::{SignatureMethod, signature};
-use mosaic_sms_gateway::entry::http::router;
 use serde_json::json;
 
 const BASE_URL: &str = "https://a1b2c3d4e5.execute-api.eu-west-1.amazonaws.com";
@@ -78,24 +77,15 @@ fn post_json(params: &[(String, String)]) -> Request<Body> {
         .unwrap()
 }
 
-async fn vonage_gateway(extra: &[(&str, &str)]) -> (axum::Router, wiremock::MockServer) {
-    let (vonage, _) = FakeVonage::new(queued).start().await;
-    let base = vonage.uri();
-    let mut vars = vec![
-        ("SMS_PROVIDER", "vonage"),
-        ("VONAGE_API_BASE", base.as_str()),
-        ("VONAGE_API_KEY", API_KEY),
-        ("VONAGE_API_SECRET", API_SECRET),
-        ("VONAGE_FROM", "Acme"),
-        ("RECEIPTS_BASE_URL", BASE_URL),
-    ];
+async fn receipts_gateway(extra: &[(&str, &str)]) -> (axum::Router, wiremock::MockServer) {
+    let mut vars = vec![("RECEIPTS_BASE_URL", BASE_URL)];
     vars.extend_from_slice(extra);
-    (router(gateway_from_env(&vars).await), vonage)
+    vonage_gateway(&vars).await
 }
 
 #[tokio::test]
 async fn a_signed_receipt_is_taken_by_get_form_or_json_and_anything_else_refused() {
-    let (app, vonage) = vonage_gateway(&[("VONAGE_SIGNATURE_SECRET", SIGNATURE_SECRET)]).await;
+    let (app, vonage) = receipts_gateway(&[("VONAGE_SIGNATURE_SECRET", SIGNATURE_SECRET)]).await;
     let good = signed(
         receipt("delivered"),
         SignatureMethod::Sha512,
@@ -168,7 +158,7 @@ async fn a_signed_receipt_is_taken_by_get_form_or_json_and_anything_else_refused
 
 #[tokio::test]
 async fn the_configured_method_is_the_one_checked() {
-    let (app, _vonage) = vonage_gateway(&[
+    let (app, _vonage) = receipts_gateway(&[
         ("VONAGE_SIGNATURE_SECRET", SIGNATURE_SECRET),
         ("VONAGE_SIGNATURE_METHOD", "md5hash"),
     ])
@@ -189,7 +179,7 @@ async fn the_configured_method_is_the_one_checked() {
 
 #[tokio::test]
 async fn each_send_asks_for_receipts_only_while_they_can_be_checked() {
-    let (app, vonage) = vonage_gateway(&[("VONAGE_SIGNATURE_SECRET", SIGNATURE_SECRET)]).await;
+    let (app, vonage) = receipts_gateway(&[("VONAGE_SIGNATURE_SECRET", SIGNATURE_SECRET)]).await;
     let sms = json!({"phone_number": "+14155550130", "message": "Your code is 1"});
     let (response, body) = call(&app, send(sms)).await;
     assert_eq!(response.status(), 200, "{body}");
@@ -200,7 +190,7 @@ async fn each_send_asks_for_receipts_only_while_they_can_be_checked() {
     );
 
     // No signature secret anywhere: receipts could not be checked, so none is asked for.
-    let (app, vonage) = vonage_gateway(&[]).await;
+    let (app, vonage) = receipts_gateway(&[]).await;
     let sms = json!({"phone_number": "+14155550131", "message": "Your code is 2"});
     let (response, body) = call(&app, send(sms)).await;
     assert_eq!(response.status(), 200, "{body}");

@@ -770,11 +770,12 @@ def cost_block():
         f"dashboard costs ${DASHBOARD_USD:.2f} a month (an account's first three are free). The function's own",
         f"metrics cost ${CUSTOM_METRIC_USD:.2f} a month each, prorated by the hour they get data: {always} by",
         "`FunctionName` alone, plus one per provider and outcome that occurs, one per refusal reason and",
-        "country that occurs, one per provider that refuses our set-up, and with receipts two per provider",
-        "plus two per provider and country. A month of SNS alone that sees `sent`, `provider_failed` and",
-        "`recipient_rejected` through SNS and `invalid_number` held, refused in 10 countries, is",
-        f"{always} + 4 + 20 = {always + 4 + 20} metrics, ${(always + 4 + 20) * CUSTOM_METRIC_USD:.2f}; a pumping attack's countries add a few",
-        "cents each, for the hours they last.",
+        "country that occurs, one per provider that refuses our set-up, the segments sent (`SmsSegments`)",
+        "one per provider and one per provider and country, and with receipts two per provider plus two per",
+        "provider and country. A month of SNS alone that sees `sent`, `provider_failed` and",
+        "`recipient_rejected` through SNS and `invalid_number` held, refused in 10 countries and sending",
+        f"to 10, is {always} + 4 + 20 + 11 = {always + 4 + 20 + 11} metrics, ${(always + 4 + 20 + 11) * CUSTOM_METRIC_USD:.2f}; a pumping attack's countries add a",
+        "few cents each, for the hours they last.",
         "<!-- end of the computed block -->",
     ]
     return "\n".join(lines)
