@@ -275,7 +275,13 @@ pub async fn infobip_method_not_allowed() -> Response {
 /// (https://www.infobip.com/docs/essentials/api-essentials/response-status-and-error-codes):
 /// DELIVERED (3) is, except `DELIVERED_TO_OPERATOR`, which a report from the handset may follow;
 /// UNDELIVERABLE (2), EXPIRED (4) and REJECTED (5) are final failures; PENDING (1) may change.
+/// A copy Infobip's idempotent sending turned away (`REJECTED_DUPLICATE_MESSAGE_ID`, which it may
+/// report "during processing", after a `200`) is no failure of the message: the first one's own
+/// report tells what became of it.
 fn infobip_delivered(group: Option<u64>, name: &str) -> Option<bool> {
+    if name == "REJECTED_DUPLICATE_MESSAGE_ID" {
+        return None;
+    }
     match group? {
         3 if name != "DELIVERED_TO_OPERATOR" => Some(true),
         2 | 4 | 5 => Some(false),
@@ -344,6 +350,7 @@ mod tests {
             (Some(2), "UNDELIVERABLE_NOT_DELIVERED", Some(false)),
             (Some(4), "EXPIRED_EXPIRED", Some(false)),
             (Some(5), "REJECTED_DESTINATION", Some(false)),
+            (Some(5), "REJECTED_DUPLICATE_MESSAGE_ID", None),
             (Some(1), "PENDING_ENROUTE", None),
             (None, "DELIVERED_TO_HANDSET", None),
             (Some(9), "SOMETHING", None),
