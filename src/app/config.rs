@@ -60,6 +60,9 @@ pub struct Config {
     /// Vonage's receipts (`VONAGE_STATUS_CALLBACK_URL` or `RECEIPTS_BASE_URL`), when vonage is in
     /// a chain.
     pub vonage_receipts: Option<providers::vonage::ReceiptSettings>,
+    /// Infobip's receipts (`INFOBIP_STATUS_CALLBACK_URL` or `RECEIPTS_BASE_URL`), when infobip is
+    /// in a chain.
+    pub infobip_receipts: Option<providers::infobip::ReceiptSettings>,
 }
 
 /// Where Twilio's status callbacks come, and the environment's account and auth token for them
@@ -198,11 +201,14 @@ impl Config {
                 }
             });
         let vonage_receipts = providers::vonage::ReceiptSettings::from_env(&env, named("vonage"))?;
+        let infobip_receipts =
+            providers::infobip::ReceiptSettings::from_env(&env, named("infobip"))?;
         Ok(Self {
             fingerprint_key,
             fingerprint_secret_id,
             twilio_callbacks,
             vonage_receipts,
+            infobip_receipts,
             keys,
             providers,
             default_chain,
@@ -685,7 +691,7 @@ pub(crate) mod tests {
             ConfigError::UnknownProvider {
                 name: "carrier-pigeon".into(),
                 known:
-                    "sns, twilio, end-user-messaging, salesforce-marketing-cloud, vonage, http, outbox"
+                    "sns, twilio, end-user-messaging, salesforce-marketing-cloud, vonage, infobip, http, outbox"
                         .into()
             }
         );
@@ -693,7 +699,7 @@ pub(crate) mod tests {
             err(&[("SMS_PROVIDER", "carrier-pigeon")])
                 .to_string()
                 .contains(
-                    "known: sns, twilio, end-user-messaging, salesforce-marketing-cloud, vonage, http, outbox"
+                    "known: sns, twilio, end-user-messaging, salesforce-marketing-cloud, vonage, infobip, http, outbox"
                 )
         );
         assert_eq!(

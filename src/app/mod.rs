@@ -62,7 +62,7 @@ struct Inner {
     metrics: Metrics,
     /// `FINGERPRINT_KEY`, or the key `FINGERPRINT_SECRET_ID` holds once start-up has read it;
     /// the gateway secret's `fingerprint_key` wins.
-    fingerprint: OnceLock<FingerprintKey>,
+    fingerprint: Arc<OnceLock<FingerprintKey>>,
     /// `FINGERPRINT_SECRET_ID`, and the client to read it with, until start-up reads it.
     fingerprint_secret: Option<(aws_sdk_secretsmanager::Client, String)>,
     /// Whether counts outlive a request (a table or a limit): then start-up warns without a
@@ -72,6 +72,8 @@ struct Inner {
     twilio_callbacks: Option<StatusCallbacks>,
     /// With Vonage's receipts on: the check of their signature.
     vonage_receipts: Option<crate::adapters::providers::vonage::Receipts>,
+    /// With Infobip's receipts on: the check of the gateway's token in their URL.
+    infobip_receipts: Option<crate::adapters::providers::infobip::Receipts>,
 }
 
 /// What the state is built from besides the configuration. The binary makes them with
@@ -142,10 +144,17 @@ impl AppState {
             Some(keys) => keys,
             None => api_keys(&config.keys, sdk)?,
         });
+        let fingerprint = Arc::new(
+            config
+                .fingerprint_key
+                .clone()
+                .map_or_else(OnceLock::new, OnceLock::from),
+        );
         let context = BuildContext {
             aws: sdk,
             secret: &keys,
             http: &http,
+            fingerprint: &fingerprint,
         };
         let (providers, by_country) = chains(config, lent, &context)?;
         // The chain that needs the most time to start decides: every chain must fit the deadline.
@@ -176,10 +185,13 @@ impl AppState {
         let vonage_receipts = config.vonage_receipts.clone().map(|settings| {
             crate::adapters::providers::vonage::Receipts::new(settings, Arc::clone(&keys))
         });
-        let fingerprint = config
-            .fingerprint_key
-            .clone()
-            .map_or_else(OnceLock::new, OnceLock::from);
+        let infobip_receipts = config.infobip_receipts.clone().map(|settings| {
+            crate::adapters::providers::infobip::Receipts::new(
+                settings,
+                Arc::clone(&keys),
+                Arc::clone(&fingerprint),
+            )
+        });
         let fingerprint_secret = match (&config.fingerprint_secret_id, sdk) {
             (Some(id), Some(sdk)) => Some((secrets_client(sdk), id.clone())),
             _ => None,
@@ -196,6 +208,7 @@ impl AppState {
                 counts_matter,
                 twilio_callbacks,
                 vonage_receipts,
+                infobip_receipts,
             }),
         })
     }
@@ -231,6 +244,11 @@ impl AppState {
     /// The check of Vonage's receipts, when they are on.
     pub fn vonage_receipts(&self) -> Option<&crate::adapters::providers::vonage::Receipts> {
         self.inner.vonage_receipts.as_ref()
+    }
+
+    /// The check of Infobip's receipts, when they are on.
+    pub fn infobip_receipts(&self) -> Option<&crate::adapters::providers::infobip::Receipts> {
+        self.inner.infobip_receipts.as_ref()
     }
 
     pub fn keys(&self) -> &ApiKeys {

@@ -45,6 +45,10 @@ pub fn router(state: AppState) -> Router {
                 .post(receipts::vonage)
                 .fallback(receipts::vonage_method_not_allowed),
         )
+        .route(
+            crate::adapters::providers::infobip::STATUS_PATH,
+            axum::routing::post(receipts::infobip).fallback(receipts::infobip_method_not_allowed),
+        )
         .fallback(handle)
         .with_state(state)
 }

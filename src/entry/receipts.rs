@@ -1,6 +1,7 @@
 //! Delivery receipts: what became of a message after its provider took it. Twilio posts them to
 //! `/twilio/status` (signed in `X-Twilio-Signature`), Vonage to `/vonage/status` (`GET` or
-//! `POST`, signed in `sig`). Not Mosaic requests: no API key, never a send. A receipt counts only
+//! `POST`, signed in `sig`), Infobip to `/infobip/status` (unsigned: the gateway's token in the
+//! URL it was given). Not Mosaic requests: no API key, never a send. A receipt counts only
 //! when its provider's check says it is the provider's own (anyone can post to the URL); then a
 //! final status is counted in `SmsDelivered` or `SmsNotDelivered` and logged once, with the number
 //! masked, the provider's message id and error code. Statuses on the way (`queued`, `accepted`,
@@ -37,9 +38,18 @@ fn method_not_allowed(allow: &'static str, message: &str) -> Response {
         .into_response()
 }
 
+/// Infobip may post the reports of several messages in one request (`results[]`), each some
+/// 600 bytes.
+const MAX_INFOBIP_REPORT_BYTES: usize = 256 * 1024;
+
 /// The body, or `None` when it is larger than any receipt.
 async fn body_of(request: Request) -> Option<Bytes> {
-    http_body_util::Limited::new(request.into_body(), MAX_RECEIPT_BYTES)
+    body_within(request, MAX_RECEIPT_BYTES).await
+}
+
+/// The body, or `None` when it is larger than `limit`.
+async fn body_within(request: Request, limit: usize) -> Option<Bytes> {
+    http_body_util::Limited::new(request.into_body(), limit)
         .collect()
         .await
         .ok()
@@ -254,4 +264,98 @@ pub async fn vonage(State(state): State<AppState>, request: Request) -> Response
         error_code: field(&params, "err-code"),
     }
     .count(&state)
+}
+
+/// Infobip posts; nothing else is answered at `/infobip/status`.
+pub async fn infobip_method_not_allowed() -> Response {
+    method_not_allowed("POST", "Infobip's delivery reports are POSTed")
+}
+
+/// Whether an Infobip status is final, and delivered, by its group and name
+/// (https://www.infobip.com/docs/essentials/api-essentials/response-status-and-error-codes):
+/// DELIVERED (3) is, except `DELIVERED_TO_OPERATOR`, which a report from the handset may follow;
+/// UNDELIVERABLE (2), EXPIRED (4) and REJECTED (5) are final failures; PENDING (1) may change.
+/// A copy Infobip's idempotent sending turned away (`REJECTED_DUPLICATE_MESSAGE_ID`, which it may
+/// report "during processing", after a `200`) is no failure of the message: the first one's own
+/// report tells what became of it.
+fn infobip_delivered(group: Option<u64>, name: &str) -> Option<bool> {
+    if name == "REJECTED_DUPLICATE_MESSAGE_ID" {
+        return None;
+    }
+    match group? {
+        3 if name != "DELIVERED_TO_OPERATOR" => Some(true),
+        2 | 4 | 5 => Some(false),
+        _ => None,
+    }
+}
+
+/// `POST /infobip/status?token=...`: Infobip's delivery reports (`{"results": [...]}`, one per
+/// message), taken only with the gateway's token in the URL, which Infobip was given with each
+/// send; each final status is counted.
+pub async fn infobip(State(state): State<AppState>, request: Request) -> Response {
+    let Some(receipts) = state.infobip_receipts() else {
+        return forbidden(
+            "this gateway takes no Infobip reports (neither INFOBIP_STATUS_CALLBACK_URL nor RECEIPTS_BASE_URL is set for infobip)",
+        );
+    };
+    let verdict = receipts.verify(request.uri().query());
+    // The token first: the body of a request without it is not read.
+    if let Some(answer) = refused(&state, "infobip", verdict, "the token") {
+        return answer;
+    }
+    let Some(body) = body_within(request, MAX_INFOBIP_REPORT_BYTES).await else {
+        let verdict = Verdict::Anonymous("oversized");
+        return refused(&state, "infobip", verdict, "the token")
+            .unwrap_or_else(|| StatusCode::NO_CONTENT.into_response());
+    };
+    let json: serde_json::Value = serde_json::from_slice(&body).unwrap_or_default();
+    let Some(results) = json.get("results").and_then(serde_json::Value::as_array) else {
+        // Ours (the token says so), but no report the gateway can read: asking again would not
+        // help, so it is taken and said.
+        tracing::warn!(
+            target: "mosaic_sms_gateway::delivery",
+            provider = "infobip",
+            "an Infobip report without results[]; nothing counted"
+        );
+        return StatusCode::NO_CONTENT.into_response();
+    };
+    for result in results {
+        let text = |pointer: &str| result.pointer(pointer).and_then(serde_json::Value::as_str);
+        let status = text("/status/name").unwrap_or("");
+        let group = result
+            .pointer("/status/groupId")
+            .and_then(serde_json::Value::as_u64);
+        Receipt {
+            provider: "infobip",
+            status,
+            delivered: infobip_delivered(group, status),
+            to: text("/to"),
+            message_id: text("/messageId"),
+            error_code: text("/error/name").filter(|name| *name != "NO_ERROR"),
+        }
+        .count(&state);
+    }
+    StatusCode::NO_CONTENT.into_response()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_final_infobip_statuses_count() {
+        for (group, name, expected) in [
+            (Some(3), "DELIVERED_TO_HANDSET", Some(true)),
+            (Some(3), "DELIVERED_TO_OPERATOR", None),
+            (Some(2), "UNDELIVERABLE_NOT_DELIVERED", Some(false)),
+            (Some(4), "EXPIRED_EXPIRED", Some(false)),
+            (Some(5), "REJECTED_DESTINATION", Some(false)),
+            (Some(5), "REJECTED_DUPLICATE_MESSAGE_ID", None),
+            (Some(1), "PENDING_ENROUTE", None),
+            (None, "DELIVERED_TO_HANDSET", None),
+            (Some(9), "SOMETHING", None),
+        ] {
+            assert_eq!(infobip_delivered(group, name), expected, "{name}");
+        }
+    }
 }

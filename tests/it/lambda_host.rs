@@ -399,3 +399,68 @@ async fn a_twilio_status_callback_is_counted_and_logged_masked_and_sends_nothing
     );
     assert!(run.outbox.is_empty());
 }
+
+#[tokio::test]
+async fn an_infobip_report_is_counted_and_logged_masked_and_sends_nothing() {
+    let files = [
+        "204-infobip-status-delivered.json",
+        "403-infobip-status-no-token.json",
+    ];
+    let env = [
+        ("SMS_PROVIDER", "infobip"),
+        ("INFOBIP_BASE_URL", "http://127.0.0.1:9"),
+        ("INFOBIP_API_KEY", "local-test-infobip-key"),
+        ("INFOBIP_FROM", "Acme"),
+        // The key whose token events/204-infobip-status-delivered.json carries.
+        ("FINGERPRINT_KEY", "local-test-fingerprint-key-0000"),
+        (
+            "RECEIPTS_BASE_URL",
+            "https://a1b2c3d4e5.execute-api.us-east-1.amazonaws.com",
+        ),
+    ];
+    let run = run_lambda(&files, &env).await;
+    let statuses: Vec<u64> = run.answers.iter().map(status).collect();
+    assert_eq!(statuses, vec![204, 403]);
+    let refusals: Vec<(&str, &str)> = run
+        .lines
+        .iter()
+        .filter_map(|l| {
+            let metric = ["InfobipCallbacksRefused", "InfobipCallbacksAnonymous"]
+                .into_iter()
+                .find(|m| l[*m] == 1)?;
+            Some((metric, l["Reason"].as_str().unwrap()))
+        })
+        .collect();
+    assert_eq!(refusals, [("InfobipCallbacksAnonymous", "missing")]);
+    let deliveries: Vec<(&str, &str, u64, u64)> = run
+        .lines
+        .iter()
+        .filter(|l| l.get("SmsDelivered").is_some())
+        .map(|m| {
+            (
+                m["Provider"].as_str().unwrap(),
+                m["Country"].as_str().unwrap(),
+                m["SmsDelivered"].as_u64().unwrap(),
+                m["SmsNotDelivered"].as_u64().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(deliveries, [("infobip", "US", 1, 0)]);
+    let logged: Vec<&serde_json::Value> = run
+        .lines
+        .iter()
+        .filter(|l| l["message"] == "delivery")
+        .collect();
+    assert_eq!(logged.len(), 1, "{:?}", run.lines);
+    assert_eq!(logged[0]["status"], "DELIVERED_TO_HANDSET");
+    assert_eq!(logged[0]["message_id"], "5c3b2a1f0e9d8c7b6a5f4e3d2c1b0a99");
+    assert!(logged[0].get("error_code").is_none_or(|e| e.is_null()));
+    let text = serde_json::to_string(&run.lines).unwrap();
+    assert!(
+        !text.contains("4155550100")
+            && !text.contains("5f8db4b722e6407468156978cdefb70c4d332d72394e16b605e9a2d3ebe2bfee")
+            && !text.contains("local-test-fingerprint-key-0000"),
+        "{text}"
+    );
+    assert!(run.outbox.is_empty());
+}

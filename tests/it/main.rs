@@ -7,6 +7,8 @@ mod entropy;
 mod events;
 mod http_provider;
 mod idle;
+mod infobip;
+mod infobip_receipts;
 mod key_cache;
 mod lambda_host;
 mod layers;

@@ -429,7 +429,9 @@ for variable, parameter in [("DEDUPE_WINDOW_SECONDS", "DedupeWindowSeconds"),
                             ("SFMC_SUBDOMAIN", "SfmcSubdomain"),
                             ("SFMC_ACCOUNT_ID", "SfmcAccountId"),
                             ("SFMC_DEFINITION_KEY", "SfmcDefinitionKey"),
-                            ("VONAGE_FROM", "VonageFrom")]:
+                            ("VONAGE_FROM", "VonageFrom"),
+                            ("INFOBIP_BASE_URL", "InfobipBaseUrl"),
+                            ("INFOBIP_FROM", "InfobipFrom")]:
     expect(variables.get(variable) == {"Ref": parameter} and parameter in template["Parameters"],
            f"{variable} comes from the {parameter} parameter")
 expect(any("AllowedCountries" in repr(a.get("Assert")) and "BlockedCountries" in repr(a.get("Assert"))
@@ -475,6 +477,22 @@ expect(resources["GatewayFunction"]["Properties"].get("Layers")
        "the function has the http provider's layer when UsesHttp")
 expect(variables.get("HTTP_PROVIDER_FILE") == {"Fn::If": ["UsesHttp", "/opt/http-provider.json", ""]},
        "HTTP_PROVIDER_FILE names the layer's description when UsesHttp, and is empty otherwise")
+# Infobip: the account's host and a sender wherever SmsProvider names it; the host is Infobip's only
+# (the API key goes there).
+for provider in ["infobip", "infobip,sns", "sns,infobip"]:
+    expect(provider in template["Parameters"]["SmsProvider"]["AllowedValues"], f"SmsProvider allows {provider}")
+    expect(not rules_accept(SmsProvider=provider)
+           and not rules_accept(SmsProvider=provider, InfobipFrom="Acme")
+           and not rules_accept(SmsProvider=provider, InfobipBaseUrl="xyz12.api.infobip.com")
+           and rules_accept(SmsProvider=provider, InfobipBaseUrl="xyz12.api.infobip.com", InfobipFrom="Acme"),
+           f"the rules want InfobipBaseUrl and InfobipFrom with SmsProvider={provider}")
+    expect(condition_holds("UsesSns", SmsProvider=provider) == ("sns" in provider.split(",")),
+           f"UsesSns {'holds' if 'sns' in provider.split(',') else 'does not hold'} for SmsProvider={provider}")
+infobip_host = re.compile(template["Parameters"]["InfobipBaseUrl"]["AllowedPattern"])
+expect(all(infobip_host.fullmatch(h) for h in ["", "xyz12.api.infobip.com", "4d3f1-a.api.infobip.com"])
+       and not any(infobip_host.fullmatch(h) for h in ["https://xyz12.api.infobip.com", "xyz12.api.infobip.com.evil.example",
+                                                        "evil.example", "xyz12.api.infobip.com/"]),
+       "InfobipBaseUrl takes an Infobip account host and nothing else")
 # Conditions cannot read ProvidersByCountry's JSON: a chain of its own may use SNS, and End User
 # Messaging when it has an identity.
 expect(condition_holds("UsesSns", SmsProvider="twilio", TwilioFrom="+15005550006", ProvidersByCountry='{"DE":"sns"}')
@@ -491,8 +509,10 @@ api = resources.get("HttpApi", {}).get("Properties", {})
 paths = api.get("DefinitionBody", {}).get("paths", {})
 expect("post" in paths.get("/twilio/status", {})
        and {"get", "post"} == set(paths.get("/vonage/status", {}))
-       and set(paths) == {"/send-sms", "/twilio/status", "/vonage/status"},
-       "the HTTP API routes ANY /send-sms, POST /twilio/status and GET, POST /vonage/status, nothing else")
+       and {"post"} == set(paths.get("/infobip/status", {}))
+       and set(paths) == {"/send-sms", "/twilio/status", "/vonage/status", "/infobip/status"},
+       "the HTTP API routes ANY /send-sms, POST /twilio/status, GET, POST /vonage/status and POST "
+       "/infobip/status, nothing else")
 for path, operations in paths.items():
     for operation in operations.values():
         uri = repr(operation.get("x-amazon-apigateway-integration", {}).get("uri"))
@@ -513,10 +533,18 @@ expect(condition_holds("SetsVonageReceipts", SmsProvider="vonage,sns", VonageFro
        and not condition_holds("SetsVonageReceipts", SmsProvider="vonage", VonageFrom="Acme", DeliveryReceipts="false")
        and not condition_holds("SetsVonageReceipts", SmsProvider="twilio", TwilioFrom="+15005550006"),
        "SetsVonageReceipts holds with vonage in SmsProvider, the HTTP API, and DeliveryReceipts true only")
+infobip_set = {"InfobipBaseUrl": "xyz12.api.infobip.com", "InfobipFrom": "Acme"}
+expect(condition_holds("SetsInfobipReceipts", SmsProvider="sns,infobip", **infobip_set)
+       and not condition_holds("SetsInfobipReceipts", SmsProvider="infobip", DeliveryReceipts="false", **infobip_set)
+       and not condition_holds("SetsInfobipReceipts", SmsProvider="infobip", EnableFunctionUrl="only", **infobip_set)
+       and not condition_holds("SetsInfobipReceipts", SmsProvider="vonage", VonageFrom="Acme"),
+       "SetsInfobipReceipts holds with infobip in SmsProvider, the HTTP API, and DeliveryReceipts true only")
 permissions = [r for r in resources.values() if r["Type"] == "AWS::Lambda::Permission"]
 expect(any("/POST/twilio/status" in repr(p["Properties"].get("SourceArn")) for p in permissions)
-       and any("/*/vonage/status" in repr(p["Properties"].get("SourceArn")) for p in permissions),
-       "API Gateway may invoke the function for POST /twilio/status and GET, POST /vonage/status")
+       and any("/*/vonage/status" in repr(p["Properties"].get("SourceArn")) for p in permissions)
+       and any("/POST/infobip/status" in repr(p["Properties"].get("SourceArn")) for p in permissions),
+       "API Gateway may invoke the function for POST /twilio/status, GET, POST /vonage/status and "
+       "POST /infobip/status")
 # Access logs: to a log group of the stack's with the logs' retention, with the caller's address.
 access = api.get("AccessLogSettings", {})
 log_group = resources.get("HttpApiAccessLogGroup", {})
@@ -798,6 +826,10 @@ TWILIO_CALLBACKS = (2, 4)
 # `buffered` one (https://developer.vonage.com/en/messaging/sms/guides/delivery-receipts): one or two,
 # once its signature secret is in the gateway secret.
 VONAGE_RECEIPTS = (1, 2)
+# Infobip posts one delivery report per message, with its final status (no intermediate reports
+# unless asked for, https://www.infobip.com/docs/api/channels/sms/sms-messaging/outbound-sms/send-sms-messages,
+# webhooks.delivery.intermediateReport), once there is a fingerprint key for the token.
+INFOBIP_RECEIPTS = (1, 1)
 EUM_ARN = "arn:aws:sms-voice:us-east-1:123456789012:phone-number/phone-1"
 PROVIDER_SETUPS = [
     ("Amazon SNS", {}),
@@ -806,6 +838,8 @@ PROVIDER_SETUPS = [
     ("Salesforce Marketing Cloud", {"SmsProvider": "salesforce-marketing-cloud", "SfmcSubdomain": "mc1",
                                     "SfmcDefinitionKey": "otp"}),
     ("Vonage, signed receipts on", {"SmsProvider": "vonage", "VonageFrom": "Acme"}),
+    ("Infobip, delivery reports on", {"SmsProvider": "infobip", "InfobipBaseUrl": "xyz12.api.infobip.com",
+                                      "InfobipFrom": "Acme"}),
 ]
 
 
@@ -815,7 +849,8 @@ def per_passcode(overrides):
     memory_gb = int(values["FunctionMemoryMb"]) / 1024
     api = condition_holds("CreateHttpApi", **overrides)
     callbacks = (TWILIO_CALLBACKS if condition_holds("SetsTwilioCallbacks", **overrides)
-                 else VONAGE_RECEIPTS if condition_holds("SetsVonageReceipts", **overrides) else (0, 0))
+                 else VONAGE_RECEIPTS if condition_holds("SetsVonageReceipts", **overrides)
+                 else INFOBIP_RECEIPTS if condition_holds("SetsInfobipReceipts", **overrides) else (0, 0))
     events = condition_holds("CreatesEumEvents", **overrides)
     table = condition_holds("CreateIdempotencyTable", **overrides)
     requests, usd = [], []

@@ -53,6 +53,13 @@ Bearer TELNYX_API_KEY` below (else 401, code 10009) and a JSON body with `from`,
 `text` (else 422, code 10004), and answers as Telnyx does: 200 with the message in `data` and a fresh
 `data.id`; for a `to` starting +1500555042 a 429 (code 10011), for one starting +1500555050 a 500.
 
+Infobip: `POST /sms/3/messages`, JSON, checks `Authorization: App INFOBIP_API_KEY` below (else 401,
+an `ApiError` E401), then one message with `sender`, one destination whose `to` is 7 to 15 digits and
+whose `messageId` is set, and `content.text` (else 400, an `ApiError` E400 naming the violations), and
+answers as Infobip does, a `200` with the message's `status`: group 5 `REJECTED_DUPLICATE_MESSAGE_ID`
+for a messageId it took before (idempotent sending), group 1 `PENDING_ACCEPTED` otherwise; a `to`
+starting 1500555042 gets 429 (`ApiError` E429), one starting 1500555050 a 500.
+
 Binds port 0 on 127.0.0.1 and prints the port on one line, then on a second line a port where nothing
 listens; stops when its stdin closes.
 """
@@ -83,6 +90,8 @@ SFMC_DEFINITION = "mosaic-otp"
 VONAGE_API_KEY = "7e577e57"
 VONAGE_API_SECRET = "local-test-vonage-secret"
 TELNYX_API_KEY = "KEY0123456789local-test-telnyx"
+INFOBIP_API_KEY = "local-test-infobip-key"
+infobip_ids = set()
 sfmc_tokens = set()
 sfmc_keys = set()
 
@@ -158,13 +167,13 @@ class StandIn(http.server.BaseHTTPRequestHandler):
             return self.sfmc(path, body)
         if path == "/sms/json":
             return self.vonage(self.read_form())
-        if path == "/v2/messages":
+        if path in ("/v2/messages", "/sms/3/messages"):
             length = int(self.headers.get("Content-Length", 0))
             try:
                 body = json.loads(self.rfile.read(length) or b"{}")
             except ValueError:
                 body = None
-            return self.telnyx(body)
+            return self.telnyx(body) if path == "/v2/messages" else self.infobip(body)
         if path.startswith("/2010-04-01/"):
             match = TWILIO.match(path)
             form = self.read_form()
@@ -216,6 +225,52 @@ class StandIn(http.server.BaseHTTPRequestHandler):
                    "from": {"phone_number": fields["from"]}, "to": [{"phone_number": to, "status": "queued"}],
                    "text": fields["text"], "parts": 1, "errors": []}
         self.answer(200, json.dumps({"data": message}), content_type="application/json")
+    # ---- Infobip ---------------------------------------------------------------------------------
+
+    def infobip_error(self, status, code, description, violations=()):
+        self.answer(status, json.dumps({
+            "errorCode": code, "description": description, "action": "",
+            "violations": [{"property": p, "violation": v} for p, v in violations],
+            "resources": []}), content_type="application/json")
+
+    def infobip(self, body):
+        if self.headers.get("Authorization", "") != f"App {INFOBIP_API_KEY}":
+            return self.infobip_error(401, "E401", "Unauthorized.")
+        json_body = self.headers.get("Content-Type", "").startswith("application/json")
+        messages = body.get("messages") if json_body and isinstance(body, dict) else None
+        message = messages[0] if isinstance(messages, list) and len(messages) == 1 else {}
+        destinations = message.get("destinations") if isinstance(message, dict) else None
+        destination = destinations[0] if isinstance(destinations, list) and len(destinations) == 1 else {}
+        to = destination.get("to") if isinstance(destination, dict) else None
+        message_id = destination.get("messageId") if isinstance(destination, dict) else None
+        text = (message.get("content") or {}).get("text") if isinstance(message, dict) else None
+        violations = []
+        if not (isinstance(message, dict) and isinstance(message.get("sender"), str) and message["sender"]):
+            violations.append(("messages[0].sender", "must be set"))
+        if not (isinstance(to, str) and to.isdigit() and 7 <= len(to) <= 15):
+            violations.append(("messages[0].destinations[0].to", "must be 7 to 15 digits"))
+        if not (isinstance(message_id, str) and message_id):
+            violations.append(("messages[0].destinations[0].messageId", "must be set"))
+        if not (isinstance(text, str) and text):
+            violations.append(("messages[0].content.text", "must not be empty"))
+        if violations:
+            return self.infobip_error(400, "E400", "Request cannot be processed.", violations)
+        if to.startswith("1500555042"):
+            return self.infobip_error(429, "E429", "Too many requests.")
+        if to.startswith("1500555050"):
+            return self.infobip_error(500, "E500", "Something went wrong.")
+        with messages_lock:
+            repeated = message_id in infobip_ids
+            infobip_ids.add(message_id)
+        if repeated:
+            status = {"groupId": 5, "groupName": "REJECTED", "id": 23, "name": "REJECTED_DUPLICATE_MESSAGE_ID",
+                      "description": "Rejected due to duplicate message ID"}
+        else:
+            status = {"groupId": 1, "groupName": "PENDING", "id": 26, "name": "PENDING_ACCEPTED",
+                      "description": "Message sent to next instance"}
+        self.answer(200, json.dumps({"bulkId": uuid.uuid4().hex, "messages": [
+            {"messageId": message_id, "status": status, "destination": to, "details": {"messageCount": 1}}]}),
+            content_type="application/json")
 
     # ---- Salesforce Marketing Cloud --------------------------------------------------------------
 

@@ -7,6 +7,7 @@
 
 pub mod end_user_messaging;
 pub mod http_provider;
+pub mod infobip;
 pub mod outbox;
 pub mod receipts;
 pub mod rest;
@@ -17,9 +18,10 @@ pub mod vonage;
 
 use crate::adapters::net::HttpClient;
 use crate::adapters::secrets::ApiKeys;
+use crate::domain::keys::FingerprintKey;
 use crate::domain::ports::SmsProvider;
 use crate::settings::{ConfigError, Env};
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 /// Why a provider could not be built at start-up. Printed as one line.
 #[derive(Debug, thiserror::Error)]
@@ -46,6 +48,7 @@ pub const REGISTRY: &[(&str, Configure)] = &[
         salesforce_marketing_cloud::configure,
     ),
     (vonage::NAME, vonage::configure),
+    (infobip::NAME, infobip::configure),
     (http_provider::NAME, http_provider::configure),
     ("outbox", outbox::configure),
 ];
@@ -66,6 +69,9 @@ pub struct BuildContext<'a> {
     pub secret: &'a Arc<ApiKeys>,
     /// The one HTTP client (the AWS clients' too), for providers that are not AWS SDK clients.
     pub http: &'a HttpClient,
+    /// `FINGERPRINT_KEY`, or the key `FINGERPRINT_SECRET_ID` holds once start-up has read it
+    /// (the gateway secret's `fingerprint_key` wins): what a token of the gateway's is made from.
+    pub fingerprint: &'a Arc<OnceLock<FingerprintKey>>,
 }
 
 /// A provider's checked settings, before its client exists.
