@@ -6,6 +6,7 @@ use mosaic_sms_gateway::app::config::{Config, KeyConfig};
 use mosaic_sms_gateway::app::{self, AppState, Dependencies, StartupError};
 use mosaic_sms_gateway::entry::commands::{self, KeySource};
 use mosaic_sms_gateway::entry::mosaic::Region;
+use mosaic_sms_gateway::entry::secret;
 use mosaic_sms_gateway::settings::Host;
 use std::io::IsTerminal;
 use std::net::SocketAddr;
@@ -63,6 +64,43 @@ enum Command {
         #[arg(long)]
         dry_run: bool,
     },
+    /// Put provider credentials into the gateway secret, or show what it holds (masked), with
+    /// your AWS credentials; the secret's JSON is never written by hand.
+    Secret {
+        #[command(subcommand)]
+        action: SecretAction,
+    },
+}
+
+#[derive(Subcommand)]
+enum SecretAction {
+    /// Ask for a provider's fields (without echo) and merge them into the secret, keeping every
+    /// other field; refuse a value the gateway could not start with; write one new version.
+    Put {
+        /// The gateway secret (name or ARN; the stack's ApiKeySecretArn output).
+        #[arg(long, value_name = "ID")]
+        secret_id: String,
+        /// A provider whose credentials to put: twilio, vonage, infobip,
+        /// salesforce-marketing-cloud (repeat for more).
+        #[arg(long, value_name = "NAME")]
+        provider: Vec<String>,
+        /// Another field to put (an http description's {secret.FIELD}; repeat for more).
+        #[arg(long, value_name = "FIELD")]
+        field: Vec<String>,
+        /// Take each field from the environment variable of its name in capitals
+        /// (VONAGE_API_KEY), instead of asking; an unset one keeps the secret's.
+        #[arg(long)]
+        from_env: bool,
+        /// Make a new API key; the current one becomes previous_api_key until the next rotation.
+        #[arg(long)]
+        rotate_api_key: bool,
+    },
+    /// List the secret's fields, every value masked, and whether each provider's are complete.
+    Show {
+        /// The gateway secret (name or ARN).
+        #[arg(long, value_name = "ID")]
+        secret_id: String,
+    },
 }
 
 #[tokio::main]
@@ -92,6 +130,32 @@ async fn main() -> ExitCode {
             return report(
                 commands::register(&uri, region, &key, api_base.as_deref(), dry_run).await,
             );
+        }
+        Some(Command::Secret { action }) => {
+            let result = match action {
+                SecretAction::Put {
+                    secret_id,
+                    provider,
+                    field,
+                    from_env,
+                    rotate_api_key,
+                } => {
+                    let source = match from_env {
+                        true => secret::Source::Environment,
+                        false => secret::Source::Terminal,
+                    };
+                    secret::put(&secret::Put {
+                        secret_id,
+                        providers: provider,
+                        fields: field,
+                        source,
+                        rotate_api_key,
+                    })
+                    .await
+                }
+                SecretAction::Show { secret_id } => secret::show(&secret_id).await,
+            };
+            return report(result.map(|lines| lines.join("\n")));
         }
         Some(Command::Serve { addr }) => serve(addr).await,
         None if in_lambda => lambda().await,

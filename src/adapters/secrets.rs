@@ -443,6 +443,12 @@ impl SecretValue {
             .map(str::trim)
             .filter(|v| !v.is_empty())
     }
+
+    /// The secret's JSON object, every field (empty for a plain key): the `secret` command merges
+    /// into it.
+    pub fn into_fields(self) -> serde_json::Map<String, serde_json::Value> {
+        self.fields
+    }
 }
 
 impl std::fmt::Debug for SecretValue {

@@ -7,4 +7,5 @@ pub mod http;
 pub mod lambda;
 pub mod mosaic;
 pub mod receipts;
+pub mod secret;
 pub mod telemetry;

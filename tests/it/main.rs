@@ -20,6 +20,7 @@ mod process;
 mod properties;
 mod router;
 mod salesforce_marketing_cloud;
+mod secret_command;
 mod secrets_moto;
 mod shaping;
 mod sns_attributes;

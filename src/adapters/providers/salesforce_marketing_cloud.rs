@@ -92,6 +92,15 @@ impl Credentials {
     }
 }
 
+/// Whether one read of the gateway secret holds the installed package's client credentials: `Err`
+/// names what is missing or malformed, never a value (the `secret` command's check).
+pub fn secret_check(read: &SecretValue) -> Result<(), String> {
+    match Credentials::in_secret(read)? {
+        Some(_) => Ok(()),
+        None => Err("sfmc_client_id and sfmc_client_secret are missing".into()),
+    }
+}
+
 const ENV_NAMES: (&str, &str) = ("SFMC_CLIENT_ID", "SFMC_CLIENT_SECRET");
 const SECRET_NAMES: (&str, &str) = ("sfmc_client_id", "sfmc_client_secret");
 

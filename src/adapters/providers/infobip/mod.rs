@@ -29,6 +29,15 @@ mod settings;
 pub use receipts::{ReceiptSettings, Receipts, STATUS_PATH, TOKEN_PARAMETER};
 pub use settings::{Credentials, InfobipSettings};
 
+/// Whether one read of the gateway secret holds an Infobip key a send can use: `Err` names what
+/// is missing or malformed, never a value (the `secret` command's check).
+pub fn secret_check(read: &crate::adapters::secrets::SecretValue) -> Result<(), String> {
+    match Credentials::in_secret(read)? {
+        Some(_) => Ok(()),
+        None => Err("infobip_api_key is missing".into()),
+    }
+}
+
 use super::rest::{self, Body};
 use super::{BuildContext, BuildError, ProviderSetup};
 use crate::adapters::net::{Answer, HttpClient};

@@ -3,6 +3,7 @@
 //! picks between them for each send.
 
 use crate::adapters::providers::rest;
+use crate::adapters::secrets::SecretValue;
 use crate::settings::Env;
 use std::fmt;
 
@@ -119,6 +120,15 @@ impl Credentials {
     }
 }
 
+/// Whether one read of the gateway secret holds Twilio credentials a send can use: `Err` names
+/// what is missing or malformed, never a value (the `secret` command's check).
+pub fn secret_check(read: &SecretValue) -> Result<(), String> {
+    match Credentials::read(&SECRET_NAMES, |name| read.field(name).map(str::to_owned))? {
+        Some(_) => Ok(()),
+        None => Err("twilio_account_sid and twilio_auth_token (or twilio_api_key_sid and twilio_api_key_secret) are missing".into()),
+    }
+}
+
 /// Where a send's Twilio credentials come from: the gateway secret's, else the environment's.
 pub(super) type Lookup = rest::Lookup<Credentials>;
 
@@ -133,7 +143,7 @@ pub(super) fn lookup_with(env: Option<Credentials>) -> Lookup {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::adapters::secrets::{SecretValue, parse_secret};
+    use crate::adapters::secrets::parse_secret;
     use std::sync::Arc;
 
     const ACCOUNT: &str = "AC0123456789abcdef0123456789abcdef";

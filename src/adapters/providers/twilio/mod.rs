@@ -24,6 +24,7 @@ mod settings;
 pub use answers::classify;
 pub use callbacks::{StatusCallbacks, Verdict, signature};
 pub use credentials::Credentials;
+pub use credentials::secret_check;
 pub use settings::{DEFAULT_API_BASE, STATUS_PATH, Sender, TwilioSettings, status_callback_url};
 
 use answers::{outcome, refuses_credentials};

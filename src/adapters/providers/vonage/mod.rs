@@ -20,6 +20,15 @@ mod settings;
 pub use receipts::{ReceiptSettings, Receipts, STATUS_PATH, SignatureMethod, signature};
 pub use settings::{Credentials, DEFAULT_API_BASE, VonageSettings};
 
+/// Whether one read of the gateway secret holds Vonage credentials a send can use: `Err` names
+/// what is missing or malformed, never a value (the `secret` command's check).
+pub fn secret_check(read: &crate::adapters::secrets::SecretValue) -> Result<(), String> {
+    match Credentials::in_secret(read)? {
+        Some(_) => Ok(()),
+        None => Err("vonage_api_key and vonage_api_secret are missing".into()),
+    }
+}
+
 use super::rest::{self, Body};
 use super::{BuildContext, BuildError, ProviderSetup};
 use crate::adapters::net::{Answer, HttpClient};

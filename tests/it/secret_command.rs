@@ -1,0 +1,217 @@
+//! `secret put` and `secret show`, the binary against moto's Secrets Manager: fields merged in
+//! and the gateway's own kept, a value the gateway could not start with refused with nothing
+//! written, the API key rotated with the old one as previous, and no value ever in the output.
+
+use crate::process::gateway_command;
+use crate::support::*;
+use serde_json::{Value, json};
+use std::process::Output;
+
+const VONAGE_KEY: &str = "abcd1234";
+const VONAGE_SECRET: &str = "v0nage-secret-never-printed";
+const FINGERPRINT: &str = "fingerprint-key-never-printed";
+
+/// The binary run with `args` against moto, with `env` on top.
+async fn run(args: &[&str], env: &[(&str, &str)]) -> Output {
+    let dir = tempfile::tempdir().unwrap();
+    let mut command = gateway_command(dir.path());
+    command
+        .args(args)
+        .env("AWS_ENDPOINT_URL", &moto().endpoint)
+        .env("AWS_REGION", "us-east-1")
+        .env("AWS_ACCESS_KEY_ID", "testing")
+        .env("AWS_SECRET_ACCESS_KEY", "testing")
+        .env("AWS_EC2_METADATA_DISABLED", "true");
+    for (name, value) in env {
+        command.env(name, value);
+    }
+    tokio::task::spawn_blocking(move || command.output().unwrap())
+        .await
+        .unwrap()
+}
+
+fn text(output: &Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    )
+}
+
+async fn value(secrets: &aws_sdk_secretsmanager::Client, name: &str) -> Value {
+    let read = secrets
+        .get_secret_value()
+        .secret_id(name)
+        .send()
+        .await
+        .unwrap();
+    serde_json::from_str(read.secret_string().unwrap()).unwrap()
+}
+
+async fn versions(secrets: &aws_sdk_secretsmanager::Client, name: &str) -> usize {
+    secrets
+        .list_secret_version_ids()
+        .secret_id(name)
+        .send()
+        .await
+        .unwrap()
+        .versions()
+        .len()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn put_merges_a_providers_fields_keeps_the_rest_and_never_prints_a_value() {
+    let name = format!("mosaic/secret-put-{}", std::process::id());
+    let secrets = new_secret(
+        &name,
+        &json!({"api_key": KEY, "fingerprint_key": FINGERPRINT}).to_string(),
+    )
+    .await;
+    let output = run(
+        &[
+            "secret",
+            "put",
+            "--secret-id",
+            &name,
+            "--provider",
+            "vonage",
+            "--from-env",
+        ],
+        &[
+            ("VONAGE_API_KEY", VONAGE_KEY),
+            ("VONAGE_API_SECRET", VONAGE_SECRET),
+        ],
+    )
+    .await;
+    let said = text(&output);
+    assert!(output.status.success(), "{said}");
+    assert!(
+        said.contains("put vonage_api_key, vonage_api_secret; kept api_key, fingerprint_key"),
+        "{said}"
+    );
+    assert_eq!(
+        value(&secrets, &name).await,
+        json!({
+            "api_key": KEY,
+            "fingerprint_key": FINGERPRINT,
+            "vonage_api_key": VONAGE_KEY,
+            "vonage_api_secret": VONAGE_SECRET,
+        })
+    );
+
+    // A key the gateway could not start with: refused, nothing written.
+    let before = versions(&secrets, &name).await;
+    let output = run(
+        &[
+            "secret",
+            "put",
+            "--secret-id",
+            &name,
+            "--provider",
+            "vonage",
+            "--from-env",
+        ],
+        &[("VONAGE_API_KEY", "short")],
+    )
+    .await;
+    let refused = text(&output);
+    assert!(!output.status.success());
+    assert!(
+        refused.contains("refused, nothing written: vonage:")
+            && refused.contains("vonage_api_key must be 8 characters"),
+        "{refused}"
+    );
+    assert_eq!(versions(&secrets, &name).await, before);
+    // Twilio named with only half its credentials: refused too.
+    let output = run(
+        &[
+            "secret",
+            "put",
+            "--secret-id",
+            &name,
+            "--provider",
+            "twilio",
+            "--from-env",
+        ],
+        &[("TWILIO_AUTH_TOKEN", "a-token-never-printed")],
+    )
+    .await;
+    assert!(!output.status.success());
+    assert!(
+        text(&output).contains("twilio_account_sid is missing"),
+        "{}",
+        text(&output)
+    );
+    assert_eq!(versions(&secrets, &name).await, before);
+
+    let output = run(&["secret", "show", "--secret-id", &name], &[]).await;
+    let shown = text(&output);
+    assert!(output.status.success(), "{shown}");
+    assert!(
+        shown.contains("  vonage_api_secret: [masked], 27 characters"),
+        "{shown}"
+    );
+    assert!(shown.contains("vonage: complete"), "{shown}");
+    for said in [said, refused, shown] {
+        for secret in [
+            KEY,
+            VONAGE_SECRET,
+            VONAGE_KEY,
+            FINGERPRINT,
+            "a-token-never-printed",
+        ] {
+            assert!(!said.contains(secret), "{secret:?} printed: {said}");
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rotated_api_key_keeps_the_old_one_as_previous_and_says_what_comes_next() {
+    let name = format!("mosaic/secret-rotate-{}", std::process::id());
+    // A plain key, as an older set-up stored it.
+    let secrets = new_secret(&name, KEY).await;
+    let output = run(
+        &["secret", "put", "--secret-id", &name, "--rotate-api-key"],
+        &[],
+    )
+    .await;
+    let said = text(&output);
+    assert!(output.status.success(), "{said}");
+    let rotated = value(&secrets, &name).await;
+    assert_eq!(rotated["previous_api_key"], KEY);
+    let new = rotated["api_key"].as_str().unwrap();
+    assert!(new.len() >= 32 && new != KEY);
+    assert!(said.contains("mosaic-sms-gateway register --uri"), "{said}");
+    assert!(!said.contains(new) && !said.contains(KEY), "{said}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn without_a_terminal_or_from_env_it_asks_for_nothing_and_writes_nothing() {
+    let name = format!("mosaic/secret-noterm-{}", std::process::id());
+    let secrets = new_secret(&name, &json!({"api_key": KEY}).to_string()).await;
+    let output = run(
+        &[
+            "secret",
+            "put",
+            "--secret-id",
+            &name,
+            "--provider",
+            "infobip",
+        ],
+        &[],
+    )
+    .await;
+    assert!(!output.status.success());
+    assert!(text(&output).contains("--from-env"), "{}", text(&output));
+    assert_eq!(versions(&secrets, &name).await, 1);
+    let output = run(
+        &["secret", "put", "--secret-id", &name, "--provider", "sns"],
+        &[],
+    )
+    .await;
+    assert!(
+        text(&output).contains("keeps nothing in the secret"),
+        "{}",
+        text(&output)
+    );
+}
