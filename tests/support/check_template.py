@@ -741,10 +741,9 @@ for name, resource in resources.items():
                f"{name} is encrypted with KmsKeyArn when it is set ({STORED[resource['Type']]})")
     if resource["Type"] == "AWS::DynamoDB::Table":
         expect(resource.get("Properties", {}).get("SSESpecification") ==
-               {"SSEEnabled": {"Fn::If": ["HasKmsKey", True, False]},
-                "SSEType": {"Fn::If": ["HasKmsKey", "KMS", {"Ref": "AWS::NoValue"}]},
-                "KMSMasterKeyId": KMS_IF},
-               f"{name} is encrypted with KmsKeyArn when it is set, with the AWS-owned key otherwise")
+               {"Fn::If": ["HasKmsKey", {"SSEEnabled": True, "SSEType": "KMS", "KMSMasterKeyId": {"Ref": "KmsKeyArn"}},
+                           {"Ref": "AWS::NoValue"}]},
+               f"{name} is encrypted with KmsKeyArn when it is set, with the AWS-owned key otherwise (no block)")
 kms_statements = [s_ for s_ in statements(policies) if any(a.startswith("kms:") for a in action_list(s_))]
 expect(len(kms_statements) == 1, f"{len(kms_statements)} policy statements grant KMS actions, not one")
 for statement in kms_statements:
