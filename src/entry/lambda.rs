@@ -6,6 +6,7 @@ use crate::entry::http::{AppState, Arrived, RequestId, router};
 use axum::extract::Request;
 use lambda_http::RequestExt;
 use lambda_http::request::RequestContext;
+use lambda_http::tower::ServiceExt;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 /// Serves Lambda invocations until the runtime stops.
@@ -13,9 +14,12 @@ pub async fn run(state: AppState) -> Result<(), lambda_http::Error> {
     lambda_http::run(app(state)).await
 }
 
-/// The Router as Lambda runs it: each request carries its invocation's [`RequestId`].
+/// The Router as Lambda runs it: each request carries its invocation's [`RequestId`], and a REST
+/// API's stage is off its path.
 pub fn app(state: AppState) -> axum::Router {
-    router(state).layer(axum::middleware::map_request(with_request_id))
+    let routed = router(state).layer(axum::middleware::map_request(with_request_id));
+    // A layer on a Router runs once it has picked the route: the stage comes off outside it.
+    axum::Router::new().fallback_service(ServiceExt::map_request(routed, without_stage))
 }
 
 async fn with_request_id(mut request: Request) -> Request {
@@ -32,6 +36,42 @@ async fn with_request_id(mut request: Request) -> Request {
         });
     if let Some(arrived) = epoch_ms.and_then(arrival) {
         request.extensions_mut().insert(Arrived(arrived));
+    }
+    request
+}
+
+/// A REST API's (payload 1.0) request arrives with its stage in front of the path
+/// (`/v1/twilio/status`: lambda_http puts it there); the Router's paths are the API's resources
+/// (`/twilio/status`), as an HTTP API's `$default` stage and a Function URL give them, so the stage
+/// comes off. Mosaic's path is any path; the receipts' are not.
+fn without_stage(mut request: Request) -> Request {
+    let stage = match request.request_context_ref() {
+        Some(RequestContext::ApiGatewayV1(context)) => context.stage.clone(),
+        _ => None,
+    };
+    let Some(stage) = stage else {
+        return request;
+    };
+    let uri = request.uri();
+    let Some(rest) = uri
+        .path()
+        .strip_prefix('/')
+        .and_then(|path| path.strip_prefix(stage.as_str()))
+        .filter(|rest| rest.is_empty() || rest.starts_with('/'))
+    else {
+        return request;
+    };
+    let path = if rest.is_empty() { "/" } else { rest };
+    let path_and_query = match uri.query() {
+        Some(query) => format!("{path}?{query}"),
+        None => path.to_owned(),
+    };
+    let mut parts = uri.clone().into_parts();
+    if let Ok(path_and_query) = path_and_query.parse() {
+        parts.path_and_query = Some(path_and_query);
+        if let Ok(uri) = axum::http::Uri::from_parts(parts) {
+            *request.uri_mut() = uri;
+        }
     }
     request
 }
@@ -65,6 +105,63 @@ mod tests {
             .duration_since(UNIX_EPOCH)
             .unwrap()
             .as_millis() as i64
+    }
+
+    /// The Router's paths, as an HTTP API and a REST API (stage `v1`) hand them over.
+    fn path_seen(event: &str) -> String {
+        let request = lambda_http::request::from_str(event).unwrap();
+        let request = without_stage(request.map(axum::body::Body::new));
+        request.uri().path_and_query().unwrap().to_string()
+    }
+
+    fn rest_event(path: &str, stage: &str, query: Option<&str>) -> String {
+        serde_json::json!({
+            "resource": path,
+            "path": path,
+            "httpMethod": "POST",
+            "headers": {"Host": "r9s8t7u6v5.execute-api.us-east-1.amazonaws.com"},
+            "multiValueHeaders": {"Host": ["r9s8t7u6v5.execute-api.us-east-1.amazonaws.com"]},
+            "queryStringParameters": query.map(|q| serde_json::json!({"a": q})),
+            "multiValueQueryStringParameters": query.map(|q| serde_json::json!({"a": [q]})),
+            "requestContext": {
+                "resourcePath": path,
+                "httpMethod": "POST",
+                "path": format!("/{stage}{path}"),
+                "accountId": "123456789012",
+                "stage": stage,
+                "requestTimeEpoch": 1764138733645_i64,
+                "requestId": "r",
+                "identity": {"sourceIp": "198.51.100.23"},
+                "apiId": "r9s8t7u6v5"
+            },
+            "body": null,
+            "isBase64Encoded": false
+        })
+        .to_string()
+    }
+
+    #[test]
+    fn a_rest_apis_stage_comes_off_the_path() {
+        assert_eq!(
+            path_seen(&rest_event("/twilio/status", "v1", None)),
+            "/twilio/status"
+        );
+        assert_eq!(
+            path_seen(&rest_event("/vonage/status", "v1", Some("b"))),
+            "/vonage/status?a=b"
+        );
+        assert_eq!(
+            path_seen(&rest_event("/send-sms", "prod", None)),
+            "/send-sms"
+        );
+        // Only a whole first segment that is the stage comes off.
+        assert_eq!(
+            path_seen(&rest_event("/v1x/status", "v1", None)),
+            "/v1x/status"
+        );
+        // The HTTP API's events are left as they come.
+        let http = include_str!("../../events/204-twilio-status-delivered.json");
+        assert_eq!(path_seen(http), "/twilio/status");
     }
 
     #[test]

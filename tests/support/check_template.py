@@ -621,6 +621,187 @@ expect(written == {(m, d) for m in ["SmsDelivered", "SmsNotDelivered"]
                    for d in [("FunctionName", "Provider"), ("FunctionName", "Provider", "Country")]},
        "the metric filters write SmsDelivered and SmsNotDelivered with both dimension sets")
 
+# Edge protection (EdgeProtection=waf, #33): a regional REST API behind a web ACL instead of the HTTP
+# API, the same routes, the web ACL on its only stage, no Function URL beside it; the allow-list, the
+# managed rules and the rate limit in the web ACL; the receipts' URL and the outputs on the REST API.
+KMS = "arn:aws:kms:us-east-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab"
+CIDRS = "203.0.113.0/24,198.51.100.7/32"
+edge = template["Parameters"].get("EdgeProtection", {})
+expect(edge.get("AllowedValues") == ["none", "waf"] and edge.get("Default") == "none",
+       "EdgeProtection is none (the HTTP API, as before) or waf, none by default")
+expect(condition_holds("CreateHttpApi") and not condition_holds("UsesWaf"), "by default the HTTP API, no WAF")
+expect(condition_holds("UsesWaf", EdgeProtection="waf") and not condition_holds("CreateHttpApi", EdgeProtection="waf")
+       and condition_holds("HasAnApi", EdgeProtection="waf"),
+       "with EdgeProtection=waf there is an API, and it is not the HTTP API (which WAF cannot protect)")
+for url in ["none", "also", "only"]:
+    expect(rules_accept(EdgeProtection="waf", EnableFunctionUrl=url, ReservedConcurrency="10") == (url == "none"),
+           f"the rules {'accept' if url == 'none' else 'refuse'} EdgeProtection=waf with EnableFunctionUrl={url}")
+expect(not condition_holds("CreateFunctionUrl", EdgeProtection="waf"), "no Function URL with EdgeProtection=waf")
+expect(rules_accept(EdgeProtection="waf", AllowedSourceCidrs=CIDRS) and not rules_accept(AllowedSourceCidrs=CIDRS)
+       and not rules_accept(EdgeProtection="waf", AllowedSourceCidrs="203.0.113.0/24,,198.51.100.7/32")
+       and rules_accept(EdgeProtection="waf"),
+       "AllowedSourceCidrs only with EdgeProtection=waf, without an empty member")
+expect(condition_holds("HasAllowedSources", EdgeProtection="waf", AllowedSourceCidrs=CIDRS)
+       and not condition_holds("HasAllowedSources", EdgeProtection="waf")
+       and not condition_holds("HasAllowedSources", AllowedSourceCidrs=CIDRS),
+       "HasAllowedSources holds with waf and a CIDR only")
+cidr_pattern = template["Parameters"].get("AllowedSourceCidrs", {}).get("AllowedPattern", "$^")
+expect(all(re.fullmatch(cidr_pattern, c) for c in ["", "203.0.113.0/24", "198.51.100.7/32", "0.0.0.0/0"])
+       and not any(re.fullmatch(cidr_pattern, c) for c in ["203.0.113.0", "203.0.113.0/33", "2001:db8::/32", " 203.0.113.0/24"]),
+       "AllowedSourceCidrs takes IPv4 CIDR blocks only")
+
+rest = resources.get("RestApi", {})
+rest_props = rest.get("Properties", {})
+rest_paths = rest_props.get("DefinitionBody", {}).get("paths", {})
+stage = rest_props.get("StageName")
+expect(rest.get("Type") == "AWS::Serverless::Api" and rest.get("Condition") == "UsesWaf"
+       and rest_props.get("EndpointConfiguration", {}).get("Type") == "REGIONAL",
+       "RestApi is a regional REST API, with EdgeProtection=waf only")
+expect({p: set(o) for p, o in rest_paths.items()} == {p: set(o) for p, o in paths.items()},
+       "the REST API has the HTTP API's routes and methods, no more, no fewer")
+for path, operations in rest_paths.items():
+    for operation in operations.values():
+        integration = operation.get("x-amazon-apigateway-integration", {})
+        expect(integration.get("type") == "aws_proxy" and "GatewayFunction" not in repr(integration.get("uri"))
+               and "function:${AWS::StackName}-gateway/invocations" in repr(integration.get("uri")),
+               f"REST {path} is a Lambda proxy integration of the function by its fixed name")
+settings = (rest_props.get("MethodSettings") or [{}])[0]
+expect(settings.get("ThrottlingRateLimit") == {"Ref": "ThrottlingRateLimit"}
+       and settings.get("ThrottlingBurstLimit") == {"Ref": "ThrottlingBurstLimit"}
+       and settings.get("ResourcePath") == "/*" and settings.get("HttpMethod") == "*",
+       "the REST API throttles every method as the HTTP API does")
+rest_access = rest_props.get("AccessLogSetting", {})
+expect(rest_access.get("DestinationArn") == {"Fn::GetAtt": ["HttpApiAccessLogGroup", "Arn"]}
+       and all(v in rest_access.get("Format", "") for v in ['"apiId":"$context.apiId"', "$context.identity.sourceIp",
+                                                             '"status":"$context.status"', "$context.integrationErrorMessage"])
+       and "header" not in rest_access.get("Format", "").lower() and "body" not in rest_access.get("Format", "").lower(),
+       "the REST API logs to the access log group in the fields ApiIntegrationErrorsFilter reads, without header or body")
+expect(resources.get("HttpApiAccessLogGroup", {}).get("Condition") == "HasAnApi"
+       and resources.get("ApiIntegrationErrorsFilter", {}).get("Condition") == "HasAnApi"
+       and resources.get("ApiIntegrationErrorsAlarm", {}).get("Condition") == "HasAnApi"
+       and "RestApi" in repr(resources.get("ApiIntegrationErrorsAlarm", {}).get("Properties", {}).get("Dimensions")),
+       "the access log, its filter and ApiIntegrationErrorsAlarm serve either API")
+for route in ["/*/*/send-sms", "/*/POST/twilio/status", "/*/*/vonage/status"]:
+    expect(any(p.get("Condition") == "UsesWaf" and "${RestApi}" + route in repr(p["Properties"].get("SourceArn"))
+               for p in permissions),
+           f"the REST API may invoke the function for {route}")
+association = resources.get("WebAclAssociation", {})
+expect(association.get("Type") == "AWS::WAFv2::WebACLAssociation" and association.get("Condition") == "UsesWaf"
+       and association.get("Properties", {}).get("WebACLArn") == {"Fn::GetAtt": ["WebAcl", "Arn"]}
+       and "/restapis/${RestApi}/stages/${RestApi.Stage}" in repr(association.get("Properties", {}).get("ResourceArn")),
+       "the web ACL is associated with the REST API's stage")
+acl = resources.get("WebAcl", {})
+acl_props = acl.get("Properties", {})
+expect(acl.get("Condition") == "UsesWaf" and acl_props.get("Scope") == "REGIONAL"
+       and acl_props.get("DefaultAction") == {"Allow": {}}
+       and acl_props.get("VisibilityConfig", {}).get("CloudWatchMetricsEnabled") is True
+       and acl_props.get("VisibilityConfig", {}).get("MetricName") == {"Fn::Sub": "${AWS::StackName}-gateway"}
+       and acl_props.get("Name") == {"Fn::Sub": "${AWS::StackName}-gateway"},
+       "the web ACL is regional, named and measured as the alarm and the dashboard read it")
+
+
+def waf_rules(**overrides):
+    """The web ACL's rules under these parameter values, by name."""
+    chosen = {}
+    for rule in acl_props.get("Rules", []):
+        if isinstance(rule, dict) and "Fn::If" in rule:
+            condition, when_true, when_false = rule["Fn::If"]
+            rule = when_true if condition_holds(condition, EdgeProtection="waf", **overrides) else when_false
+        if isinstance(rule, dict) and "Name" in rule:
+            chosen[rule["Name"]] = rule
+    return chosen
+
+
+for overrides in [{}, {"AllowedSourceCidrs": CIDRS}]:
+    rules = waf_rules(**overrides)
+    expect(all(r.get("VisibilityConfig", {}).get("CloudWatchMetricsEnabled") is True for r in rules.values())
+           and len({r["Priority"] for r in rules.values()}) == len(rules),
+           f"every web ACL rule is measured and has a priority of its own ({overrides or 'no allow-list'})")
+    managed = {r["Statement"].get("ManagedRuleGroupStatement", {}).get("Name"): r for r in rules.values()}
+    expect("AWSManagedRulesAmazonIpReputationList" in managed
+           and managed["AWSManagedRulesAmazonIpReputationList"].get("OverrideAction") == {"None": {}},
+           "the web ACL applies AWS's IP reputation list as it is")
+    rate = [r for r in rules.values() if "RateBasedStatement" in r["Statement"]]
+    expect(len(rate) == 1 and rate[0]["Statement"]["RateBasedStatement"].get("Limit") == {"Ref": "WafRateLimit"}
+           and rate[0]["Statement"]["RateBasedStatement"].get("AggregateKeyType") == "IP"
+           and rate[0]["Statement"]["RateBasedStatement"].get("EvaluationWindowSec") == 300
+           and rate[0].get("Action") == {"Block": {}},
+           "one rate-based rule blocks a source address past WafRateLimit requests in 5 minutes")
+allowed, plain = waf_rules(AllowedSourceCidrs=CIDRS), waf_rules()
+expect(set(allowed) - set(plain) == {"AllowMosaicEgress", "BlockOthersButReceipts"} and set(plain) <= set(allowed),
+       "the allow-list adds its two rules, and only with AllowedSourceCidrs")
+allow = allowed.get("AllowMosaicEgress", {})
+expect(allow.get("Action") == {"Allow": {}}
+       and allow.get("Statement", {}).get("IPSetReferenceStatement", {}).get("Arn") == {"Fn::GetAtt": ["WafAllowedSources", "Arn"]}
+       and allow.get("Priority") == min(r["Priority"] for r in allowed.values()),
+       "Mosaic's addresses are allowed first, before any rule could block them")
+ipset = resources.get("WafAllowedSources", {})
+expect(ipset.get("Condition") == "HasAllowedSources" and ipset.get("Properties", {}).get("Addresses") == {"Ref": "AllowedSourceCidrs"}
+       and ipset.get("Properties", {}).get("IPAddressVersion") == "IPV4",
+       "the IP set holds AllowedSourceCidrs, with them only")
+others = allowed.get("BlockOthersButReceipts", {})
+regex = others.get("Statement", {}).get("NotStatement", {}).get("Statement", {}).get("RegexMatchStatement", {})
+expect(others.get("Action") == {"Block": {}} and regex.get("FieldToMatch") == {"UriPath": {}}
+       and others.get("Priority") == allow.get("Priority", 0) + 1,
+       "after the allow-list, every other address is blocked but on the receipts' paths")
+receipt_paths = [p for p in rest_paths if p != "/send-sms"]
+expect(receipt_paths and all(re.fullmatch(regex.get("RegexString", "$^"), f"/{stage}{p}") for p in receipt_paths)
+       and not any(re.fullmatch(regex.get("RegexString", "$^"), f"/{stage}{p}") for p in
+                   ["/send-sms", "/send-sms/twilio/status", "/twilio/status/x"])
+       and not re.fullmatch(regex.get("RegexString", "$^"), "/send-sms"),
+       "the allow-list leaves open exactly the receipts' paths (the stage in front), never /send-sms")
+props = alarm("WafBlockedRequestsAlarm")
+dims = {d["Name"]: d["Value"] for d in props.get("Dimensions", [])}
+expect(resources.get("WafBlockedRequestsAlarm", {}).get("Condition") == "UsesWaf"
+       and ("AWS/WAFV2", "BlockedRequests", ("WebACL", "Region", "Rule")) in metrics_of(props)
+       and dims.get("Rule") == "ALL" and dims.get("WebACL") == acl_props.get("Name"),
+       "WafBlockedRequestsAlarm watches the web ACL's blocked requests, all rules")
+fires_on(props, "GreaterThanOrEqualToThreshold")
+expect("wafv2" in body.lower() and "blockedrequests" in body.lower(), "the dashboard shows WAF's blocked requests")
+rest_base = variables.get("RECEIPTS_BASE_URL", {}).get("Fn::If", [None, {}])[1]
+expect(isinstance(rest_base, dict) and rest_base.get("Fn::If", [None])[0] == "UsesWaf"
+       and rest_base["Fn::If"][1] == {"Fn::Sub": f"https://${{RestApi}}.execute-api.${{AWS::Region}}.${{AWS::URLSuffix}}/{stage}"},
+       "with EdgeProtection=waf RECEIPTS_BASE_URL is the REST API's, its stage included")
+expect(condition_holds("SetsTwilioCallbacks", EdgeProtection="waf", SmsProvider="twilio", TwilioFrom="+15005550006")
+       and condition_holds("SetsVonageReceipts", EdgeProtection="waf", SmsProvider="vonage", VonageFrom="Acme"),
+       "the receipts come through the REST API with EdgeProtection=waf")
+outputs = template.get("Outputs", {})
+expect(outputs.get("GatewayUrl", {}).get("Condition") == "HasAnApi", "GatewayUrl with either API")
+for name in ["GatewayUrl", "RegisterCommand", "CheckCommand"]:
+    expect(f"${{RestApi}}.execute-api.${{AWS::Region}}.${{AWS::URLSuffix}}/{stage}/send-sms" in repr(outputs.get(name))
+           and "UsesWaf" in repr(outputs.get(name)), f"{name} gives the REST API's URL with EdgeProtection=waf")
+
+# Customer-managed keys (KmsKeyArn, #33): everything the stack stores is encrypted with it when it is
+# set (and the AWS-owned or AWS-managed keys otherwise), and the function may decrypt with it exactly
+# through the services that store with it for the function.
+KMS_IF = {"Fn::If": ["HasKmsKey", {"Ref": "KmsKeyArn"}, {"Ref": "AWS::NoValue"}]}
+expect(condition_holds("HasKmsKey", KmsKeyArn=KMS) and not condition_holds("HasKmsKey"), "HasKmsKey holds with KmsKeyArn only")
+kms_pattern = template["Parameters"].get("KmsKeyArn", {}).get("AllowedPattern", "$^")
+expect(re.fullmatch(kms_pattern, KMS) and re.fullmatch(kms_pattern, "")
+       and not re.fullmatch(kms_pattern, "arn:aws:kms:us-east-1:123456789012:alias/gateway"),
+       "KmsKeyArn takes a key ARN (IAM and CloudWatch Logs want the key, not an alias)")
+STORED = {"AWS::SecretsManager::Secret": "KmsKeyId", "AWS::Logs::LogGroup": "KmsKeyId",
+          "AWS::SNS::Topic": "KmsMasterKeyId", "AWS::Serverless::Function": "KmsKeyArn",
+          "AWS::Lambda::Function": "KmsKeyArn"}
+for name, resource in resources.items():
+    if resource["Type"] in STORED:
+        expect(resource.get("Properties", {}).get(STORED[resource["Type"]]) == KMS_IF,
+               f"{name} is encrypted with KmsKeyArn when it is set ({STORED[resource['Type']]})")
+    if resource["Type"] == "AWS::DynamoDB::Table":
+        expect(resource.get("Properties", {}).get("SSESpecification") ==
+               {"Fn::If": ["HasKmsKey", {"SSEEnabled": True, "SSEType": "KMS", "KMSMasterKeyId": {"Ref": "KmsKeyArn"}},
+                           {"Ref": "AWS::NoValue"}]},
+               f"{name} is encrypted with KmsKeyArn when it is set, with the AWS-owned key otherwise (no block)")
+kms_statements = [s_ for s_ in statements(policies) if any(a.startswith("kms:") for a in action_list(s_))]
+expect(len(kms_statements) == 1, f"{len(kms_statements)} policy statements grant KMS actions, not one")
+for statement in kms_statements:
+    via = statement.get("Condition", {}).get("StringEquals", {}).get("kms:ViaService", [])
+    expect(action_list(statement) == ["kms:Decrypt"] and statement.get("Resource") == {"Ref": "KmsKeyArn"}
+           and sorted(v.get("Fn::Sub", "").split(".")[0] for v in via) == ["dynamodb", "lambda", "secretsmanager"],
+           "the function may kms:Decrypt with KmsKeyArn only, through Secrets Manager, DynamoDB and Lambda")
+    paths = list(paths_to(policies, statement))
+    expect(paths and all("HasKmsKey" in path for path in paths), "the KMS statement exists with KmsKeyArn only")
+
 # Lambda refuses a function whose environment is over 4 KB, half-way through a deploy: every
 # combination of parameters the template accepts must fit. Lambda measures the variables as one JSON
 # object, {"KEY":"value",...}, in UTF-8 bytes (the Lambda quotas page: "Function environment
@@ -654,6 +835,7 @@ NAME_BOUNDS = {
     "AWS::StackName": STACK_NAME, "AWS::Region": REGION, "AWS::Partition": PARTITION,
     "AWS::URLSuffix": URL_SUFFIX, "AWS::AccountId": ACCOUNT,
     "HttpApi": 10,  # an API id: 10 characters
+    "RestApi": 10,
     "ApiKeySecret": GENERATED_SECRET_ARN + generated_name("ApiKeySecret"),
     "FingerprintKeySecret": GENERATED_SECRET_ARN + generated_name("FingerprintKeySecret"),
     "IdempotencyTable": generated_name("IdempotencyTable"),
@@ -808,6 +990,11 @@ def cost_block():
 # Public US East prices, arm64.
 LAMBDA_REQUEST_USD, LAMBDA_GB_SECOND_USD = 0.20 / 1e6, 0.0000133334
 HTTP_API_REQUEST_USD, LOG_INGESTED_USD_PER_GB = 1.00 / 1e6, 0.50
+# EdgeProtection=waf: a REST API request ($3.50 per million, the first 333 million a month) and a
+# request through AWS WAF ($0.60 per million) in place of the HTTP API's; the web ACL $5.00 a month,
+# each rule (a managed rule group counts as one) $1.00 a month (https://aws.amazon.com/api-gateway/pricing/,
+# https://aws.amazon.com/waf/pricing/).
+REST_API_REQUEST_USD, WAF_REQUEST_USD, WEB_ACL_USD, WAF_RULE_USD = 3.50 / 1e6, 0.60 / 1e6, 5.00, 1.00
 # The idempotency table (on by default), on demand: a send claims (PutItem), counts the number
 # (UpdateItem; MaxSmsPerNumberPerHour is 10 by default) and finishes (UpdateItem), items under 1 KB.
 DYNAMODB_WRITE_USD, DYNAMODB_WRITES_PER_SEND = 0.625 / 1e6, 3
@@ -840,6 +1027,9 @@ PROVIDER_SETUPS = [
     ("Vonage, signed receipts on", {"SmsProvider": "vonage", "VonageFrom": "Acme"}),
     ("Infobip, delivery reports on", {"SmsProvider": "infobip", "InfobipBaseUrl": "xyz12.api.infobip.com",
                                       "InfobipFrom": "Acme"}),
+    ("Amazon SNS, behind AWS WAF (`EdgeProtection=waf`)", {"EdgeProtection": "waf"}),
+    ("Twilio, status callbacks on, behind AWS WAF", {"SmsProvider": "twilio", "TwilioFrom": "+15005550006",
+                                                     "EdgeProtection": "waf"}),
 ]
 
 
@@ -847,7 +1037,9 @@ def per_passcode(overrides):
     """(requests per passcode (low, high), USD per passcode (low, high)) under these parameters."""
     values = parameter_values(**overrides)
     memory_gb = int(values["FunctionMemoryMb"]) / 1024
-    api = condition_holds("CreateHttpApi", **overrides)
+    api = condition_holds("HasAnApi", **overrides)
+    api_request_usd = (REST_API_REQUEST_USD + WAF_REQUEST_USD if condition_holds("UsesWaf", **overrides)
+                       else HTTP_API_REQUEST_USD)
     callbacks = (TWILIO_CALLBACKS if condition_holds("SetsTwilioCallbacks", **overrides)
                  else VONAGE_RECEIPTS if condition_holds("SetsVonageReceipts", **overrides)
                  else INFOBIP_RECEIPTS if condition_holds("SetsInfobipReceipts", **overrides) else (0, 0))
@@ -861,7 +1053,7 @@ def per_passcode(overrides):
         log_kb += invocations * ACCESS_LOG_KB if api else 0
         requests.append(invocations)
         usd.append(invocations * LAMBDA_REQUEST_USD + memory_gb * seconds * LAMBDA_GB_SECOND_USD
-                   + (invocations * HTTP_API_REQUEST_USD if api else 0) + log_kb / 1e6 * LOG_INGESTED_USD_PER_GB
+                   + (invocations * api_request_usd if api else 0) + log_kb / 1e6 * LOG_INGESTED_USD_PER_GB
                    + (DYNAMODB_WRITES_PER_SEND * DYNAMODB_WRITE_USD if table else 0))
     return requests, usd
 
@@ -877,11 +1069,16 @@ def request_cost_block():
         (low_n, high_n), (low, high) = per_passcode(overrides)
         counted = f"{low_n}" if low_n == high_n else f"{low_n}–{high_n}"
         rows.append(f"| {label} | {counted} | {money_range(low * 1e3, high * 1e3, 4)} | {money_range(low * 1e6, high * 1e6, 2)} |")
+    plain, listed = (len(waf_rules()), len(waf_rules(AllowedSourceCidrs=CIDRS)))
     return "\n".join([
         "<!-- computed by tests/support/check_template.py (--cost) from template.yaml; scripts/test checks it -->",
-        "| provider, the stack's defaults | HTTP API requests and invocations per passcode | per 1,000 passcodes | per 1 million |",
+        "| provider, the stack's defaults | API requests and invocations per passcode | per 1,000 passcodes | per 1 million |",
         "| --- | --- | --- | --- |",
         *rows,
+        "",
+        f"Behind AWS WAF each request is a REST API request (${REST_API_REQUEST_USD * 1e6:.2f} per million) and a web ACL",
+        f"request (${WAF_REQUEST_USD * 1e6:.2f} per million) instead of an HTTP API request (${HTTP_API_REQUEST_USD * 1e6:.2f}), and the web",
+        f"ACL costs ${WEB_ACL_USD + plain * WAF_RULE_USD:.2f} a month ({plain} rules), ${WEB_ACL_USD + listed * WAF_RULE_USD:.2f} with `AllowedSourceCidrs` ({listed} rules).",
         "<!-- end of the computed requests -->",
     ])
 

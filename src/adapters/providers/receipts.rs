@@ -68,17 +68,30 @@ pub fn callback_url(
     let Some(base) = env.optional(BASE_URL) else {
         return Ok(None);
     };
-    let url = format!("{}{path}", base.trim_end_matches('/'));
-    if !usable(&url, path) {
+    let base = base.trim_end_matches('/');
+    let url = format!("{base}{path}");
+    if !stage_of(base).is_some_and(|stage| usable(&url, &format!("{stage}{path}"))) {
         return Err(ConfigError::invalid(
             BASE_URL,
             format!(
-                "must be an https URL (http only on loopback) without a path or query, as \
-                 https://abc123.execute-api.eu-west-1.amazonaws.com, got {base:?}"
+                "must be an https URL (http only on loopback) without a query, and without a path \
+                 but a REST API's stage, as https://abc123.execute-api.eu-west-1.amazonaws.com or \
+                 https://abc123.execute-api.eu-west-1.amazonaws.com/v1, got {base:?}"
             ),
         ));
     }
     Ok(named.then_some(url))
+}
+
+/// The path of a base URL: none, or one segment, a REST API's stage (`/v1`), which the Lambda
+/// host takes off the path before the Router sees it (`entry::lambda`); `None` for another path.
+fn stage_of(base: &str) -> Option<String> {
+    let uri = http::Uri::try_from(base).ok()?;
+    match uri.path() {
+        "" | "/" => Some(String::new()),
+        path if !path[1..].contains('/') => Some(path.to_owned()),
+        _ => None,
+    }
 }
 
 #[cfg(test)]
@@ -121,6 +134,18 @@ mod tests {
     }
 
     #[test]
+    fn a_base_may_carry_a_rest_apis_stage() {
+        let base = (
+            "RECEIPTS_BASE_URL",
+            "https://abc.execute-api.eu-west-1.amazonaws.com/v1",
+        );
+        assert_eq!(
+            url(&[base], true).unwrap().as_deref(),
+            Some("https://abc.execute-api.eu-west-1.amazonaws.com/v1/vonage/status")
+        );
+    }
+
+    #[test]
     fn a_url_that_cannot_work_stops_start_up_naming_its_setting() {
         for (vars, named, start) in [
             (
@@ -145,7 +170,7 @@ mod tests {
                 "VONAGE_STATUS_CALLBACK_URL must be an https URL",
             ),
             (
-                &[("RECEIPTS_BASE_URL", "https://x.example.com/prod")],
+                &[("RECEIPTS_BASE_URL", "https://x.example.com/prod/v1")],
                 true,
                 "RECEIPTS_BASE_URL must be an https URL",
             ),
