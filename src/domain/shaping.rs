@@ -248,9 +248,11 @@ impl Shaping {
         let mut text = message.as_str().to_owned();
         // Never past the characters a message may have (an ellipsis becomes three): what the
         // providers take is what Mosaic's message was checked against.
+        // Nor into more SMS: an ellipsis is one UCS-2 unit but three septets.
         if self.gsm_safe
             && let Some(safe) = gsm7::gsm_safe(&text)
             && safe.chars().count() <= MAX_MESSAGE_CHARS
+            && gsm7::segments(&safe).count <= gsm7::segments(&text).count
         {
             text = safe;
         }
@@ -399,6 +401,18 @@ mod tests {
             ..Shaping::default()
         };
         assert_eq!(shaped(&unlimited, &"a".repeat(1600)).segments.count, 11);
+    }
+
+    #[test]
+    fn look_alikes_are_kept_when_their_gsm7_form_takes_more_sms() {
+        // 12 characters and 58 ellipses: one UCS-2 SMS (70 units), or 186 septets (two SMS).
+        let text = format!("Code 482913 {}", "\u{2026}".repeat(58));
+        let s = shaped(&Shaping::default(), &text);
+        assert_eq!(s.message.as_str(), text);
+        assert_eq!(s.segments.count, 1);
+        // Three UCS-2 SMS that would be four GSM-7 ones: sent, not refused past MAX_SEGMENTS.
+        let text = format!("Code 482913 {}", "\u{2026}".repeat(150));
+        assert_eq!(shaped(&Shaping::default(), &text).segments.count, 3);
     }
 
     #[test]
