@@ -313,7 +313,7 @@ impl Metrics {
     }
 
     /// The EMF line for a message sent without the autofill lines configured for it (`reason`:
-    /// `no_code`, `several_codes`, `too_long_for_retriever`), at INFO, in `AutofillSkipped`, or
+    /// `no_code`, `several_codes`, `too_long_for_retriever`, `too_long`), at INFO, in `AutofillSkipped`, or
     /// `None` when metrics are off: many mean Mosaic's template and `OTP_CODE_PATTERN` disagree.
     pub fn autofill_skipped_line(&self, reason: &str, now_ms: u64) -> Option<String> {
         self.count_line("AutofillSkipped", ("Reason", reason), false, "INFO", now_ms)

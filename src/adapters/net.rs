@@ -55,6 +55,9 @@ pub fn never_connected(connector: &ConnectorError) -> bool {
     false
 }
 
+/// The longest answer read: no provider, AWS or Mosaic answer comes near it.
+pub const MAX_ANSWER_BYTES: usize = 1 << 20;
+
 /// Cheap to clone: the clones share the connector, its TLS configuration and its pool.
 #[derive(Clone, Debug)]
 pub struct HttpClient {
@@ -147,17 +150,31 @@ impl HttpClient {
             let response = self.connector.call(request).await.map_err(classify)?;
             let status = response.status().as_u16();
             let content_type = response.headers().get("content-type").map(str::to_owned);
-            let body = ByteStream::new(response.into_body())
-                .collect()
-                .await
-                .map_err(|e| ExchangeError::UnreadableBody {
-                    status,
-                    detail: DisplayErrorContext(e).to_string(),
-                })?;
+            // Read up to MAX_ANSWER_BYTES: a body without end (a broken or hostile server) would
+            // otherwise fill the memory until the timeout.
+            let mut stream = ByteStream::new(response.into_body());
+            let mut body = Vec::new();
+            while let Some(chunk) =
+                stream
+                    .try_next()
+                    .await
+                    .map_err(|e| ExchangeError::UnreadableBody {
+                        status,
+                        detail: DisplayErrorContext(e).to_string(),
+                    })?
+            {
+                if body.len() + chunk.len() > MAX_ANSWER_BYTES {
+                    return Err(ExchangeError::UnreadableBody {
+                        status,
+                        detail: format!("it is longer than {MAX_ANSWER_BYTES} bytes"),
+                    });
+                }
+                body.extend_from_slice(&chunk);
+            }
             Ok(Answer {
                 status,
                 content_type,
-                body: body.to_vec(),
+                body,
             })
         };
         tokio::time::timeout(timeout, exchange)

@@ -6,7 +6,7 @@
 //! the shaped text (a re-send is shaped the same), and every provider sends it.
 
 use crate::domain::gsm7::{self, Segments};
-use crate::domain::sms::Message;
+use crate::domain::sms::{MAX_MESSAGE_CHARS, Message};
 use crate::settings::{ConfigError, Env};
 
 /// The most segments a message may take by default: a typical passcode takes one; three means a
@@ -61,6 +61,8 @@ pub enum Skipped {
     SeveralCodes,
     /// With the app hash, more than the SMS Retriever's 140 bytes.
     TooLongForRetriever,
+    /// With the lines, more than the `MAX_MESSAGE_CHARS` a message may have.
+    TooLong,
 }
 
 impl Skipped {
@@ -69,6 +71,7 @@ impl Skipped {
             Self::NoCode => "no_code",
             Self::SeveralCodes => "several_codes",
             Self::TooLongForRetriever => "too_long_for_retriever",
+            Self::TooLong => "too_long",
         }
     }
 }
@@ -243,8 +246,13 @@ impl Shaping {
     /// be told or (with the app hash) the result is longer than the SMS Retriever reads.
     pub fn shape(&self, message: &Message) -> Result<Shaped, TooLong> {
         let mut text = message.as_str().to_owned();
+        // Never past the characters a message may have (an ellipsis becomes three): what the
+        // providers take is what Mosaic's message was checked against.
+        // Nor into more SMS: an ellipsis is one UCS-2 unit but three septets.
         if self.gsm_safe
             && let Some(safe) = gsm7::gsm_safe(&text)
+            && safe.chars().count() <= MAX_MESSAGE_CHARS
+            && gsm7::segments(&safe).count <= gsm7::segments(&text).count
         {
             text = safe;
         }
@@ -255,7 +263,9 @@ impl Shaping {
                     let with = format!("{}{}", text.trim_end(), self.lines(code));
                     // One SMS is 140 bytes: 160 GSM-7 septets or 70 UCS-2 code units.
                     let fits = self.app_hash.is_none() || gsm7::segments(&with).count == 1;
-                    if fits {
+                    if with.chars().count() > MAX_MESSAGE_CHARS {
+                        skipped = Some(Skipped::TooLong);
+                    } else if fits {
                         text = with;
                     } else {
                         skipped = Some(Skipped::TooLongForRetriever);
@@ -391,6 +401,43 @@ mod tests {
             ..Shaping::default()
         };
         assert_eq!(shaped(&unlimited, &"a".repeat(1600)).segments.count, 11);
+    }
+
+    #[test]
+    fn look_alikes_are_kept_when_their_gsm7_form_takes_more_sms() {
+        // 12 characters and 58 ellipses: one UCS-2 SMS (70 units), or 186 septets (two SMS).
+        let text = format!("Code 482913 {}", "\u{2026}".repeat(58));
+        let s = shaped(&Shaping::default(), &text);
+        assert_eq!(s.message.as_str(), text);
+        assert_eq!(s.segments.count, 1);
+        // Three UCS-2 SMS that would be four GSM-7 ones: sent, not refused past MAX_SEGMENTS.
+        let text = format!("Code 482913 {}", "\u{2026}".repeat(150));
+        assert_eq!(shaped(&Shaping::default(), &text).segments.count, 3);
+    }
+
+    #[test]
+    fn shaping_never_makes_a_message_longer_than_a_message_may_be() {
+        let unlimited = Shaping {
+            max_segments: 0,
+            autofill_domain: Some("login.example.com".into()),
+            ..Shaping::default()
+        };
+        // 1,592 characters; its ellipses as three dots each would be 4,752.
+        let dots = format!("Code 482913 {}", "\u{2026}".repeat(1580));
+        let s = shaped(&unlimited, &dots);
+        assert!(s.message.as_str().chars().count() <= MAX_MESSAGE_CHARS);
+        assert!(s.message.as_str().starts_with(&dots));
+        // 1,599 characters: the origin-bound line would take it past 1,600.
+        let long = format!("Your code is 482913{}", " x".repeat(790));
+        let s = shaped(&unlimited, &long);
+        assert_eq!(s.message.as_str(), long);
+        assert_eq!(s.skipped, Some(Skipped::TooLong));
+        // Eleven segments allowed: the same.
+        let eleven = Shaping {
+            max_segments: 11,
+            ..unlimited
+        };
+        assert_eq!(shaped(&eleven, &long).message.as_str(), long);
     }
 
     #[test]

@@ -1177,3 +1177,56 @@ async fn nothing_secret_reaches_the_log_even_at_trace() {
         "the name, the status and the outcome are logged:\n{log}"
     );
 }
+
+/// A server that answers 200 with a body that never ends, and counts the bytes it got out
+/// before the gateway stopped reading.
+async fn endless_answer() -> (String, Arc<std::sync::atomic::AtomicUsize>) {
+    use std::sync::atomic::Ordering;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    let written = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let counted = Arc::clone(&written);
+    tokio::spawn(async move {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        while let Ok((mut socket, _)) = listener.accept().await {
+            let counted = Arc::clone(&counted);
+            tokio::spawn(async move {
+                let mut buffer = [0u8; 65536];
+                let _ = socket.read(&mut buffer).await;
+                let head = "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\n\
+                            transfer-encoding: chunked\r\n\r\n";
+                if socket.write_all(head.as_bytes()).await.is_err() {
+                    return;
+                }
+                let chunk = format!("100000\r\n{}\r\n", " ".repeat(0x10_0000));
+                while socket.write_all(chunk.as_bytes()).await.is_ok() {
+                    counted.fetch_add(chunk.len(), Ordering::SeqCst);
+                }
+            });
+        }
+    });
+    (url, written)
+}
+
+/// A provider (or something in its place) that answers with a body without end is not read into
+/// memory until the deadline: the answer is cut at a size no SMS API answers with, maybe sent.
+#[tokio::test]
+async fn an_answer_without_end_is_not_read_into_memory() {
+    let (url, written) = endless_answer().await;
+    let description = acme(&format!("{url}/send"));
+    let (app, backup) = first_then_backup(config_from(&[
+        ("SMS_PROVIDER", "http"),
+        ("HTTP_PROVIDER", &description),
+    ]))
+    .await;
+    let (response, body) = call(&app, send(sms("+15005550030", MESSAGE))).await;
+    assert_eq!(response.status(), 502, "{body}");
+    assert_eq!(body["error"], "delivery_unknown");
+    assert_eq!(backup.count(), 0);
+    let written = written.load(std::sync::atomic::Ordering::SeqCst);
+    assert!(
+        written < 64 << 20,
+        "the gateway read {} MiB of one answer",
+        written >> 20
+    );
+}

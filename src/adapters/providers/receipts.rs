@@ -175,6 +175,11 @@ mod tests {
                 "RECEIPTS_BASE_URL must be an https URL",
             ),
             (
+                &[("RECEIPTS_BASE_URL", "https://x.example.com:99999")],
+                true,
+                "RECEIPTS_BASE_URL must be an https URL",
+            ),
+            (
                 &[("RECEIPTS_BASE_URL", "https://x.example.com/?a=1")],
                 false,
                 "RECEIPTS_BASE_URL must be an https URL",

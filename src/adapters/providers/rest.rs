@@ -33,11 +33,25 @@ pub fn usable_url(url: &str) -> bool {
     let Ok(uri) = http::Uri::try_from(url) else {
         return false;
     };
+    if !port_ok(&uri) {
+        return false;
+    }
     match uri.scheme_str() {
         Some("https") => uri.host().is_some(),
         Some("http") => matches!(uri.host(), Some("127.0.0.1" | "localhost" | "[::1]")),
         _ => false,
     }
+}
+
+/// Whether the port `uri` writes, if it writes one, is a port (1 to 65535): `http::Uri` takes
+/// `:99999` and `:` and reads them as no port at all.
+fn port_ok(uri: &http::Uri) -> bool {
+    let Some(authority) = uri.authority() else {
+        return true;
+    };
+    let host_and_port = authority.as_str().rsplit('@').next().unwrap_or_default();
+    let after_host = host_and_port.rsplit(']').next().unwrap_or_default();
+    !after_host.contains(':') || authority.port_u16().is_some_and(|port| port != 0)
 }
 
 /// What a request carries.
@@ -276,11 +290,17 @@ mod tests {
             "https://rest.nexmo.com/sms/json",
             "http://127.0.0.1:9/x",
             "http://localhost/x",
+            "https://rest.nexmo.com:443/sms/json",
+            "http://[::1]:8080/x",
         ] {
             assert!(usable_url(url), "{url}");
         }
         for url in [
             "http://rest.nexmo.com/sms/json",
+            // A port that is no port: every request would fail to connect.
+            "https://rest.nexmo.com:99999/sms/json",
+            "https://rest.nexmo.com:/sms/json",
+            "http://127.0.0.1:70000/x",
             "ftp://127.0.0.1/",
             "rest.nexmo.com",
             "",
