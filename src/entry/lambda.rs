@@ -9,9 +9,78 @@ use lambda_http::request::RequestContext;
 use lambda_http::tower::ServiceExt;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-/// Serves Lambda invocations until the runtime stops.
+/// Serves Lambda invocations until the runtime stops. Each event's raw query is made a valid URI
+/// query before `lambda_http` builds the request from it: it panics on one that is not (a `"`, a
+/// space, `<` as a client sent them), and the caller would get a 500.
 pub async fn run(state: AppState) -> Result<(), lambda_http::Error> {
-    lambda_http::run(app(state)).await
+    lambda_http::lambda_runtime::run(Cleaned(lambda_http::Adapter::from(app(state)))).await
+}
+
+/// `lambda_http`'s adapter, behind the clean-up of each event's raw query.
+struct Cleaned<S>(S);
+
+impl<S> lambda_http::Service<lambda_http::LambdaEvent<serde_json::Value>> for Cleaned<S>
+where
+    S: lambda_http::Service<lambda_http::LambdaEvent<lambda_http::request::LambdaRequest>>,
+    S::Future: Send + 'static,
+    S::Error: Into<lambda_http::Error>,
+    S::Response: Send + 'static,
+{
+    type Response = S::Response;
+    type Error = lambda_http::Error;
+    type Future = lambda_http::BoxFuture<'static, Result<S::Response, lambda_http::Error>>;
+
+    fn poll_ready(
+        &mut self,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Result<(), Self::Error>> {
+        self.0.poll_ready(cx).map_err(Into::into)
+    }
+
+    fn call(&mut self, event: lambda_http::LambdaEvent<serde_json::Value>) -> Self::Future {
+        let lambda_http::LambdaEvent {
+            mut payload,
+            context,
+        } = event;
+        clean_raw_query(&mut payload);
+        match serde_json::from_value(payload) {
+            Ok(request) => {
+                let answer = self.0.call(lambda_http::LambdaEvent::new(request, context));
+                Box::pin(async move { answer.await.map_err(Into::into) })
+            }
+            Err(e) => Box::pin(async move { Err(e.into()) }),
+        }
+    }
+}
+
+/// An event as `run` hands it to the Router: its raw query cleaned, then read by `lambda_http`
+/// (the events' replay reads them this way).
+pub fn request_from_event(event: &str) -> Result<lambda_http::Request, serde_json::Error> {
+    let mut value: serde_json::Value = serde_json::from_str(event)?;
+    clean_raw_query(&mut value);
+    serde_json::from_value::<lambda_http::request::LambdaRequest>(value).map(Into::into)
+}
+
+/// Percent-encodes what a URI query may not hold in an HTTP API or Function URL event's
+/// `rawQueryString` (API Gateway passes it as the client sent it); what may stay, stays, so a
+/// valid query reaches the Router unchanged.
+fn clean_raw_query(event: &mut serde_json::Value) {
+    let Some(serde_json::Value::String(query)) = event.get_mut("rawQueryString") else {
+        return;
+    };
+    let allowed = |b: u8| b.is_ascii_alphanumeric() || b"-._~!$&'()*+,;=:@/?%".contains(&b);
+    if query.bytes().all(allowed) {
+        return;
+    }
+    let mut clean = String::with_capacity(query.len() + 8);
+    for b in query.bytes() {
+        if allowed(b) {
+            clean.push(b as char);
+        } else {
+            clean.push_str(&format!("%{b:02X}"));
+        }
+    }
+    *query = clean;
 }
 
 /// The Router as Lambda runs it: each request carries its invocation's [`RequestId`], and a REST
@@ -105,6 +174,43 @@ mod tests {
             .duration_since(UNIX_EPOCH)
             .unwrap()
             .as_millis() as i64
+    }
+
+    #[test]
+    fn a_raw_query_a_uri_cannot_hold_is_encoded_and_a_valid_one_kept() {
+        let event = |query: &str| {
+            serde_json::json!({
+                "version": "2.0",
+                "routeKey": "GET /vonage/status",
+                "rawPath": "/vonage/status",
+                "rawQueryString": query,
+                "headers": {"host": "a1b2c3d4e5.execute-api.us-east-1.amazonaws.com"},
+                "requestContext": {
+                    "accountId": "123456789012",
+                    "apiId": "a1b2c3d4e5",
+                    "domainName": "a1b2c3d4e5.execute-api.us-east-1.amazonaws.com",
+                    "http": {"method": "GET", "path": "/vonage/status", "protocol": "HTTP/1.1",
+                             "sourceIp": "198.51.100.1", "userAgent": "x"},
+                    "requestId": "r",
+                    "routeKey": "GET /vonage/status",
+                    "stage": "$default",
+                    "time": "26/Nov/2025:06:30:26 +0000",
+                    "timeEpoch": 1764138626680_i64
+                },
+                "isBase64Encoded": false
+            })
+        };
+        for (raw, seen) in [
+            ("status=delivered&sig=AB%2F", "status=delivered&sig=AB%2F"),
+            ("a=\"x\" <y>|{z}", "a=%22x%22%20%3Cy%3E%7C%7Bz%7D"),
+            ("t=\tü", "t=%09%C3%BC"),
+        ] {
+            let mut value = event(raw);
+            clean_raw_query(&mut value);
+            // lambda_http builds the request without a panic, with the query as cleaned.
+            let request = lambda_http::request::from_str(&value.to_string()).unwrap();
+            assert_eq!(request.uri().query(), Some(seen), "{raw}");
+        }
     }
 
     /// The Router's paths, as an HTTP API and a REST API (stage `v1`) hand them over.

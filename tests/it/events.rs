@@ -154,7 +154,8 @@ async fn every_event_replays_to_its_stated_status() {
         let state = app_state(&config, sdk).unwrap();
         app::start(&state).await.unwrap(); // as in Lambda's init
 
-        let request = lambda_http::request::from_str(&std::fs::read_to_string(&file).unwrap())
+        let event = std::fs::read_to_string(&file).unwrap();
+        let request = mosaic_sms_gateway::entry::lambda::request_from_event(&event)
             .unwrap_or_else(|e| panic!("{name} is not an API Gateway event: {e}"));
         let sends_to_outbox =
             request.method() == "POST" && expected == 200 && env["SMS_PROVIDER"] == "outbox";
