@@ -181,8 +181,12 @@ impl Answers {
 
     /// What `answer` means: the first rule that speaks, else its status's list.
     pub fn verdict(&self, answer: &Answer) -> Verdict {
-        let body: Value = serde_json::from_slice(&answer.body).unwrap_or(Value::Null);
-        if let Some(i) = self.rules.iter().position(|r| r.matches(&body)) {
+        self.verdict_of(answer, &body_of(answer))
+    }
+
+    /// [`verdict`](Self::verdict), with the answer's body already read as JSON.
+    fn verdict_of(&self, answer: &Answer, body: &Value) -> Verdict {
+        if let Some(i) = self.rules.iter().position(|r| r.matches(body)) {
             return Verdict::Rule(i + 1, self.rules[i].outcome);
         }
         let status = answer.status;
@@ -201,9 +205,10 @@ impl Answers {
     /// and which declaration decided, never the body (it may hold the number or the text).
     pub fn outcome(&self, name: &str, answer: &Answer) -> Result<MessageId, ProviderError> {
         let status = answer.status;
-        match self.verdict(answer) {
+        // Read once, for the rules and the id.
+        let body = body_of(answer);
+        match self.verdict_of(answer, &body) {
             Verdict::Sent => {
-                let body: Value = serde_json::from_slice(&answer.body).unwrap_or(Value::Null);
                 let id = body.pointer(&self.message_id).and_then(text);
                 crate::domain::outcome::accepted(name, id)
             }
@@ -250,6 +255,11 @@ fn error(declared: Declared, reason: String) -> ProviderError {
             ProviderError::indeterminate(format!("{reason}: it may have sent the message"))
         }
     }
+}
+
+/// An answer's body as JSON; `Null` when it is none (then no rule finds a value in it).
+fn body_of(answer: &Answer) -> Value {
+    serde_json::from_slice(&answer.body).unwrap_or(Value::Null)
 }
 
 #[cfg(test)]
