@@ -206,6 +206,51 @@ impl<C: Clone> Lookup<C> {
     }
 }
 
+/// A `from` / `sender` as Vonage and Infobip take it: a number (E.164, with or without its `+`;
+/// sent as digits, as both write numbers), a short code, or an alphanumeric sender id; `None` for
+/// anything else.
+pub fn digits_or_sender_id(raw: &str) -> Option<String> {
+    use crate::domain::sms::{PhoneNumber, SenderId};
+    if let Ok(number) = PhoneNumber::parse(raw) {
+        return Some(number.as_str().trim_start_matches('+').to_owned());
+    }
+    let digits = (3..=15).contains(&raw.len()) && raw.bytes().all(|b| b.is_ascii_digit());
+    (digits || SenderId::parse(raw).is_some()).then(|| raw.to_owned())
+}
+
+/// The sender for `sms`: its country's own (`SENDER_BY_COUNTRY`), else the request's sender id
+/// when `use_sender_id` allows it, else `default`.
+pub fn sender_for<'a>(
+    sms: &'a SmsRequest,
+    by_country: &'a std::collections::HashMap<crate::domain::country::Country, String>,
+    use_sender_id: bool,
+    default: &'a str,
+) -> &'a str {
+    if let Some(local) = sms.country.and_then(|c| by_country.get(&c)) {
+        return local;
+    }
+    match &sms.sender_id {
+        Some(sender_id) if use_sender_id => sender_id.as_str(),
+        _ => default,
+    }
+}
+
+/// The start-up check of a provider whose credentials may be in the gateway secret: some to send
+/// with, or a secret not read yet (requests answer 503 until it can be); else one line that says
+/// what is missing.
+pub fn credentials_at_start<P: Rest>(provider: &P) -> Result<(), String> {
+    let secret = provider.secret();
+    match provider.credentials().find(secret.latest().as_ref())? {
+        Some(_) => Ok(()),
+        None if secret.secret_id().is_some() && secret.latest().is_none() => Ok(()),
+        None => Err(format!(
+            "{} (secret {})",
+            provider.no_credentials(),
+            secret.secret_id().unwrap_or_default()
+        )),
+    }
+}
+
 /// A REST provider whose credentials may be in the gateway secret: what
 /// [`send_healing_rotation`] needs of it.
 #[async_trait::async_trait]

@@ -108,13 +108,12 @@ impl HttpProvider {
         let Some(senders) = &self.settings.senders else {
             return "";
         };
-        if let Some(local) = sms.country.and_then(|c| senders.by_country.get(&c)) {
-            return local;
-        }
-        match &sms.sender_id {
-            Some(sender_id) if senders.use_sender_id => sender_id.as_str(),
-            _ => &senders.from,
-        }
+        rest::sender_for(
+            sms,
+            &senders.by_country,
+            senders.use_sender_id,
+            &senders.from,
+        )
     }
 
     /// The request for `sms`, with the secret's values.

@@ -113,13 +113,8 @@ impl Infobip {
     /// The `sender` for this SMS: the country's own sender, else the request's sender id when
     /// the settings allow it, else `INFOBIP_FROM`.
     fn sender<'a>(&'a self, sms: &'a SmsRequest) -> &'a str {
-        if let Some(local) = sms.country.and_then(|c| self.settings.by_country.get(&c)) {
-            return local;
-        }
-        match &sms.sender_id {
-            Some(sender_id) if self.settings.use_sender_id => sender_id.as_str(),
-            _ => &self.settings.from,
-        }
+        let s = &self.settings;
+        rest::sender_for(sms, &s.by_country, s.use_sender_id, &s.from)
     }
 
     /// The JSON `POST /sms/3/messages` takes for this SMS, `message_id` its destination's
@@ -240,14 +235,6 @@ impl SmsProvider for Infobip {
                 "Infobip receipts are on (INFOBIP_STATUS_CALLBACK_URL or RECEIPTS_BASE_URL), but there is no fingerprint key (fingerprint_key in the gateway secret, FINGERPRINT_SECRET_ID or FINGERPRINT_KEY): Infobip does not sign its reports, the gateway's token in their URL is made from that key, so sends ask for none until there is one"
             );
         }
-        match self.credentials.find(self.secret.latest().as_ref())? {
-            Some(_) => Ok(()),
-            // The secret could not be read yet (requests answer 503 until it can).
-            None if self.secret.secret_id().is_some() && self.secret.latest().is_none() => Ok(()),
-            None => {
-                let secret = self.secret.secret_id().unwrap_or_default();
-                Err(format!("{} (secret {secret})", self.no_credentials()))
-            }
-        }
+        rest::credentials_at_start(self)
     }
 }

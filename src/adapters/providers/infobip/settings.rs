@@ -4,7 +4,6 @@
 use crate::adapters::providers::rest;
 use crate::adapters::secrets::SecretValue;
 use crate::domain::country::Country;
-use crate::domain::sms::{PhoneNumber, SenderId};
 use crate::settings::{ConfigError, Env};
 use std::collections::HashMap;
 use std::fmt;
@@ -13,17 +12,6 @@ use std::time::Duration;
 /// The longest validity Infobip keeps: "Validity period longer than 48h is not supported"
 /// (`options.validityPeriod`, https://www.infobip.com/docs/api/channels/sms/sms-messaging/outbound-sms/send-sms-messages).
 const MAX_VALIDITY: Duration = Duration::from_secs(48 * 3600);
-
-/// A `sender` Infobip takes: a number (E.164, with or without its `+`; sent as digits, as Infobip
-/// writes numbers), a short code, or an alphanumeric sender id (3 to 11 characters); `None` for
-/// anything else.
-fn sender(raw: &str) -> Option<String> {
-    if let Ok(number) = PhoneNumber::parse(raw) {
-        return Some(number.as_str().trim_start_matches('+').to_owned());
-    }
-    let digits = (3..=15).contains(&raw.len()) && raw.bytes().all(|b| b.is_ascii_digit());
-    (digits || SenderId::parse(raw).is_some()).then(|| raw.to_owned())
-}
 
 /// The API key, sent as `Authorization: App <key>`. `Debug` does not show it.
 #[derive(Clone, PartialEq, Eq)]
@@ -132,7 +120,7 @@ impl InfobipSettings {
                  alphanumeric sender id)",
             ));
         };
-        let from = sender(&raw).ok_or_else(|| {
+        let from = rest::digits_or_sender_id(&raw).ok_or_else(|| {
             ConfigError::invalid(
                 "INFOBIP_FROM",
                 format!(
@@ -142,7 +130,7 @@ impl InfobipSettings {
         })?;
         let mut by_country = HashMap::new();
         for (country, raw) in crate::domain::country::senders_for("infobip", env)? {
-            let from = sender(&raw).ok_or_else(|| {
+            let from = rest::digits_or_sender_id(&raw).ok_or_else(|| {
                 ConfigError::invalid(
                     "SENDER_BY_COUNTRY",
                     format!(

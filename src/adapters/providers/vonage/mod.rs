@@ -87,13 +87,8 @@ impl Vonage {
     /// The `from` for this SMS: the country's own sender, else the request's sender id when the
     /// settings allow it, else `VONAGE_FROM`.
     fn from<'a>(&'a self, sms: &'a SmsRequest) -> &'a str {
-        if let Some(local) = sms.country.and_then(|c| self.settings.by_country.get(&c)) {
-            return local;
-        }
-        match &sms.sender_id {
-            Some(sender_id) if self.settings.use_sender_id => sender_id.as_str(),
-            _ => &self.settings.from,
-        }
+        let s = &self.settings;
+        rest::sender_for(sms, &s.by_country, s.use_sender_id, &s.from)
     }
 
     /// The receipts URL to send as `callback`, when receipts can be checked: Vonage signs them with
@@ -209,14 +204,6 @@ impl SmsProvider for Vonage {
                 "Vonage receipts are on (VONAGE_STATUS_CALLBACK_URL or RECEIPTS_BASE_URL), but the gateway secret has no vonage_signature_secret (nor is VONAGE_SIGNATURE_SECRET set): Vonage signs its receipts with the account's signature secret, so sends ask for none until the secret holds it"
             );
         }
-        match self.credentials.find(self.secret.latest().as_ref())? {
-            Some(_) => Ok(()),
-            // The secret could not be read yet (requests answer 503 until it can).
-            None if self.secret.secret_id().is_some() && self.secret.latest().is_none() => Ok(()),
-            None => {
-                let secret = self.secret.secret_id().unwrap_or_default();
-                Err(format!("{} (secret {secret})", self.no_credentials()))
-            }
-        }
+        rest::credentials_at_start(self)
     }
 }

@@ -4,7 +4,6 @@
 use crate::adapters::providers::rest;
 use crate::adapters::secrets::SecretValue;
 use crate::domain::country::Country;
-use crate::domain::sms::{PhoneNumber, SenderId};
 use crate::settings::{ConfigError, Env};
 use std::collections::HashMap;
 use std::fmt;
@@ -15,16 +14,6 @@ pub const DEFAULT_API_BASE: &str = "https://rest.nexmo.com";
 
 /// Vonage's `ttl` bounds, in milliseconds (`NewMessage.ttl` in Vonage's description).
 const TTL_MS: std::ops::RangeInclusive<u64> = 20_000..=604_800_000;
-
-/// A `from` Vonage takes: a number (E.164, with or without its `+`; sent as digits, as Vonage
-/// writes E.164) or a short code, or an alphanumeric sender id; `None` for anything else.
-fn sender(raw: &str) -> Option<String> {
-    if let Ok(number) = PhoneNumber::parse(raw) {
-        return Some(number.as_str().trim_start_matches('+').to_owned());
-    }
-    let digits = (3..=15).contains(&raw.len()) && raw.bytes().all(|b| b.is_ascii_digit());
-    (digits || SenderId::parse(raw).is_some()).then(|| raw.to_owned())
-}
 
 /// The API key and secret. `Debug` shows neither.
 #[derive(Clone, PartialEq, Eq)]
@@ -118,7 +107,7 @@ impl VonageSettings {
                 "which needs a sender: set VONAGE_FROM (a number of the account, or an alphanumeric sender id)",
             ));
         };
-        let from = sender(&raw).ok_or_else(|| {
+        let from = rest::digits_or_sender_id(&raw).ok_or_else(|| {
             ConfigError::invalid(
                 "VONAGE_FROM",
                 format!(
@@ -128,7 +117,7 @@ impl VonageSettings {
         })?;
         let mut by_country = HashMap::new();
         for (country, raw) in crate::domain::country::senders_for("vonage", env)? {
-            let from = sender(&raw).ok_or_else(|| {
+            let from = rest::digits_or_sender_id(&raw).ok_or_else(|| {
                 ConfigError::invalid(
                     "SENDER_BY_COUNTRY",
                     format!(
