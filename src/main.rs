@@ -5,6 +5,7 @@ use mosaic_sms_gateway::adapters::emf::Metrics;
 use mosaic_sms_gateway::app::config::{Config, KeyConfig};
 use mosaic_sms_gateway::app::{self, AppState, Dependencies, StartupError};
 use mosaic_sms_gateway::entry::commands::{self, KeySource};
+use mosaic_sms_gateway::entry::configure;
 use mosaic_sms_gateway::entry::mosaic::Region;
 use mosaic_sms_gateway::entry::secret;
 use mosaic_sms_gateway::settings::Host;
@@ -63,6 +64,30 @@ enum Command {
         /// Check everything and print what would be sent (the key masked); change nothing.
         #[arg(long)]
         dry_run: bool,
+    },
+    /// Write samconfig.toml for `sam build && sam deploy`: asks only what the choice needs (stack,
+    /// region, provider and its settings, countries, an alarm address) and keeps the template's
+    /// other defaults. Without a terminal it asks nothing: pass the answers as flags.
+    Configure {
+        /// The file to write (read first, when it exists: a second run starts from it).
+        #[arg(long, default_value = "samconfig.toml")]
+        file: std::path::PathBuf,
+        /// The CloudFormation stack's name (at most 56 characters).
+        #[arg(long, value_name = "NAME")]
+        stack_name: Option<String>,
+        /// The AWS Region to deploy to.
+        #[arg(long)]
+        region: Option<String>,
+        /// SmsProvider: sns, end-user-messaging, twilio, vonage, infobip,
+        /// salesforce-marketing-cloud, http, or two tried in order (twilio,sns).
+        #[arg(long, value_name = "CHAIN")]
+        provider: Option<String>,
+        /// AlarmEmail: the address the alarms notify.
+        #[arg(long, value_name = "ADDRESS")]
+        alarm_email: Option<String>,
+        /// Any template parameter (repeat for more): --parameter TwilioFrom=+14155550100.
+        #[arg(long, value_name = "NAME=VALUE")]
+        parameter: Vec<String>,
     },
     /// Put provider credentials into the gateway secret, or show what it holds (masked), with
     /// your AWS credentials; the secret's JSON is never written by hand.
@@ -130,6 +155,24 @@ async fn main() -> ExitCode {
             return report(
                 commands::register(&uri, region, &key, api_base.as_deref(), dry_run).await,
             );
+        }
+        Some(Command::Configure {
+            file,
+            stack_name,
+            region,
+            provider,
+            alarm_email,
+            parameter,
+        }) => {
+            let request = configure::Request {
+                file,
+                stack_name,
+                region,
+                provider,
+                alarm_email,
+                parameters: parameter,
+            };
+            return report(configure::configure(&request).map(|lines| lines.join("\n")));
         }
         Some(Command::Secret { action }) => {
             let result = match action {

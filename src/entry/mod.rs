@@ -3,9 +3,11 @@
 //! the log set-up.
 
 pub mod commands;
+pub mod configure;
 pub mod http;
 pub mod lambda;
 pub mod mosaic;
 pub mod receipts;
+pub mod samconfig;
 pub mod secret;
 pub mod telemetry;

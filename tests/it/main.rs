@@ -1,6 +1,7 @@
 //! The one integration-test binary (each test binary links the whole AWS SDK; one keeps builds short).
 
 mod binary;
+mod configure;
 mod dedupe;
 mod end_user_messaging;
 mod entropy;

@@ -100,6 +100,49 @@ def rules_accept(**overrides):
     return True
 
 
+# `check_template.py template.yaml --samconfig FILE`: the file `configure` wrote, read by the SAM CLI's
+# own code (its samconfig reader and its parameter_overrides parser), is a deploy this template
+# takes: a stack name and a region, the capability the stack needs, every parameter one the template
+# has, each value within the parameter's type, allowed values, length, range and pattern (Python's
+# re, lookaheads included), and every rule satisfied. Prints what SAM read, as JSON, for the test.
+if "--samconfig" in sys.argv:
+    from samcli.cli.types import CfnParameterOverridesType
+    from samcli.lib.config.samconfig import SamConfig
+
+    path = os.path.abspath(sys.argv[sys.argv.index("--samconfig") + 1])
+    deploy = SamConfig(os.path.dirname(path), os.path.basename(path)).get_all(["deploy"], "parameters")
+    overrides = CfnParameterOverridesType().convert(deploy.get("parameter_overrides", ""), None, None)
+    expect(re.fullmatch(r"[A-Za-z][A-Za-z0-9-]{0,55}", deploy.get("stack_name", "")), "samconfig: no usable stack_name")
+    expect(re.fullmatch(r"[a-z]{2}(-[a-z]+)+-[0-9]+", deploy.get("region", "")), "samconfig: no usable region")
+    expect(deploy.get("capabilities") == "CAPABILITY_IAM" and deploy.get("resolve_s3") is True,
+           "samconfig: sam deploy needs capabilities = CAPABILITY_IAM and resolve_s3 = true")
+    for name, value in overrides.items():
+        parameter = template["Parameters"].get(name)
+        expect(parameter is not None, f"samconfig: {name} is no parameter of the template")
+        if parameter is None:
+            continue
+        members = value.split(",") if parameter["Type"] == "CommaDelimitedList" else [value]
+        if "AllowedValues" in parameter:
+            expect(value in [str(v) for v in parameter["AllowedValues"]], f"samconfig: {name}={value} is not allowed")
+        if parameter["Type"] == "Number":
+            number = float(value)
+            expect(float(parameter.get("MinValue", number)) <= number <= float(parameter.get("MaxValue", number)),
+                   f"samconfig: {name}={value} is out of range")
+        else:
+            expect(int(parameter.get("MinLength", 0)) <= len(value) <= int(parameter.get("MaxLength", len(value))),
+                   f"samconfig: {name} is too short or too long")
+            if "AllowedPattern" in parameter:
+                expect(all(re.fullmatch(parameter["AllowedPattern"], m) for m in members),
+                       f"samconfig: {name}={value} does not match {parameter['AllowedPattern']}")
+    expect(rules_accept(**overrides), f"samconfig: the template's rules refuse {overrides}")
+    if failures:
+        for failure in failures:
+            print(failure)
+        sys.exit(1)
+    print(json.dumps({"stack_name": deploy.get("stack_name"), "region": deploy.get("region"), "parameters": overrides}))
+    sys.exit(0)
+
+
 def fires_on(props, operator, threshold=None):
     expect(props.get("ComparisonOperator") == operator, f"alarm compares with {props.get('ComparisonOperator')}, not {operator}")
     if threshold is not None:
