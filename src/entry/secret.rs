@@ -3,13 +3,16 @@
 //! without echo (or takes it from the environment variable of the same name in capitals, the one
 //! the gateway reads locally), merges them in, keeps every other field as it was (`api_key`,
 //! `previous_api_key` and `fingerprint_key` above all), refuses a value the gateway could not
-//! start with, and writes one new version. `show` lists the fields, every value masked. Neither
+//! start with (for the providers named, and those samconfig.toml deploys, when it is in the working
+//! directory), and writes one new version. `show` lists the fields, every value masked. Neither
 //! ever prints a value.
 
 use crate::adapters::net::HttpClient;
 use crate::adapters::providers;
 use crate::adapters::secrets::{SecretValue, parse_secret};
 use crate::domain::keys::ApiKey;
+use crate::entry::configure;
+use crate::entry::samconfig::SamConfig;
 use aws_sdk_secretsmanager::error::DisplayErrorContext;
 use serde_json::{Map, Value};
 
@@ -91,6 +94,9 @@ const PROVIDERS: &[ProviderSecret] = &[
         check: providers::salesforce_marketing_cloud::secret_check,
     },
 ];
+
+/// What `configure` writes, read from the working directory.
+const SAMCONFIG: &str = "samconfig.toml";
 
 /// The fields no provider owns: the gateway's own.
 const GATEWAY_FIELDS: [&str; 3] = ["api_key", "previous_api_key", "fingerprint_key"];
@@ -250,6 +256,18 @@ pub async fn put(request: &Put) -> Result<Vec<String>, String> {
             format!("refused, nothing written: {}: {problem}", provider.provider)
         })?;
     }
+    // And for each provider the stack deploys with (samconfig.toml's SmsProvider), named or not:
+    // the gateway would not start without them.
+    if let Some(chain) = stack_chain()? {
+        for provider in secret_holders(&chain) {
+            (provider.check)(&parsed).map_err(|problem| {
+                format!(
+                    "refused, nothing written: samconfig.toml deploys SmsProvider={chain}, and {p}'s credentials would be incomplete ({problem}); put them too: --provider {p}",
+                    p = provider.provider
+                )
+            })?;
+        }
+    }
     let output = client
         .put_secret_value()
         .secret_id(&request.secret_id)
@@ -288,6 +306,32 @@ pub async fn put(request: &Put) -> Result<Vec<String>, String> {
     Ok(lines)
 }
 
+/// The stack's `SmsProvider` as `configure` wrote it to samconfig.toml in the working directory,
+/// when there is one (else `None`: the providers named are all that is checked).
+fn stack_chain() -> Result<Option<String>, String> {
+    let path = std::path::Path::new(SAMCONFIG);
+    if !path.is_file() {
+        return Ok(None);
+    }
+    let answers = SamConfig::load(path)?.answers()?;
+    let default = configure::parameter("SmsProvider").map_or("sns", |p| p.default);
+    Ok(Some(
+        answers
+            .parameters
+            .get("SmsProvider")
+            .map_or(default, String::as_str)
+            .to_owned(),
+    ))
+}
+
+/// The providers of a chain that keep credentials in the secret.
+fn secret_holders(chain: &str) -> Vec<&'static ProviderSecret> {
+    chain
+        .split(',')
+        .filter_map(|name| PROVIDERS.iter().find(|p| p.provider == name.trim()))
+        .collect()
+}
+
 /// `secret show`: each field with its value masked, and whether each provider's credentials are
 /// complete.
 pub async fn show(secret_id: &str) -> Result<Vec<String>, String> {
@@ -305,8 +349,14 @@ pub async fn show(secret_id: &str) -> Result<Vec<String>, String> {
     }
     let parsed = parse_secret(&Value::Object(value.clone()).to_string())
         .map_err(|e| format!("the secret {secret_id}: {e}"))?;
+    let chain = stack_chain()?;
+    if let Some(chain) = &chain {
+        lines.push(format!("samconfig.toml deploys SmsProvider={chain}"));
+    }
+    let deployed = chain.as_deref().map(secret_holders).unwrap_or_default();
     for provider in PROVIDERS {
-        if provider.fields.iter().any(|f| value.contains_key(f.name)) {
+        let used = deployed.iter().any(|p| p.provider == provider.provider);
+        if used || provider.fields.iter().any(|f| value.contains_key(f.name)) {
             let state = match (provider.check)(&parsed) {
                 Ok(()) => "complete".to_owned(),
                 Err(problem) => format!("incomplete: {problem}"),

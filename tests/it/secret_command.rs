@@ -14,7 +14,12 @@ const FINGERPRINT: &str = "fingerprint-key-never-printed";
 /// The binary run with `args` against moto, with `env` on top.
 async fn run(args: &[&str], env: &[(&str, &str)]) -> Output {
     let dir = tempfile::tempdir().unwrap();
-    let mut command = gateway_command(dir.path());
+    run_in(dir.path(), args, env).await
+}
+
+/// The same, in `dir` (where a samconfig.toml may say which providers the stack deploys).
+async fn run_in(dir: &std::path::Path, args: &[&str], env: &[(&str, &str)]) -> Output {
+    let mut command = gateway_command(dir);
     command
         .args(args)
         .env("AWS_ENDPOINT_URL", &moto().endpoint)
@@ -214,4 +219,55 @@ async fn without_a_terminal_or_from_env_it_asks_for_nothing_and_writes_nothing()
         "{}",
         text(&output)
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_providers_samconfig_deploys_must_be_complete_too() {
+    let name = format!("mosaic/secret-stack-{}", std::process::id());
+    let secrets = new_secret(&name, &json!({"api_key": KEY}).to_string()).await;
+    let dir = tempfile::tempdir().unwrap();
+    // What `configure` writes for a Vonage stack that fails over to SNS.
+    std::fs::write(
+        dir.path().join("samconfig.toml"),
+        "version = 0.1\n[default.deploy.parameters]\nparameter_overrides = \"SmsProvider=\\\"vonage,sns\\\" VonageFrom=\\\"Acme\\\"\"\n",
+    )
+    .unwrap();
+    let output = run_in(
+        dir.path(),
+        &["secret", "put", "--secret-id", &name, "--rotate-api-key"],
+        &[],
+    )
+    .await;
+    let refused = text(&output);
+    assert!(!output.status.success(), "{refused}");
+    assert!(
+        refused.contains("SmsProvider=vonage,sns") && refused.contains("--provider vonage"),
+        "{refused}"
+    );
+    assert_eq!(versions(&secrets, &name).await, 1, "a refused put wrote");
+    let output = run_in(dir.path(), &["secret", "show", "--secret-id", &name], &[]).await;
+    let shown = text(&output);
+    assert!(
+        shown.contains("vonage: incomplete: ") && shown.contains("vonage_api_key"),
+        "{shown}"
+    );
+    let output = run_in(
+        dir.path(),
+        &[
+            "secret",
+            "put",
+            "--secret-id",
+            &name,
+            "--provider",
+            "vonage",
+            "--from-env",
+        ],
+        &[
+            ("VONAGE_API_KEY", VONAGE_KEY),
+            ("VONAGE_API_SECRET", VONAGE_SECRET),
+        ],
+    )
+    .await;
+    assert!(output.status.success(), "{}", text(&output));
+    assert_eq!(versions(&secrets, &name).await, 2);
 }
