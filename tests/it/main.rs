@@ -2,6 +2,7 @@
 
 mod binary;
 mod dedupe;
+mod docs;
 mod end_user_messaging;
 mod entropy;
 mod events;
