@@ -1,6 +1,7 @@
 //! The commands the documentation prints run as printed: README.md's "Try it with curl" block,
 //! against `serve` started with nothing configured, as `cargo run` starts it, and docs/deploy.md's
-//! scripted `secret put` and `secret show` against moto's Secrets Manager. (Which blocks a test
+//! `check` against the same, and its scripted `secret put` and `secret show` against moto's Secrets
+//! Manager. (Which blocks a test
 //! runs, and which need an AWS account, is checked by tests/support/check_docs.py.)
 
 use crate::process::*;
@@ -46,6 +47,22 @@ fn run(script: &str, dir: &std::path::Path, env: &[(&str, &str)]) -> Output {
     command.envs(env.iter().copied()).output().unwrap()
 }
 
+/// What a command printed, stdout then stderr.
+fn said(output: &Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    )
+}
+
+/// The development key a `serve` started with nothing configured printed.
+fn development_key(gateway: &Running) -> &str {
+    gateway.lines[1]
+        .strip_prefix("development API key (generated for this run): ")
+        .unwrap_or_else(|| panic!("no development key in {:?}", gateway.lines))
+}
+
 /// Checks that `out` holds, in order, each comment of `block` that starts with `prefix` (without
 /// its `# `), `...` standing for anything; returns where the last one ended.
 fn printed_as_documented(block: &str, prefix: &str, out: &str) -> usize {
@@ -73,9 +90,7 @@ fn the_readme_curl_block_runs_as_printed() {
     let (block, printed) = blocks("README.md").remove(0);
     let dir = tempfile::tempdir().unwrap();
     let gateway = start(gateway_command(dir.path()), dir.path());
-    let key = gateway.lines[1]
-        .strip_prefix("development API key (generated for this run): ")
-        .unwrap();
+    let key = development_key(&gateway);
 
     // What `cargo run` printed, as the README shows it (the address and the key are this run's).
     let printed = printed.expect("the README shows what cargo run prints before the block");
@@ -148,13 +163,29 @@ async fn the_deploy_pages_scripted_secret_put_runs_as_printed() {
     })
     .await
     .unwrap();
-    let out = format!(
-        "{}{}",
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
-    );
+    let out = said(&output);
     assert!(output.status.success(), "{out}");
     let expected = block.replace("<ApiKeySecretArn>", &name);
     printed_as_documented(&expected, "# ", &out);
     assert!(!out.contains(api_secret), "a value in the output: {out}");
+}
+
+#[test]
+fn the_deploy_pages_local_check_runs_as_printed() {
+    let (block, _) = blocks("docs/deploy.md")
+        .into_iter()
+        .find(|(block, _)| block.contains(" check "))
+        .expect("docs/deploy.md has a check block run by tests/it/docs.rs");
+    let dir = tempfile::tempdir().unwrap();
+    let gateway = start(gateway_command(dir.path()), dir.path());
+    let key = development_key(&gateway);
+    let local = |text: &str| {
+        text.replace("dev-5c1f...", key)
+            .replace("http://127.0.0.1:3000/", &format!("{}/", gateway.url))
+    };
+    let output = run(&local(&block), dir.path(), &[]);
+    let out = said(&output);
+    assert!(output.status.success(), "{out}");
+    printed_as_documented(&local(&block), "# ", &out);
+    assert!(!out.contains(key), "the key in the output: {out}");
 }
