@@ -2,6 +2,8 @@
 //! dedupe store) once. The only place that chooses adapters.
 
 pub mod config;
+#[cfg(test)]
+mod documented;
 
 use crate::adapters::aws::{load_aws_config, secrets_client};
 use crate::adapters::emf::Metrics;

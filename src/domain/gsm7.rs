@@ -109,7 +109,7 @@ const LOOKALIKES: &[(char, &str)] = &[
     ('\u{3000}', " "),   // ideographic space
 ];
 
-/// The look-alike characters, as the README lists them.
+/// The look-alike characters, as docs/configuration.md lists them.
 pub fn lookalikes() -> &'static [(char, &'static str)] {
     LOOKALIKES
 }

@@ -1,5 +1,5 @@
 //! The first TLS handshake of a cold start pays no CPU-jitter entropy collection (80 to 120 ms of
-//! CPU, README "Measured"): `.cargo/config.toml` builds AWS-LC with `AWS_LC_SYS_NO_JITTER_ENTROPY`,
+//! CPU, docs/measured.md): `.cargo/config.toml` builds AWS-LC with `AWS_LC_SYS_NO_JITTER_ENTROPY`,
 //! and this asks the AWS-LC linked into this build which entropy source it uses. The test binary
 //! and the shipped one are built by cargo from the same configuration.
 

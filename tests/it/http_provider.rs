@@ -1,4 +1,5 @@
-//! The `http` provider: each README recipe (`recipes/*.json`, which the README prints verbatim)
+//! The `http` provider: each recipe of docs/http-provider.md (`recipes/*.json`, which the page prints
+//! verbatim)
 //! run as printed against a loopback stand-in of its provider that checks the documented request
 //! (path, credentials, body fields) and answers as that provider documents, with failover to SNS
 //! on moto; every outcome class and its failover rule; a stall past the deadline; a lost
@@ -27,17 +28,20 @@ fn recipe(name: &str) -> String {
 }
 
 #[test]
-fn the_readme_prints_each_recipe_exactly_as_its_file() {
-    let readme =
-        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).unwrap();
+fn the_http_provider_page_prints_each_recipe_exactly_as_its_file() {
+    let page = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/docs/http-provider.md"
+    ))
+    .unwrap();
     for name in RECIPES {
         let block = format!(
             "<!-- recipes/{name}.json -->\n```json\n{}```\n",
             recipe(name)
         );
         assert!(
-            readme.contains(&block),
-            "README.md does not print recipes/{name}.json as it is; the block should read:\n{block}"
+            page.contains(&block),
+            "docs/http-provider.md does not print recipes/{name}.json as it is; the block should read:\n{block}"
         );
     }
     let files: Vec<String> = std::fs::read_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/recipes"))

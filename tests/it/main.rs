@@ -3,6 +3,7 @@
 mod binary;
 mod configure;
 mod dedupe;
+mod docs;
 mod end_user_messaging;
 mod entropy;
 mod events;

@@ -977,7 +977,7 @@ expect(env_total <= ENV_LIMIT,
        f"the function's environment can reach {env_total} bytes, over Lambda's {ENV_LIMIT} (check_template.py --env-size)")
 
 # What monitoring costs a month, computed from the template and published_metrics.json rather than
-# estimated: the README holds this block verbatim (scripts/test fails when they part), and
+# estimated: docs/operations.md holds this block verbatim (scripts/test fails when they part), and
 # `check_template.py template.yaml --cost` prints it.
 ALARM_METRIC_USD, CUSTOM_METRIC_USD, DASHBOARD_USD = 0.10, 0.30, 3.00
 
@@ -1041,7 +1041,7 @@ REST_API_REQUEST_USD, WAF_REQUEST_USD, WEB_ACL_USD, WAF_RULE_USD = 3.50 / 1e6, 0
 # The idempotency table (on by default), on demand: a send claims (PutItem), counts the number
 # (UpdateItem; MaxSmsPerNumberPerHour is 10 by default) and finishes (UpdateItem), items under 1 KB.
 DYNAMODB_WRITE_USD, DYNAMODB_WRITES_PER_SEND = 0.625 / 1e6, 3
-# Measured or estimated, low and high (README, "Measured"): a warm send waits 50-150 ms on its
+# Measured or estimated, low and high (docs/measured.md): a warm send waits 50-150 ms on its
 # provider, a callback needs an HMAC and a line (a few ms, billed by the millisecond); the function
 # logs 1-2 KB per send (its request line, the EMF line, Lambda's platform lines) and 0.5-1 KB per
 # callback, the access log 0.4 KB a request, an End User Messaging event 1-2 KB.
@@ -1126,7 +1126,9 @@ def request_cost_block():
     ])
 
 
-readme = open(os.path.join(os.path.dirname(sys.argv[1] if len(sys.argv) > 1 else "template.yaml") or ".", "README.md")).read()
+root = os.path.dirname(sys.argv[1] if len(sys.argv) > 1 else "template.yaml") or "."
+operations = open(os.path.join(root, "docs", "operations.md")).read()
+configuration = open(os.path.join(root, "docs", "configuration.md")).read()
 if "--env-size" in sys.argv:
     for key, size in sorted(env_each.items(), key=lambda kv: -kv[1]):
         print(f"{size:5} {key}")
@@ -1137,20 +1139,47 @@ if "--cost" in sys.argv:
     print()
     print(cost_block())
     sys.exit(0)
-# The README's alarm table lists exactly the template's alarms (by name, without "Alarm").
-table = readme[readme.index("### Alarms"):readme.index("### Monitoring cost")]
+# docs/operations.md's alarm table lists exactly the template's alarms (by name, without "Alarm").
+table = operations[operations.index("## Alarms"):operations.index("## The dashboard")]
 listed = set()
 for row in table.splitlines():
     if row.startswith("| `"):
         listed |= set(re.findall(r"`([A-Za-z0-9]+)`", row.split("|")[1]))
 expect(listed == {n[: -len("Alarm")] for n in alarms},
-       f"README.md's alarm table lists {sorted(listed)}, the template has {sorted(n[:-5] for n in alarms)}")
+       f"docs/operations.md's alarm table lists {sorted(listed)}, the template has {sorted(n[:-5] for n in alarms)}")
 
-# Every parameter is in the README's parameter table.
+# Every parameter is in docs/configuration.md's parameter table, with each variable whose value the
+# template's Environment takes from it (a !Ref or a ${} in a !Sub, through any !If) in its second column.
+def references(node):
+    if isinstance(node, dict):
+        for key, value in node.items():
+            if key == "Ref":
+                yield value
+            elif key == "Fn::Sub" and isinstance(value, str):
+                yield from re.findall(r"\$\{([A-Za-z0-9]+)\}", value)
+            else:
+                yield from references(value)
+    elif isinstance(node, list):
+        for value in node:
+            yield from references(value)
+
+
+parameter_rows = {}
+table = configuration[configuration.index("## Template parameters"):]
+for row in table.splitlines():
+    if row.startswith("| `"):
+        cells = row.split(" | ")
+        for name in re.findall(r"`([A-Za-z0-9]+)`", row.split("|")[1]):
+            parameter_rows[name] = set(re.findall(r"`([A-Z0-9_]+)`", cells[1]))
 for name in template["Parameters"]:
-    expect(f"`{name}`" in readme, f"README.md does not describe the parameter {name}")
-expect(request_cost_block() in readme, "README.md's cost per passcode is not what the template gives (run check_template.py template.yaml --cost)")
-expect(cost_block() in readme, "README.md's monitoring cost block is not what the template gives (run check_template.py template.yaml --cost)")
+    expect(name in parameter_rows, f"docs/configuration.md's parameter table does not describe the parameter {name}")
+for variable, value in resources["GatewayFunction"]["Properties"]["Environment"]["Variables"].items():
+    for name in references(value):
+        if name in template["Parameters"]:
+            expect(variable in parameter_rows.get(name, set()),
+                   f"docs/configuration.md: the parameter {name} sets {variable}, which its row's variable column does not name")
+expect(request_cost_block() in operations, "docs/operations.md's cost per passcode is not what the template gives (run check_template.py template.yaml --cost)")
+expect(cost_block() in operations, "docs/operations.md's monitoring cost block is not what the template gives (run check_template.py template.yaml --cost)")
 
 if failures:
     for failure in failures:
