@@ -119,6 +119,10 @@ enum SecretAction {
         /// Make a new API key; the current one becomes previous_api_key until the next rotation.
         #[arg(long)]
         rotate_api_key: bool,
+        /// With --rotate-api-key: replace the previous_api_key an earlier rotation kept (only once
+        /// Mosaic has been registered with the current key).
+        #[arg(long, requires = "rotate_api_key")]
+        retire_previous_key: bool,
     },
     /// List the secret's fields, every value masked, and whether each provider's are complete.
     Show {
@@ -182,6 +186,7 @@ async fn main() -> ExitCode {
                     field,
                     from_env,
                     rotate_api_key,
+                    retire_previous_key,
                 } => {
                     let source = match from_env {
                         true => secret::Source::Environment,
@@ -193,6 +198,7 @@ async fn main() -> ExitCode {
                         fields: field,
                         source,
                         rotate_api_key,
+                        retire_previous_key,
                     })
                     .await
                 }

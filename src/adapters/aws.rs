@@ -8,7 +8,7 @@ use crate::domain::outcome::ProviderError;
 use aws_config::retry::RetryConfig;
 use aws_config::timeout::TimeoutConfig;
 use aws_config::{BehaviorVersion, SdkConfig};
-use aws_sdk_sns::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
+use aws_sdk_sns::error::{ProvideErrorMetadata, SdkError};
 use aws_smithy_runtime_api::client::http::{
     HttpClient as SdkHttpClient, HttpConnectorSettings, SharedHttpClient, SharedHttpConnector,
 };
@@ -18,6 +18,55 @@ use std::time::Duration;
 
 // Mosaic waits 3 s for an answer. In the worst case one request re-reads the secret (1 s) and
 // then sends; the send deadline (SEND_DEADLINE_MS) cuts the rest.
+/// An AWS error in one line, fit for a log or a command's answer: the service's code and message,
+/// or what went wrong on the way. Never the SDK's debug form (`DisplayErrorContext`), which dumps
+/// the raw response, headers and body: for Secrets Manager an answer the SDK could not read is the
+/// secret's value itself.
+pub fn error_line<E>(err: &SdkError<E, Response>) -> String
+where
+    E: ProvideErrorMetadata + std::error::Error,
+{
+    let chain = |mut source: Option<&(dyn std::error::Error + 'static)>| {
+        let mut text = String::new();
+        while let Some(e) = source {
+            text.push_str(": ");
+            text.push_str(&e.to_string());
+            source = e.source();
+        }
+        text
+    };
+    let line = match err {
+        SdkError::ServiceError(failure) => {
+            let e = failure.err();
+            let status = failure.raw().status().as_u16();
+            match e.code() {
+                Some(code) => format!(
+                    "{code} (HTTP {status}): {}",
+                    e.message().unwrap_or("no message")
+                ),
+                // No error code: an answer the SDK could not parse (a success it could not read
+                // comes here too), whose body is not ours to print.
+                None => format!("an answer that could not be read (HTTP {status})"),
+            }
+        }
+        SdkError::ResponseError(failure) => format!(
+            "an answer that could not be read (HTTP {})",
+            failure.raw().status().as_u16()
+        ),
+        SdkError::TimeoutError(_) => "no answer in time".to_owned(),
+        SdkError::DispatchFailure(failure) => format!(
+            "the request did not complete{}",
+            failure
+                .as_connector_error()
+                .map(|c| chain(Some(c)))
+                .unwrap_or_default()
+        ),
+        SdkError::ConstructionFailure(_) => "the request could not be built".to_owned(),
+        other => other.to_string(),
+    };
+    line.replace(['\n', '\r'], " ")
+}
+
 /// Something needs AWS and no region is configured.
 #[derive(Debug, Clone, Copy, thiserror::Error)]
 #[error("no AWS region is configured: set AWS_REGION (Lambda sets it)")]
@@ -141,7 +190,7 @@ where
                 ProviderError::unavailable(reason)
             };
         }
-        let detail = DisplayErrorContext(&err);
+        let detail = error_line(&err);
         match &err {
             SdkError::ConstructionFailure(_) => ProviderError::unavailable(format!(
                 "{service} request could not be built: {detail}"

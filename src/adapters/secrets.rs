@@ -8,7 +8,7 @@
 //! hammer Secrets Manager. Concurrent requests share one read instead of each making their own.
 
 use crate::domain::keys::{ApiKey, FingerprintKey, KeySet};
-use aws_sdk_secretsmanager::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
+use aws_sdk_secretsmanager::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_secretsmanager::operation::get_secret_value::GetSecretValueError;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
@@ -387,7 +387,7 @@ fn read_error(err: SdkError<GetSecretValueError>) -> SecretError {
         }
         _ => false,
     };
-    let detail = DisplayErrorContext(&err).to_string();
+    let detail = crate::adapters::aws::error_line(&err);
     if permanent {
         SecretError::Denied(detail)
     } else {

@@ -22,6 +22,14 @@ impl ApiKey {
         Self(format!("dev-{}", hex(&bytes)))
     }
 
+    /// A random API key for a deployed gateway (`secret put --rotate-api-key`): 256 bits, as 64 hex
+    /// characters, without the development key's `dev-`.
+    pub fn generate_for_production() -> Self {
+        let mut bytes = [0u8; 32];
+        getrandom::fill(&mut bytes).expect("the operating system's random generator failed");
+        Self(hex(&bytes))
+    }
+
     /// The key itself, for the one place that must show it: the development key printed by `serve`.
     pub fn expose(&self) -> &str {
         &self.0

@@ -1,11 +1,11 @@
 //! The admin commands, `check` and `register`: where the API key comes from, and the one line each
 //! prints. They share the binary and its HTTP client with the gateway; they never print a key.
 
+use crate::adapters::aws::error_line;
 use crate::adapters::net::HttpClient;
 use crate::domain::keys::ApiKey;
 use crate::domain::sms::PhoneNumber;
 use crate::entry::mosaic::{self, Admin, ClientCredentials, Region};
-use aws_sdk_secretsmanager::error::DisplayErrorContext;
 
 /// Where the gateway's API key comes from: never a value on the command line.
 #[derive(Debug, Clone, clap::Args)]
@@ -50,12 +50,7 @@ async fn read_secret(secret_id: &str, http: &HttpClient) -> Result<ApiKey, Strin
         .secret_id(secret_id)
         .send()
         .await
-        .map_err(|e| {
-            format!(
-                "cannot read the secret {secret_id}: {}",
-                DisplayErrorContext(e)
-            )
-        })?;
+        .map_err(|e| format!("cannot read the secret {secret_id}: {}", error_line(&e)))?;
     let value = output
         .secret_string()
         .ok_or_else(|| format!("the secret {secret_id} has no string value"))?;

@@ -7,13 +7,13 @@
 //! directory), and writes one new version. `show` lists the fields, every value masked. Neither
 //! ever prints a value.
 
+use crate::adapters::aws::error_line;
 use crate::adapters::net::HttpClient;
 use crate::adapters::providers;
 use crate::adapters::secrets::{SecretValue, parse_secret};
 use crate::domain::keys::ApiKey;
 use crate::entry::configure;
 use crate::entry::samconfig::SamConfig;
-use aws_sdk_secretsmanager::error::DisplayErrorContext;
 use serde_json::{Map, Value};
 
 /// A field a provider keeps in the gateway secret.
@@ -44,11 +44,11 @@ const PROVIDERS: &[ProviderSecret] = &[
             },
             Field {
                 name: "twilio_api_key_sid",
-                what: "an API key's SID (SK...), or Enter for none",
+                what: "an API key's SID (SK...), optional",
             },
             Field {
                 name: "twilio_api_key_secret",
-                what: "that API key's secret, or Enter for none",
+                what: "that API key's secret, optional",
             },
         ],
         check: providers::twilio::secret_check,
@@ -66,7 +66,7 @@ const PROVIDERS: &[ProviderSecret] = &[
             },
             Field {
                 name: "vonage_signature_secret",
-                what: "the signature secret (signs the receipts), or Enter for none",
+                what: "the signature secret (signs the receipts), optional",
             },
         ],
         check: providers::vonage::secret_check,
@@ -131,6 +131,8 @@ pub struct Put {
     pub source: Source,
     /// Make a new API key, the current one becoming `previous_api_key`.
     pub rotate_api_key: bool,
+    /// Let a rotation replace a `previous_api_key` an earlier rotation kept.
+    pub retire_previous_key: bool,
 }
 
 async fn client(http: &HttpClient) -> Result<aws_sdk_secretsmanager::Client, String> {
@@ -150,12 +152,7 @@ async fn current(
         .secret_id(secret_id)
         .send()
         .await
-        .map_err(|e| {
-            format!(
-                "cannot read the secret {secret_id}: {}",
-                DisplayErrorContext(e)
-            )
-        })?;
+        .map_err(|e| format!("cannot read the secret {secret_id}: {}", error_line(&e)))?;
     let value = output
         .secret_string()
         .ok_or_else(|| format!("the secret {secret_id} has no string value"))?;
@@ -185,8 +182,10 @@ fn ask(field: &str, what: &str, source: Source) -> Result<Option<String>, String
                 return Err(no_terminal());
             }
             Some(
-                rpassword::prompt_password(format!("{field} ({what}; Enter keeps it): "))
-                    .map_err(|_| no_terminal())?,
+                rpassword::prompt_password(format!(
+                    "{field} ({what}; Enter keeps what the secret holds): "
+                ))
+                .map_err(|_| no_terminal())?,
             )
         }
     };
@@ -235,12 +234,23 @@ pub async fn put(request: &Put) -> Result<Vec<String>, String> {
     }
     if request.rotate_api_key {
         let old = value.get("api_key").cloned();
+        // A second rotation would drop the key the first one kept, which Mosaic may still send
+        // until it is registered with the current one: only when asked.
+        let kept = value
+            .get("previous_api_key")
+            .filter(|previous| Some(*previous) != old.as_ref());
+        if kept.is_some() && !request.retire_previous_key {
+            return Err(format!(
+                "refused, nothing written: previous_api_key still holds the key before the last rotation, which Mosaic may still use. Once Mosaic has the current one (register, then check --secret-id {}), rotate with --retire-previous-key",
+                request.secret_id
+            ));
+        }
         if let Some(old) = old {
             value.insert("previous_api_key".into(), old);
         }
         value.insert(
             "api_key".into(),
-            Value::String(ApiKey::generate().expose().to_owned()),
+            Value::String(ApiKey::generate_for_production().expose().to_owned()),
         );
         changed.extend(["api_key", "previous_api_key"]);
     }
@@ -251,7 +261,11 @@ pub async fn put(request: &Put) -> Result<Vec<String>, String> {
     // named (the providers' own checks, as start-up runs them).
     let text = Value::Object(value.clone()).to_string();
     let parsed = parse_secret(&text).map_err(|e| format!("refused, nothing written: {e}"))?;
-    for provider in &wanted {
+    // The providers named, and any whose field was put by name (--field twilio_api_key_sid).
+    let touched = PROVIDERS
+        .iter()
+        .filter(|p| p.fields.iter().any(|f| changed.contains(&f.name)));
+    for provider in wanted.iter().copied().chain(touched) {
         (provider.check)(&parsed).map_err(|problem| {
             format!("refused, nothing written: {}: {problem}", provider.provider)
         })?;
@@ -278,7 +292,7 @@ pub async fn put(request: &Put) -> Result<Vec<String>, String> {
             format!(
                 "cannot write the secret {}: {}",
                 request.secret_id,
-                DisplayErrorContext(e)
+                error_line(&e)
             )
         })?;
     let kept: Vec<&str> = value

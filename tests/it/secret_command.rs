@@ -188,6 +188,68 @@ async fn a_rotated_api_key_keeps_the_old_one_as_previous_and_says_what_comes_nex
     assert!(new.len() >= 32 && new != KEY);
     assert!(said.contains("mosaic-sms-gateway register --uri"), "{said}");
     assert!(!said.contains(new) && !said.contains(KEY), "{said}");
+    assert!(
+        new.len() == 64 && !new.starts_with("dev-"),
+        "a production key"
+    );
+
+    // Again: the key Mosaic may still use (KEY, now previous) is not dropped unless asked.
+    let output = run(
+        &["secret", "put", "--secret-id", &name, "--rotate-api-key"],
+        &[],
+    )
+    .await;
+    let refused = text(&output);
+    assert!(!output.status.success(), "{refused}");
+    assert!(refused.contains("--retire-previous-key"), "{refused}");
+    assert_eq!(
+        value(&secrets, &name).await,
+        rotated,
+        "a refused rotation wrote"
+    );
+    let output = run(
+        &[
+            "secret",
+            "put",
+            "--secret-id",
+            &name,
+            "--rotate-api-key",
+            "--retire-previous-key",
+        ],
+        &[],
+    )
+    .await;
+    assert!(output.status.success(), "{}", text(&output));
+    assert_eq!(value(&secrets, &name).await["previous_api_key"], new);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_providers_field_put_by_name_is_checked_as_the_provider() {
+    let name = format!("mosaic/secret-field-{}", std::process::id());
+    let complete = json!({
+        "api_key": KEY,
+        "twilio_account_sid": format!("AC{}", "0".repeat(32)),
+        "twilio_auth_token": "a-token-never-printed",
+    });
+    let secrets = new_secret(&name, &complete.to_string()).await;
+    // An API key's SID without its secret: Twilio could not send.
+    let output = run(
+        &[
+            "secret",
+            "put",
+            "--secret-id",
+            &name,
+            "--field",
+            "twilio_api_key_sid",
+            "--from-env",
+        ],
+        &[("TWILIO_API_KEY_SID", &format!("SK{}", "1".repeat(32)))],
+    )
+    .await;
+    let refused = text(&output);
+    assert!(!output.status.success(), "{refused}");
+    assert!(refused.contains("twilio:"), "{refused}");
+    assert_eq!(versions(&secrets, &name).await, 1);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -270,4 +332,42 @@ async fn the_providers_samconfig_deploys_must_be_complete_too() {
     .await;
     assert!(output.status.success(), "{}", text(&output));
     assert_eq!(versions(&secrets, &name).await, 2);
+}
+
+/// An answer the SDK cannot read (here a date that is none) holds the secret's value in its body:
+/// the error line names the failure, never the body, and stays one line.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unreadable_answer_is_never_printed() {
+    use wiremock::matchers::method;
+    use wiremock::{Mock, MockServer, ResponseTemplate};
+    let server = MockServer::start().await;
+    let body = json!({
+        "ARN": "arn:aws:secretsmanager:us-east-1:123456789012:secret:x-AbCdEf",
+        "Name": "x",
+        "SecretString": json!({"api_key": "LEAKED-API-KEY-123", "twilio_auth_token": "LEAKED-TWILIO-TOKEN"}).to_string(),
+        "CreatedDate": "not-a-date",
+    });
+    Mock::given(method("POST"))
+        .respond_with(
+            ResponseTemplate::new(200)
+                .insert_header("content-type", "application/x-amz-json-1.1")
+                .set_body_string(body.to_string()),
+        )
+        .mount(&server)
+        .await;
+    for args in [
+        &["secret", "show", "--secret-id", "x"][..],
+        &["secret", "put", "--secret-id", "x", "--rotate-api-key"][..],
+        &["check", "--uri", "http://127.0.0.1:9/", "--secret-id", "x"][..],
+    ] {
+        let output = run(args, &[("AWS_ENDPOINT_URL", &server.uri())]).await;
+        let said = text(&output);
+        assert!(!output.status.success(), "{args:?}: {said}");
+        assert!(said.contains("could not be read"), "{args:?}: {said}");
+        assert!(
+            !said.contains("LEAKED"),
+            "{args:?} printed the secret: {said}"
+        );
+        assert_eq!(said.trim_end().lines().count(), 1, "{args:?}: {said}");
+    }
 }

@@ -10,7 +10,7 @@ use crate::domain::outcome::{MessageId, ProviderError};
 use crate::domain::ports::SmsProvider;
 use crate::domain::sms::SmsRequest;
 use crate::settings::{ConfigError, Env};
-use aws_sdk_pinpointsmsvoicev2::error::{DisplayErrorContext, ProvideErrorMetadata};
+use aws_sdk_pinpointsmsvoicev2::error::ProvideErrorMetadata;
 use aws_sdk_pinpointsmsvoicev2::operation::send_text_message::SendTextMessageError;
 use aws_sdk_pinpointsmsvoicev2::types::{
     AccountAttributeName, ConflictExceptionReason, MessageType, ValidationExceptionReason,
@@ -191,7 +191,7 @@ impl SmsProvider for EndUserMessaging {
                 }
             }
             Err(err) => tracing::warn!(
-                error = %DisplayErrorContext(&err),
+                error = %crate::adapters::aws::error_line(&err),
                 "cannot read the End User Messaging account attributes (sms-voice:DescribeAccountAttributes)"
             ),
         }

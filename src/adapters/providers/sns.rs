@@ -266,7 +266,7 @@ impl SmsProvider for Sns {
                 tracing::debug!("SNS connection opened; the account is out of the SMS sandbox")
             }
             Err(err) => tracing::warn!(
-                error = %aws_sdk_sns::error::DisplayErrorContext(&err),
+                error = %crate::adapters::aws::error_line(&err),
                 "cannot read the SNS SMS sandbox status (sns:GetSMSSandboxAccountStatus)"
             ),
         }
