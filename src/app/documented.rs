@@ -22,10 +22,13 @@ const OUTSIDE_CONFIG: &[&str] = &[
     "RUST_LOG",
     "MOSAIC_CLIENT_ID",
     "MOSAIC_CLIENT_SECRET",
+    // `configure` offers them as the region's default answer.
+    "AWS_REGION",
+    "AWS_DEFAULT_REGION",
 ];
 
 /// Listed on the page though no code of the gateway reads them: the AWS SDK does.
-const READ_BY_THE_AWS_SDK: &[&str] = &["AWS_REGION", "AWS_ENDPOINT_URL"];
+const READ_BY_THE_AWS_SDK: &[&str] = &["AWS_ENDPOINT_URL"];
 
 const EVERY_PROVIDER: &str =
     "sns,twilio,end-user-messaging,salesforce-marketing-cloud,vonage,infobip,http,outbox";

@@ -57,10 +57,15 @@ pub fn check_value(p: &Parameter, value: &str) -> Result<(), String> {
     }
     let bound = |b: Option<&str>| b.and_then(|b| b.parse::<f64>().ok());
     if p.kind == "Number" {
+        // CloudFormation takes any number; the gateway and the template's resources read these
+        // as whole numbers (a fraction or an exponent would stop the function at start-up).
+        let whole =
+            !value.is_empty() && value.len() <= 12 && value.bytes().all(|b| b.is_ascii_digit());
         let n: f64 = value
-            .trim()
             .parse()
-            .map_err(|_| format!("{name} must be a number, not {value:?}"))?;
+            .ok()
+            .filter(|_| whole)
+            .ok_or_else(|| format!("{name} must be a whole number, not {value:?}"))?;
         if bound(p.min_value).is_some_and(|min| n < min)
             || bound(p.max_value).is_some_and(|max| n > max)
         {
@@ -82,12 +87,19 @@ pub fn check_value(p: &Parameter, value: &str) -> Result<(), String> {
             p.max_length.unwrap_or("any number of")
         ));
     }
-    if let Some(pattern) = p.allowed_pattern.and_then(compiled) {
-        let members: Vec<&str> = match p.kind {
-            "CommaDelimitedList" => value.split(',').collect(),
-            _ => vec![value],
-        };
-        if let Some(bad) = members.iter().find(|m| !pattern.is_match(m.as_bytes())) {
+    let members: Vec<&str> = match p.kind {
+        "CommaDelimitedList" => value.split(',').collect(),
+        _ => vec![value],
+    };
+    if members.len() > 1 && members.iter().any(|m| m.is_empty()) {
+        return Err(format!(
+            "{name} has an empty member: separate the values with single commas"
+        ));
+    }
+    if let Some(pattern) = p.allowed_pattern {
+        let pattern = Pattern::new(pattern)
+            .ok_or_else(|| format!("{name}'s pattern in template.yaml cannot be read"))?;
+        if let Some(bad) = members.iter().find(|m| !pattern.matches(m)) {
             return Err(format!(
                 "{name} cannot be {bad:?}: {}",
                 short(p.description)
@@ -98,8 +110,99 @@ pub fn check_value(p: &Parameter, value: &str) -> Result<(), String> {
 }
 
 /// A template pattern as CloudFormation applies it, in ASCII (`\s`, `\d` without Unicode tables).
-fn compiled(pattern: &str) -> Option<regex::bytes::Regex> {
-    regex::bytes::Regex::new(&format!("(?-u){pattern}")).ok()
+/// The `regex` crate has no lookaround, which a few patterns use at the start of an alternative
+/// (`^(?=.*[A-Za-z])[A-Za-z0-9]{3,11}$`: letters and digits, one letter at least): each
+/// alternative is kept apart, and its lookaheads are checked as patterns of their own from the
+/// start of the value.
+struct Pattern {
+    /// Per top-level alternative: the lookaheads it starts with, then the rest.
+    alternatives: Vec<(Vec<regex::bytes::Regex>, regex::bytes::Regex)>,
+}
+
+impl Pattern {
+    fn new(pattern: &str) -> Option<Self> {
+        let compile = |p: &str| regex::bytes::Regex::new(&format!("(?-u){p}")).ok();
+        let mut alternatives = Vec::new();
+        for alternative in top_level_alternatives(pattern) {
+            let anchored = alternative.starts_with('^');
+            let mut rest = alternative.strip_prefix('^').unwrap_or(alternative);
+            let mut lookaheads = Vec::new();
+            while let Some(inner) = rest.strip_prefix("(?=") {
+                let end = closing(inner)?;
+                lookaheads.push(compile(&format!("^(?:{})", &inner[..end]))?);
+                rest = &inner[end + 1..];
+            }
+            let rest = match anchored {
+                true => format!("^{rest}"),
+                false => rest.to_owned(),
+            };
+            alternatives.push((lookaheads, compile(&rest)?));
+        }
+        Some(Self { alternatives })
+    }
+
+    fn matches(&self, value: &str) -> bool {
+        let value = value.as_bytes();
+        self.alternatives.iter().any(|(lookaheads, rest)| {
+            lookaheads.iter().all(|l| l.is_match(value)) && rest.is_match(value)
+        })
+    }
+}
+
+/// Walks a pattern outside character classes and escapes, calling `visit` with each character's
+/// position and the group depth before it; stops when `visit` says so.
+fn walk(pattern: &str, mut visit: impl FnMut(usize, char, i32) -> bool) {
+    let (mut depth, mut in_class, mut escaped) = (0i32, false, false);
+    for (i, c) in pattern.char_indices() {
+        if escaped {
+            escaped = false;
+            continue;
+        }
+        match c {
+            '\\' => escaped = true,
+            '[' if !in_class => in_class = true,
+            ']' if in_class => in_class = false,
+            _ if in_class => {}
+            _ => {
+                if visit(i, c, depth) {
+                    return;
+                }
+                match c {
+                    '(' => depth += 1,
+                    ')' => depth -= 1,
+                    _ => {}
+                }
+            }
+        }
+    }
+}
+
+/// The pattern's alternatives outside any group.
+fn top_level_alternatives(pattern: &str) -> Vec<&str> {
+    let mut parts = Vec::new();
+    let mut start = 0;
+    walk(pattern, |i, c, depth| {
+        if c == '|' && depth == 0 {
+            parts.push(&pattern[start..i]);
+            start = i + 1;
+        }
+        false
+    });
+    parts.push(&pattern[start..]);
+    parts
+}
+
+/// Where the group opened just before `text` closes.
+fn closing(text: &str) -> Option<usize> {
+    let mut end = None;
+    walk(text, |i, c, depth| {
+        let found = c == ')' && depth == 0;
+        if found {
+            end = Some(i);
+        }
+        found
+    });
+    end
 }
 
 /// The first sentence of a description.
@@ -365,7 +468,10 @@ impl Session {
             return current.ok_or_else(|| format!("no {what}"));
         }
         if !self.interactive {
-            return current.ok_or_else(|| no_terminal(&format!("{flag} ...")));
+            let current = current.ok_or_else(|| no_terminal(&format!("{flag} ...")))?;
+            // From the file: it must be one SAM can use, as a typed answer must.
+            check(&current).map_err(|e| format!("the {what} in the file: {e}; pass {flag}"))?;
+            return Ok(current);
         }
         let mut input = Input::<String>::new()
             .with_prompt(format!("The {what}"))
@@ -553,6 +659,11 @@ fn configure_with(request: &Request, interactive: bool) -> Result<Vec<String>, S
         flags.push((name.to_owned(), value.to_owned()));
     }
     for (name, value) in flags {
+        if given.contains(&name) {
+            return Err(format!(
+                "{name} is given twice (--provider is SmsProvider, --alarm-email AlarmEmail)"
+            ));
+        }
         let p = parameter(&name).ok_or_else(|| {
             format!("--parameter {name}: template.yaml has no such parameter (docs/configuration.md lists them)")
         })?;
@@ -645,10 +756,12 @@ fn configure_with(request: &Request, interactive: bool) -> Result<Vec<String>, S
             check_value(p, value)?;
         }
     }
-    if let Some(problem) = rule_problems(&values).into_iter().next() {
+    let problems = rule_problems(&values);
+    if !problems.is_empty() {
+        let problems = problems.join("; ");
         return Err(match session.interactive {
-            true => problem,
-            false => format!("{problem} (no terminal to ask on)"),
+            true => problems,
+            false => format!("{problems} (no terminal to ask on)"),
         });
     }
     let set: Vec<String> = session
@@ -772,17 +885,23 @@ mod tests {
     }
 
     #[test]
-    fn only_lookaheads_are_left_to_cloudformation() {
+    fn every_pattern_of_the_template_is_checked() {
         for p in PARAMETERS {
             if let Some(pattern) = p.allowed_pattern {
-                assert_eq!(
-                    compiled(pattern).is_some(),
-                    !pattern.contains("(?="),
-                    "{}: {pattern}",
-                    p.name
-                );
+                assert!(Pattern::new(pattern).is_some(), "{}: {pattern}", p.name);
             }
         }
+        // The lookahead: letters and digits, one letter at least.
+        let sender = parameter("SnsSenderId").unwrap();
+        for good in ["", "Acme", "A1b2", "ab3"] {
+            assert!(check_value(sender, good).is_ok(), "{good}");
+        }
+        for bad in ["12345", "a\"b c", "héllo", "ab\ncd", "it's"] {
+            assert!(check_value(sender, bad).is_err(), "{bad}");
+        }
+        let from = parameter("TwilioFrom").unwrap();
+        assert!(check_value(from, "Acme").is_ok() && check_value(from, "+14155550100").is_ok());
+        assert!(check_value(from, "12").is_err() && check_value(from, "Acme Bank").is_err());
     }
 
     #[test]
@@ -800,7 +919,16 @@ mod tests {
                 .unwrap_err()
                 .contains("from")
         );
-        assert!(check_value(p("SendDeadlineMs"), "soon").is_err());
+        for bad in ["soon", "NaN", "inf", "2000.5", "1e3", "", "-2000"] {
+            assert!(check_value(p("SendDeadlineMs"), bad).is_err(), "{bad}");
+        }
+        assert!(check_value(p("ThrottlingBurstLimit"), "1e300").is_err());
+        assert!(
+            check_value(p("EumCountryOriginationIdentityArns"), "arn:a,,arn:b")
+                .unwrap_err()
+                .contains("empty member")
+        );
+        assert!(check_value(p("AllowedSourceCidrs"), "203.0.113.0/24,").is_err());
         assert!(check_value(p("AlarmEmail"), "ops@example.com").is_ok());
         assert!(check_value(p("AlarmEmail"), "ops at example").is_err());
         assert!(check_value(p("AllowedCountries"), "US,CA").is_ok());

@@ -58,12 +58,15 @@ impl SamConfig {
                 .map(str::to_owned)
         };
         let either = |key: &str| string("deploy", key).or_else(|| string("global", key));
-        let overrides = self
-            .document
-            .get(ENVIRONMENT)
-            .and_then(|e| e.get("deploy"))
-            .and_then(|c| c.get("parameters"))
-            .and_then(|p| p.get("parameter_overrides"));
+        // As SAM reads it: deploy's whole string, else global's (they are not merged).
+        let item = |command: &str| {
+            self.document
+                .get(ENVIRONMENT)
+                .and_then(|e| e.get(command))
+                .and_then(|c| c.get("parameters"))
+                .and_then(|p| p.get("parameter_overrides"))
+        };
+        let overrides = item("deploy").or_else(|| item("global"));
         let parameters = match overrides {
             None => BTreeMap::new(),
             Some(item) => {
@@ -99,28 +102,45 @@ impl SamConfig {
             // SAM's own version of the file's format.
             doc.insert("version", value(0.1));
         }
-        let global = section(doc, "global")?;
-        if let Some(stack) = &answers.stack_name {
-            global.insert("stack_name", value(stack.as_str()));
-        }
-        if let Some(region) = &answers.region {
-            global.insert("region", value(region.as_str()));
-        }
         let overrides = write_overrides(&answers.parameters)?;
+        // Stack name and region go where the file has them (`sam deploy --guided` writes them in
+        // deploy's section, where they win), else in global's, which every command reads.
+        for (key, answer) in [
+            ("stack_name", &answers.stack_name),
+            ("region", &answers.region),
+        ] {
+            let Some(answer) = answer else { continue };
+            let in_deploy = section(doc, "deploy")?.contains_key(key);
+            let table = section(doc, if in_deploy { "deploy" } else { "global" })?;
+            put(table, key, value(answer.as_str()));
+        }
+        // Merged into deploy's overrides, which would hide global's anyway.
+        section(doc, "global")?.remove("parameter_overrides");
         let deploy = section(doc, "deploy")?;
-        // `sam deploy --guided` writes these here, where they would win over the answers above.
-        deploy.remove("stack_name");
-        deploy.remove("region");
-        // The function's role is created by the stack; an IAM capability, no named resources.
-        deploy.insert("capabilities", value("CAPABILITY_IAM"));
-        deploy.insert("resolve_s3", value(true));
+        // The function's role is created by the stack: an IAM capability. One the file already
+        // grants (named IAM, auto-expand beside it) stays.
+        let capabilities = deploy
+            .get("capabilities")
+            .and_then(Item::as_str)
+            .unwrap_or("");
+        if !capabilities.contains("CAPABILITY_IAM")
+            && !capabilities.contains("CAPABILITY_NAMED_IAM")
+        {
+            put(deploy, "capabilities", value("CAPABILITY_IAM"));
+        }
+        // SAM refuses resolve_s3 beside a bucket of the user's own.
+        if !deploy.contains_key("s3_bucket") {
+            put(deploy, "resolve_s3", value(true));
+        }
         if !deploy.contains_key("confirm_changeset") {
             // Shows the change set and asks before deploying, as --guided does by default.
             deploy.insert("confirm_changeset", value(true));
         }
         match overrides {
-            Some(text) => deploy.insert("parameter_overrides", value(text)),
-            None => deploy.remove("parameter_overrides"),
+            Some(text) => put(deploy, "parameter_overrides", value(text)),
+            None => {
+                deploy.remove("parameter_overrides");
+            }
         };
         Ok(())
     }
@@ -129,9 +149,32 @@ impl SamConfig {
     /// old file, never half of one.
     pub fn save(&self, path: &Path) -> Result<(), String> {
         let fail = |e: std::io::Error| format!("cannot write {}: {e}", path.display());
+        // A link is followed: the file it points at is the one rewritten.
+        let path = std::fs::canonicalize(path).unwrap_or_else(|_| path.to_owned());
         let temporary = path.with_extension("toml.tmp");
         std::fs::write(&temporary, self.document.to_string()).map_err(fail)?;
-        std::fs::rename(&temporary, path).map_err(fail)
+        if let Ok(old) = std::fs::metadata(&path) {
+            // The file's permissions stay as the user set them.
+            std::fs::set_permissions(&temporary, old.permissions()).map_err(fail)?;
+        }
+        std::fs::rename(&temporary, &path).map_err(fail)
+    }
+}
+
+/// Sets a key, keeping the comments around the old value (toml_edit keeps them on the key; the
+/// value's own, an end-of-line comment, is carried over).
+fn put(table: &mut Table, key: &str, mut new: Item) {
+    match table.get_mut(key) {
+        // Set in place: the key, and the comment lines above it, stay.
+        Some(old) => {
+            if let (Some(before), Some(value)) = (old.as_value(), new.as_value_mut()) {
+                *value.decor_mut() = before.decor().clone();
+            }
+            *old = new;
+        }
+        None => {
+            table.insert(key, new);
+        }
     }
 }
 
@@ -159,6 +202,13 @@ pub fn write_overrides(parameters: &BTreeMap<String, String>) -> Result<Option<S
         if text.contains('\\') {
             return Err(format!(
                 "{name}'s value holds a backslash, which samconfig.toml cannot carry to SAM"
+            ));
+        }
+        // SAM looks for its other form, ParameterKey=...,ParameterValue=..., anywhere in the
+        // string first, and reads only that when it finds it.
+        if text.contains("ParameterKey=") {
+            return Err(format!(
+                "{name}'s value holds \"ParameterKey=\", which SAM would read as parameters of their own"
             ));
         }
         pairs.push(format!("{name}=\"{}\"", text.replace('"', "\\\"")));
@@ -300,8 +350,8 @@ mod tests {
         let path = dir.path().join("samconfig.toml");
         std::fs::write(
             &path,
-            "version = 0.1\n# ours\n[default.deploy.parameters]\nstack_name = \"old\"\nregion = \"us-west-2\"\n\
-             s3_prefix = \"kept\"\nconfirm_changeset = false\nparameter_overrides = \"SmsProvider=\\\"sns\\\" LogLevel=\\\"DEBUG\\\"\"\n\
+            "version = 0.1\n# ours\n[default.deploy.parameters]\n# the shared account\nstack_name = \"old\" # old name\nregion = \"us-west-2\"\n\
+             s3_prefix = \"kept\"\nconfirm_changeset = false\n# reviewed by ops\nparameter_overrides = \"SmsProvider=\\\"sns\\\" LogLevel=\\\"DEBUG\\\"\" # keep DEBUG\n\
              [prod.deploy.parameters]\nstack_name = \"prod\"\n",
         )
         .unwrap();
@@ -326,6 +376,9 @@ mod tests {
             "s3_prefix = \"kept\"",
             "confirm_changeset = false",
             "[prod.deploy.parameters]",
+            "# the shared account\nstack_name = \"new\" # old name",
+            "# reviewed by ops\nparameter_overrides",
+            "# keep DEBUG",
         ] {
             assert!(text.contains(kept), "{kept} lost:\n{text}");
         }
@@ -333,6 +386,43 @@ mod tests {
         assert_eq!(after, answers);
         assert!(text.contains("capabilities = \"CAPABILITY_IAM\""), "{text}");
         assert!(!dir.path().join("samconfig.toml.tmp").exists());
+    }
+
+    #[test]
+    fn what_sam_would_read_otherwise_is_not_lost_or_written() {
+        // SAM reads global's overrides when deploy has none; configure merges them into deploy.
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("samconfig.toml");
+        std::fs::write(
+            &path,
+            "version = 0.1\n[default.global.parameters]\nparameter_overrides = \"SmsProvider=twilio TwilioFrom=+14155550100\"\n\
+             [default.deploy.parameters]\ns3_bucket = \"my-artifacts\"\ncapabilities = \"CAPABILITY_IAM CAPABILITY_AUTO_EXPAND\"\n",
+        )
+        .unwrap();
+        let mut config = SamConfig::load(&path).unwrap();
+        let mut answers = config.answers().unwrap();
+        assert_eq!(answers.parameters["SmsProvider"], "twilio");
+        answers
+            .parameters
+            .insert("SmsProvider".into(), "sns".into());
+        config.set(&answers).unwrap();
+        config.save(&path).unwrap();
+        let text = std::fs::read_to_string(&path).unwrap();
+        assert_eq!(text.matches("parameter_overrides").count(), 1, "{text}");
+        assert!(text.contains("CAPABILITY_AUTO_EXPAND"), "{text}");
+        // SAM refuses resolve_s3 beside a bucket.
+        assert!(!text.contains("resolve_s3"), "{text}");
+        assert_eq!(SamConfig::load(&path).unwrap().answers().unwrap(), answers);
+
+        let injected = map(&[(
+            "SenderByCountry",
+            r#"{"x":"ParameterKey=SmsProvider,ParameterValue=twilio"}"#,
+        )]);
+        assert!(
+            write_overrides(&injected)
+                .unwrap_err()
+                .contains("ParameterKey=")
+        );
     }
 
     #[test]

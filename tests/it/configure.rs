@@ -256,3 +256,64 @@ fn without_a_terminal_flags_answer_and_a_missing_one_is_named() {
         read["parameters"]["SenderByCountry"]
     );
 }
+
+/// docs/deploy.md's configure block, run as printed (`cargo run --` is the binary), in a folder of
+/// its own: each `# ` line is what the command before it prints (`...` stands for anything), and
+/// the file the second command writes is what SAM reads and the template takes.
+#[test]
+fn the_documented_commands_run_as_printed() {
+    let page = std::fs::read_to_string(format!("{ROOT}/docs/deploy.md")).unwrap();
+    let block = page
+        .split_once("<!-- run by tests/it/configure.rs -->\n```sh\n")
+        .expect("docs/deploy.md has the configure block")
+        .1
+        .split_once("```")
+        .unwrap()
+        .0
+        .replace("\\\n", "");
+    let dir = tempfile::tempdir().unwrap();
+    let mut runs: Vec<(String, Vec<String>)> = Vec::new();
+    for line in block.lines() {
+        match line.strip_prefix("# ") {
+            Some(printed) => runs.last_mut().unwrap().1.push(printed.to_owned()),
+            None => runs.push((line.to_owned(), Vec::new())),
+        }
+    }
+    assert_eq!(runs.len(), 2, "{block}");
+    for (i, (command, printed)) in runs.iter().enumerate() {
+        let output = Command::new("bash")
+            .args(["-c", &command.replace("cargo run --", BIN)])
+            .current_dir(dir.path())
+            .env_remove("AWS_REGION")
+            .env_remove("AWS_DEFAULT_REGION")
+            .output()
+            .unwrap();
+        let said = format!(
+            "{}{}",
+            String::from_utf8_lossy(&output.stdout),
+            String::from_utf8_lossy(&output.stderr)
+        );
+        // The first refuses (no terminal, no answers); the second writes.
+        assert_eq!(output.status.success(), i == 1, "{command}: {said}");
+        for expected in printed.iter().filter(|p| p.trim() != "...") {
+            let found = said.lines().any(|line| {
+                let mut rest = line;
+                expected.split("...").all(|piece| match rest.find(piece) {
+                    Some(at) => {
+                        rest = &rest[at + piece.len()..];
+                        true
+                    }
+                    None => false,
+                })
+            });
+            assert!(
+                found,
+                "{command}: the docs show {expected:?}, it printed:\n{said}"
+            );
+        }
+    }
+    let read = sam_reads(&dir.path().join("samconfig.toml"));
+    assert_eq!(read["stack_name"], "mosaic-sms-gateway");
+    assert_eq!(read["parameters"]["SmsProvider"], "twilio,sns");
+    assert_eq!(read["parameters"]["TwilioFrom"], "+15005550006");
+}

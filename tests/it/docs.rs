@@ -34,12 +34,12 @@ fn blocks(page: &str) -> Vec<(String, Option<String>)> {
         .collect()
 }
 
-/// Runs `script` with bash in `dir`, `cargo run --release --` standing for the binary, with `env`.
+/// Runs `script` with bash in `dir`, `cargo run --` standing for the binary, with `env`.
 fn run(script: &str, dir: &std::path::Path, env: &[(&str, &str)]) -> Output {
     let mut command = Command::new("bash");
     command
         .args(["-euo", "pipefail", "-c"])
-        .arg(script.replace("cargo run --release --", BIN))
+        .arg(script.replace("cargo run --", BIN))
         .current_dir(dir);
     for var in CONFIG_VARS {
         command.env_remove(var);

@@ -125,8 +125,11 @@ if "--samconfig" in sys.argv:
         if "AllowedValues" in parameter:
             expect(value in [str(v) for v in parameter["AllowedValues"]], f"samconfig: {name}={value} is not allowed")
         if parameter["Type"] == "Number":
-            number = float(value)
-            expect(float(parameter.get("MinValue", number)) <= number <= float(parameter.get("MaxValue", number)),
+            # Whole numbers: the gateway and the resources read them so (float() would take NaN).
+            whole = re.fullmatch(r"[0-9]{1,12}", value) is not None
+            expect(whole, f"samconfig: {name}={value} is not a whole number")
+            number = int(value) if whole else 0
+            expect(int(parameter.get("MinValue", number)) <= number <= int(parameter.get("MaxValue", number)),
                    f"samconfig: {name}={value} is out of range")
         else:
             expect(int(parameter.get("MinLength", 0)) <= len(value) <= int(parameter.get("MaxLength", len(value))),
