@@ -116,6 +116,10 @@ enum SecretAction {
         /// (VONAGE_API_KEY), instead of asking; an unset one keeps the secret's.
         #[arg(long)]
         from_env: bool,
+        /// A field to take out (repeat for more): previous_api_key ends the key before the last
+        /// rotation; a provider's optional field. Not api_key or fingerprint_key.
+        #[arg(long, value_name = "FIELD")]
+        remove: Vec<String>,
         /// Make a new API key; the current one becomes previous_api_key until the next rotation.
         #[arg(long)]
         rotate_api_key: bool,
@@ -185,6 +189,7 @@ async fn main() -> ExitCode {
                     provider,
                     field,
                     from_env,
+                    remove,
                     rotate_api_key,
                     retire_previous_key,
                 } => {
@@ -196,6 +201,7 @@ async fn main() -> ExitCode {
                         secret_id,
                         providers: provider,
                         fields: field,
+                        remove,
                         source,
                         rotate_api_key,
                         retire_previous_key,

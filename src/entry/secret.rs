@@ -128,6 +128,8 @@ pub struct Put {
     pub providers: Vec<String>,
     /// Other fields to ask for (an `http` description's `{secret.FIELD}`).
     pub fields: Vec<String>,
+    /// Fields to take out (`previous_api_key` to end the old key, a provider's optional one).
+    pub remove: Vec<String>,
     pub source: Source,
     /// Make a new API key, the current one becoming `previous_api_key`.
     pub rotate_api_key: bool,
@@ -199,8 +201,26 @@ pub async fn put(request: &Put) -> Result<Vec<String>, String> {
         .iter()
         .map(|name| provider_secret(name))
         .collect::<Result<_, _>>()?;
-    if wanted.is_empty() && request.fields.is_empty() && !request.rotate_api_key {
-        return Err("nothing to put: give --provider, --field or --rotate-api-key".into());
+    if wanted.is_empty()
+        && request.fields.is_empty()
+        && request.remove.is_empty()
+        && !request.rotate_api_key
+    {
+        return Err(
+            "nothing to put: give --provider, --field, --remove or --rotate-api-key".into(),
+        );
+    }
+    for field in &request.remove {
+        // Without these the gateway refuses Mosaic, or every limit starts again from zero.
+        if ["api_key", "fingerprint_key"].contains(&field.as_str()) {
+            return Err(format!(
+                "--remove {field}: the gateway needs it; {}",
+                match field.as_str() {
+                    "api_key" => "--rotate-api-key makes a new one",
+                    _ => "changing it starts every count again (docs/deploy.md)",
+                }
+            ));
+        }
     }
     for field in &request.fields {
         let usable = !field.is_empty()
@@ -232,6 +252,12 @@ pub async fn put(request: &Put) -> Result<Vec<String>, String> {
             changed.push(field);
         }
     }
+    let mut removed: Vec<&str> = Vec::new();
+    for field in &request.remove {
+        if value.remove(field).is_some() {
+            removed.push(field);
+        }
+    }
     if request.rotate_api_key {
         let old = value.get("api_key").cloned();
         // A second rotation would drop the key the first one kept, which Mosaic may still send
@@ -254,7 +280,7 @@ pub async fn put(request: &Put) -> Result<Vec<String>, String> {
         );
         changed.extend(["api_key", "previous_api_key"]);
     }
-    if changed.is_empty() {
+    if changed.is_empty() && removed.is_empty() {
         return Err("nothing changed: every field was left as it was, no version written".into());
     }
     // The value must start the gateway: the API key, and complete credentials for each provider
@@ -262,9 +288,11 @@ pub async fn put(request: &Put) -> Result<Vec<String>, String> {
     let text = Value::Object(value.clone()).to_string();
     let parsed = parse_secret(&text).map_err(|e| format!("refused, nothing written: {e}"))?;
     // The providers named, and any whose field was put by name (--field twilio_api_key_sid).
-    let touched = PROVIDERS
-        .iter()
-        .filter(|p| p.fields.iter().any(|f| changed.contains(&f.name)));
+    let touched = PROVIDERS.iter().filter(|p| {
+        p.fields
+            .iter()
+            .any(|f| changed.contains(&f.name) || removed.contains(&f.name))
+    });
     for provider in wanted.iter().copied().chain(touched) {
         (provider.check)(&parsed).map_err(|problem| {
             format!("refused, nothing written: {}: {problem}", provider.provider)
@@ -300,10 +328,17 @@ pub async fn put(request: &Put) -> Result<Vec<String>, String> {
         .map(String::as_str)
         .filter(|k| !changed.contains(k))
         .collect();
+    let mut did = Vec::new();
+    if !changed.is_empty() {
+        did.push(format!("put {}", changed.join(", ")));
+    }
+    if !removed.is_empty() {
+        did.push(format!("removed {}", removed.join(", ")));
+    }
     let mut lines = vec![format!(
-        "secret {}: put {}; kept {} (version {})",
+        "secret {}: {}; kept {} (version {})",
         request.secret_id,
-        changed.join(", "),
+        did.join("; "),
         if kept.is_empty() {
             "nothing else".to_owned()
         } else {

@@ -221,6 +221,34 @@ async fn a_rotated_api_key_keeps_the_old_one_as_previous_and_says_what_comes_nex
     .await;
     assert!(output.status.success(), "{}", text(&output));
     assert_eq!(value(&secrets, &name).await["previous_api_key"], new);
+
+    // The old key ended without a rotation; the current one cannot be removed.
+    let output = run(
+        &[
+            "secret",
+            "put",
+            "--secret-id",
+            &name,
+            "--remove",
+            "previous_api_key",
+        ],
+        &[],
+    )
+    .await;
+    assert!(
+        text(&output).contains("removed previous_api_key"),
+        "{}",
+        text(&output)
+    );
+    let ended = value(&secrets, &name).await;
+    assert!(ended.get("previous_api_key").is_none() && ended["api_key"].is_string());
+    let output = run(
+        &["secret", "put", "--secret-id", &name, "--remove", "api_key"],
+        &[],
+    )
+    .await;
+    assert!(!output.status.success() && text(&output).contains("--rotate-api-key"));
+    assert_eq!(value(&secrets, &name).await, ended);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -249,6 +277,22 @@ async fn a_providers_field_put_by_name_is_checked_as_the_provider() {
     let refused = text(&output);
     assert!(!output.status.success(), "{refused}");
     assert!(refused.contains("twilio:"), "{refused}");
+    assert_eq!(versions(&secrets, &name).await, 1);
+    // Nor may a removal leave Twilio without what it sends with.
+    let output = run(
+        &[
+            "secret",
+            "put",
+            "--secret-id",
+            &name,
+            "--remove",
+            "twilio_auth_token",
+        ],
+        &[],
+    )
+    .await;
+    assert!(!output.status.success(), "{}", text(&output));
+    assert!(text(&output).contains("twilio:"), "{}", text(&output));
     assert_eq!(versions(&secrets, &name).await, 1);
 }
 
