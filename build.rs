@@ -165,6 +165,29 @@ fn template_parameters() {
         )
         .unwrap();
     }
+    out.push_str("];\n\n");
+    // The function's environment where a variable is a parameter as it is (`VAR: !Ref Param`):
+    // what `configure` checks its answers with, as the gateway reads them at start-up.
+    out.push_str("pub static ENVIRONMENT: &[(&str, &str)] = &[\n");
+    let variables = text
+        .split_once("\n        Variables:\n")
+        .expect("template.yaml has the function's Variables")
+        .1;
+    let lines = variables
+        .lines()
+        .take_while(|l| l.starts_with("          ") || l.trim().is_empty());
+    for line in lines {
+        let Some((name, value)) = line.trim().split_once(": !Ref ") else {
+            continue;
+        };
+        if name
+            .bytes()
+            .all(|b| b.is_ascii_uppercase() || b.is_ascii_digit() || b == b'_')
+            && doc["Parameters"][value].as_hash().is_some()
+        {
+            writeln!(out, "    ({name:?}, {value:?}),").unwrap();
+        }
+    }
     out.push_str("];\n");
     let path =
         std::path::Path::new(&std::env::var("OUT_DIR").unwrap()).join("template_parameters.rs");

@@ -64,7 +64,23 @@ where
         SdkError::ConstructionFailure(_) => "the request could not be built".to_owned(),
         other => other.to_string(),
     };
-    line.replace(['\n', '\r'], " ")
+    // One line of visible text, whatever the service wrote: no control characters (an escape
+    // sequence would reach a terminal), no line separators, and not a page of it.
+    const MOST: usize = 300;
+    let mut clean: String = line
+        .chars()
+        .map(
+            |c| match c.is_control() || matches!(c, '\u{2028}' | '\u{2029}') {
+                true => ' ',
+                false => c,
+            },
+        )
+        .take(MOST)
+        .collect();
+    if line.chars().count() > MOST {
+        clean.push_str("...");
+    }
+    clean
 }
 
 /// Something needs AWS and no region is configured.
@@ -174,6 +190,16 @@ where
         let service = self.service;
         if let SdkError::ServiceError(failure) = &err {
             let e = failure.err();
+            let status = failure.raw().status();
+            // A success the SDK could not read (no error code: nothing it could parse) is the
+            // service's answer to a request it took: it may have sent.
+            if status.is_success() || e.code().is_none() && !status.is_client_error() {
+                return ProviderError::indeterminate(format!(
+                    "{service} answered {}, unreadable: {}",
+                    status.as_u16(),
+                    error_line(&err)
+                ));
+            }
             // Modelled errors carry their text in the error itself, raw ones in the metadata.
             let detail = e
                 .message()
@@ -184,7 +210,7 @@ where
                 ProviderError::rejected(reason)
             } else if (self.misconfigured)(e) {
                 ProviderError::misconfigured(reason)
-            } else if (self.server_fault)(e) || failure.raw().status().is_server_error() {
+            } else if (self.server_fault)(e) || status.is_server_error() {
                 ProviderError::indeterminate(reason)
             } else {
                 ProviderError::unavailable(reason)

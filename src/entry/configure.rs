@@ -37,7 +37,7 @@ mod template {
     include!(concat!(env!("OUT_DIR"), "/template_parameters.rs"));
 }
 
-pub use template::PARAMETERS;
+pub use template::{ENVIRONMENT, PARAMETERS};
 
 /// The template's parameter of this name.
 pub fn parameter(name: &str) -> Option<&'static Parameter> {
@@ -609,6 +609,34 @@ fn rule_problems(value: &dyn Fn(&str) -> String) -> Vec<String> {
     problems
 }
 
+/// What the gateway itself says of these answers at start-up: the environment the template gives
+/// the function (each variable that is a parameter as it is), read by the gateway's own
+/// configuration, which refuses what would stop a cold start (JSON that is not, a sender a
+/// provider cannot use, a chain per country naming a provider without its settings). `None`: it
+/// would start.
+fn gateway_refuses(value: &dyn Fn(&str) -> String) -> Option<String> {
+    let mut environment: BTreeMap<&str, String> = ENVIRONMENT
+        .iter()
+        .map(|(variable, parameter)| (*variable, value(parameter)))
+        .collect();
+    // Where the stack's own resources stand in the real environment.
+    environment.insert(
+        "GATEWAY_SECRET_ID",
+        "arn:aws:secretsmanager:us-east-1:123456789012:secret:configure".into(),
+    );
+    if value("SmsProvider").split(',').any(|p| p == "http") {
+        // The layer's file is this folder's description (template.yaml, HttpProviderLayer).
+        environment.insert("HTTP_PROVIDER_FILE", HTTP_DESCRIPTION.into());
+    }
+    let lookup = |name: &str| environment.get(name).cloned();
+    crate::app::config::Config::from_lookup(crate::settings::Host::Lambda, lookup)
+        .err()
+        .map(|e| e.to_string())
+}
+
+/// The `http` provider's description, which `sam build` puts in the function's layer.
+const HTTP_DESCRIPTION: &str = "http-provider/http-provider.json";
+
 /// `configure`: the lines to print.
 pub fn configure(request: &Request) -> Result<Vec<String>, String> {
     use std::io::IsTerminal;
@@ -756,7 +784,20 @@ fn configure_with(request: &Request, interactive: bool) -> Result<Vec<String>, S
             check_value(p, value)?;
         }
     }
-    let problems = rule_problems(&values);
+    let mut problems = rule_problems(&values);
+    let http = values("SmsProvider").split(',').any(|p| p == "http");
+    if http && !std::path::Path::new(HTTP_DESCRIPTION).is_file() {
+        problems.push(format!(
+            "the http provider sends as {HTTP_DESCRIPTION} describes, and there is none here: run configure where template.yaml is, and put a description there first (recipes/ has Sinch, Telnyx, Plivo and Bird; docs/http-provider.md)"
+        ));
+    }
+    if problems.is_empty()
+        && let Some(refusal) = gateway_refuses(&values)
+    {
+        problems.push(format!(
+            "the gateway would not start with these answers: {refusal}"
+        ));
+    }
     if !problems.is_empty() {
         let problems = problems.join("; ");
         return Err(match session.interactive {
@@ -1025,6 +1066,23 @@ mod tests {
         )
         .unwrap_err();
         assert!(err.contains("no such parameter"), "{err}");
+        // What only the gateway's own reading of its environment knows.
+        let err = configure_with(
+            &Request {
+                parameters: vec![
+                    "VonageFrom=Acme".into(),
+                    r#"ProvidersByCountry={"US":"twilio"}"#.into(),
+                ],
+                ..request.clone()
+            },
+            false,
+        )
+        .unwrap_err();
+        assert!(
+            err.contains("the gateway would not start") && err.contains("PROVIDERS_BY_COUNTRY"),
+            "{err}"
+        );
+        assert!(!file.exists());
         let lines = configure_with(
             &Request {
                 parameters: vec!["VonageFrom=Acme".into(), "LogLevel=INFO".into()],

@@ -114,25 +114,38 @@ impl SamConfig {
             let table = section(doc, if in_deploy { "deploy" } else { "global" })?;
             put(table, key, value(answer.as_str()));
         }
-        // Merged into deploy's overrides, which would hide global's anyway.
-        section(doc, "global")?.remove("parameter_overrides");
+        // What SAM's deploy reads: its own section over global's, key by key.
+        let global = section(doc, "global")?.clone();
         let deploy = section(doc, "deploy")?;
+        let read = |key: &str| deploy.get(key).or_else(|| global.get(key)).cloned();
+        let (capabilities, bucket, confirm) = (
+            read("capabilities"),
+            read("s3_bucket"),
+            read("confirm_changeset"),
+        );
+        // Global's overrides were the ones read (deploy had none): they are merged into deploy's
+        // now, which would hide them from deploy anyway; build and sync keep reading them then.
+        let merged_global = !deploy.contains_key("parameter_overrides");
         // The function's role is created by the stack: an IAM capability. One the file already
-        // grants (named IAM, auto-expand beside it) stays.
-        let capabilities = deploy
-            .get("capabilities")
-            .and_then(Item::as_str)
-            .unwrap_or("");
-        if !capabilities.contains("CAPABILITY_IAM")
-            && !capabilities.contains("CAPABILITY_NAMED_IAM")
-        {
+        // grants (named IAM; auto-expand beside it), as a string or a list, stays.
+        let grants = |item: &Item| {
+            let has = |c: &str| {
+                c.split_whitespace()
+                    .any(|c| c == "CAPABILITY_IAM" || c == "CAPABILITY_NAMED_IAM")
+            };
+            item.as_str().is_some_and(has)
+                || item
+                    .as_array()
+                    .is_some_and(|list| list.iter().filter_map(|v| v.as_str()).any(has))
+        };
+        if !capabilities.is_some_and(|item| grants(&item)) {
             put(deploy, "capabilities", value("CAPABILITY_IAM"));
         }
         // SAM refuses resolve_s3 beside a bucket of the user's own.
-        if !deploy.contains_key("s3_bucket") {
+        if bucket.is_none() {
             put(deploy, "resolve_s3", value(true));
         }
-        if !deploy.contains_key("confirm_changeset") {
+        if confirm.is_none() {
             // Shows the change set and asks before deploying, as --guided does by default.
             deploy.insert("confirm_changeset", value(true));
         }
@@ -142,6 +155,9 @@ impl SamConfig {
                 deploy.remove("parameter_overrides");
             }
         };
+        if merged_global {
+            section(doc, "global")?.remove("parameter_overrides");
+        }
         Ok(())
     }
 
@@ -413,6 +429,28 @@ mod tests {
         // SAM refuses resolve_s3 beside a bucket.
         assert!(!text.contains("resolve_s3"), "{text}");
         assert_eq!(SamConfig::load(&path).unwrap().answers().unwrap(), answers);
+
+        // Global's s3_bucket and capabilities list count; global's overrides stay when deploy
+        // has its own (sam build reads them).
+        std::fs::write(
+            &path,
+            "version = 0.1\n[default.global.parameters]\ns3_bucket = \"mine\"\nconfirm_changeset = false\n\
+             capabilities = [\"CAPABILITY_NAMED_IAM\", \"CAPABILITY_AUTO_EXPAND\"]\nparameter_overrides = \"LogLevel=DEBUG\"\n\
+             [default.deploy.parameters]\nparameter_overrides = \"SmsProvider=sns\"\n",
+        )
+        .unwrap();
+        let mut config = SamConfig::load(&path).unwrap();
+        let answers = config.answers().unwrap();
+        config.set(&answers).unwrap();
+        config.save(&path).unwrap();
+        let text = std::fs::read_to_string(&path).unwrap();
+        for absent in ["resolve_s3", "CAPABILITY_IAM\"", "confirm_changeset = true"] {
+            assert!(!text.contains(absent), "{absent}:\n{text}");
+        }
+        assert!(
+            text.contains("parameter_overrides = \"LogLevel=DEBUG\""),
+            "{text}"
+        );
 
         let injected = map(&[(
             "SenderByCountry",

@@ -14,6 +14,7 @@ use crate::adapters::secrets::{SecretValue, parse_secret};
 use crate::domain::keys::ApiKey;
 use crate::entry::configure;
 use crate::entry::samconfig::SamConfig;
+use aws_sdk_secretsmanager::error::{ProvideErrorMetadata, SdkError};
 use serde_json::{Map, Value};
 
 /// A field a provider keeps in the gateway secret.
@@ -196,11 +197,13 @@ fn ask(field: &str, what: &str, source: Source) -> Result<Option<String>, String
 
 /// `secret put`: the lines to print.
 pub async fn put(request: &Put) -> Result<Vec<String>, String> {
-    let wanted: Vec<&ProviderSecret> = request
+    let mut wanted: Vec<&ProviderSecret> = request
         .providers
         .iter()
         .map(|name| provider_secret(name))
         .collect::<Result<_, _>>()?;
+    let mut named = std::collections::BTreeSet::new();
+    wanted.retain(|p| named.insert(p.provider));
     if wanted.is_empty()
         && request.fields.is_empty()
         && request.remove.is_empty()
@@ -252,6 +255,20 @@ pub async fn put(request: &Put) -> Result<Vec<String>, String> {
             changed.push(field);
         }
     }
+    if request.rotate_api_key {
+        // A second rotation would drop the key the first one kept, which Mosaic may still send
+        // until it is registered with the current one: only when asked (and not by removing it
+        // in the same breath).
+        let kept = value
+            .get("previous_api_key")
+            .filter(|previous| Some(*previous) != value.get("api_key"));
+        if kept.is_some() && !request.retire_previous_key {
+            return Err(format!(
+                "refused, nothing written: previous_api_key still holds the key before the last rotation, which Mosaic may still use. Once Mosaic has the current one (register, then check --secret-id {}), rotate with --retire-previous-key",
+                request.secret_id
+            ));
+        }
+    }
     let mut removed: Vec<&str> = Vec::new();
     for field in &request.remove {
         if value.remove(field).is_some() {
@@ -260,17 +277,6 @@ pub async fn put(request: &Put) -> Result<Vec<String>, String> {
     }
     if request.rotate_api_key {
         let old = value.get("api_key").cloned();
-        // A second rotation would drop the key the first one kept, which Mosaic may still send
-        // until it is registered with the current one: only when asked.
-        let kept = value
-            .get("previous_api_key")
-            .filter(|previous| Some(*previous) != old.as_ref());
-        if kept.is_some() && !request.retire_previous_key {
-            return Err(format!(
-                "refused, nothing written: previous_api_key still holds the key before the last rotation, which Mosaic may still use. Once Mosaic has the current one (register, then check --secret-id {}), rotate with --retire-previous-key",
-                request.secret_id
-            ));
-        }
         if let Some(old) = old {
             value.insert("previous_api_key".into(), old);
         }
@@ -317,11 +323,18 @@ pub async fn put(request: &Put) -> Result<Vec<String>, String> {
         .send()
         .await
         .map_err(|e| {
-            format!(
-                "cannot write the secret {}: {}",
-                request.secret_id,
-                error_line(&e)
-            )
+            let id = &request.secret_id;
+            // Refused by Secrets Manager (a 4xx with its code): nothing was written. Anything
+            // else (a timeout, a lost connection, an answer not read) may have written it.
+            let refused = matches!(&e, SdkError::ServiceError(f)
+                if f.raw().status().is_client_error() && f.err().code().is_some());
+            match refused {
+                true => format!("cannot write the secret {id}: {}", error_line(&e)),
+                false => format!(
+                    "the secret {id} may or may not have been written ({}): run secret show --secret-id {id} before trying again",
+                    error_line(&e)
+                ),
+            }
         })?;
     let kept: Vec<&str> = value
         .keys()

@@ -207,6 +207,26 @@ async fn a_rotated_api_key_keeps_the_old_one_as_previous_and_says_what_comes_nex
         rotated,
         "a refused rotation wrote"
     );
+    // Nor by removing it in the same command.
+    let output = run(
+        &[
+            "secret",
+            "put",
+            "--secret-id",
+            &name,
+            "--remove",
+            "previous_api_key",
+            "--rotate-api-key",
+        ],
+        &[],
+    )
+    .await;
+    assert!(!output.status.success(), "{}", text(&output));
+    assert_eq!(
+        value(&secrets, &name).await,
+        rotated,
+        "a removal let a rotation through"
+    );
     let output = run(
         &[
             "secret",
@@ -413,5 +433,65 @@ async fn an_unreadable_answer_is_never_printed() {
             "{args:?} printed the secret: {said}"
         );
         assert_eq!(said.trim_end().lines().count(), 1, "{args:?}: {said}");
+    }
+}
+
+/// A write Secrets Manager refused is one short line of visible text, whatever its message holds;
+/// a write whose answer could not be read may have happened, and says so.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failed_write_says_what_is_known_in_one_clean_line() {
+    use wiremock::matchers::{header, method};
+    use wiremock::{Mock, MockServer, ResponseTemplate};
+    let json_answer = |status: u16, body: Value| {
+        ResponseTemplate::new(status)
+            .insert_header("content-type", "application/x-amz-json-1.1")
+            .set_body_string(body.to_string())
+    };
+    let read = json!({
+        "ARN": "arn:aws:secretsmanager:us-east-1:123456789012:secret:x-AbCdEf",
+        "Name": "x",
+        "SecretString": json!({"api_key": KEY}).to_string(),
+        "VersionId": "v1",
+        "CreatedDate": 1.7e9,
+    });
+    let loud = format!("line1\nline2\r\n\u{1b}[31mred\u{2028}{}", "x".repeat(5000));
+    for (write, expected) in [
+        (
+            json_answer(
+                400,
+                json!({"__type": "InvalidRequestException", "message": loud}),
+            ),
+            "cannot write the secret x: InvalidRequestException (HTTP 400)",
+        ),
+        (
+            ResponseTemplate::new(200).set_body_string("{garbage"),
+            "may or may not have been written",
+        ),
+    ] {
+        let server = MockServer::start().await;
+        Mock::given(method("POST"))
+            .and(header("x-amz-target", "secretsmanager.GetSecretValue"))
+            .respond_with(json_answer(200, read.clone()))
+            .mount(&server)
+            .await;
+        Mock::given(method("POST"))
+            .and(header("x-amz-target", "secretsmanager.PutSecretValue"))
+            .respond_with(write)
+            .mount(&server)
+            .await;
+        let output = run(
+            &["secret", "put", "--secret-id", "x", "--rotate-api-key"],
+            &[("AWS_ENDPOINT_URL", &server.uri())],
+        )
+        .await;
+        let said = text(&output);
+        assert!(!output.status.success(), "{said}");
+        assert!(said.contains(expected), "{said}");
+        assert_eq!(said.trim_end().lines().count(), 1, "{said}");
+        assert!(
+            !said.contains('\u{1b}') && !said.contains('\u{2028}') && said.len() < 600,
+            "{said}"
+        );
+        assert!(!said.contains(KEY), "{said}");
     }
 }

@@ -21,6 +21,8 @@ enum Misbehaviour {
     HangUp,
     /// Answers 200, as SNS does when it took the message, but without a `MessageId`.
     NoMessageId,
+    /// Answers 200 with a body that is not XML at all: SNS answered, and may have taken it.
+    Garbled,
 }
 
 /// A loopback server that reads requests and misbehaves; returns its address and a request count.
@@ -48,10 +50,15 @@ async fn bad_sns(misbehaviour: Misbehaviour) -> (String, Arc<AtomicUsize>) {
             match misbehaviour {
                 Misbehaviour::Stall => held.push(socket),
                 Misbehaviour::HangUp => drop(socket),
-                Misbehaviour::NoMessageId => {
+                Misbehaviour::NoMessageId | Misbehaviour::Garbled => {
                     use tokio::io::AsyncWriteExt;
                     // SNS's Query protocol: XML, with a PublishResult that lacks its MessageId.
-                    let body = r#"<PublishResponse xmlns="http://sns.amazonaws.com/doc/2010-03-31/"><PublishResult></PublishResult><ResponseMetadata><RequestId>8d2f3b52-0000-4000-8000-000000000000</RequestId></ResponseMetadata></PublishResponse>"#;
+                    let body = match misbehaviour {
+                        Misbehaviour::Garbled => "<PublishResponse><garbage",
+                        _ => {
+                            r#"<PublishResponse xmlns="http://sns.amazonaws.com/doc/2010-03-31/"><PublishResult></PublishResult><ResponseMetadata><RequestId>8d2f3b52-0000-4000-8000-000000000000</RequestId></ResponseMetadata></PublishResponse>"#
+                        }
+                    };
                     let answer = format!(
                         "HTTP/1.1 200 OK\r\ncontent-type: text/xml\r\ncontent-length: {}\r\n\r\n{body}",
                         body.len()
@@ -148,6 +155,24 @@ async fn a_publish_answered_200_without_a_message_id_may_have_sent_and_nothing_f
             .contains("without a message id"),
         "{body}"
     );
+    assert_eq!(requests.load(Ordering::SeqCst), 1);
+    assert_eq!(fallback.count(), 0, "SNS may have sent it: no second copy");
+}
+
+/// Found from outside: a 200 whose body the SDK could not parse was taken for an error SNS
+/// answered, a certain non-send, and the passcode went out again through the next provider.
+#[tokio::test]
+async fn a_publish_answered_200_with_an_unreadable_body_may_have_sent_and_nothing_follows() {
+    let (endpoint, requests) = bad_sns(Misbehaviour::Garbled).await;
+    let fallback = Recorder::ok("fallback");
+    let app = gateway_to(&endpoint, &fallback).await;
+    let (r, body) = call(
+        &app,
+        send(json!({"phone_number": "+14155550100", "message": "code 5"})),
+    )
+    .await;
+    assert_eq!(r.status(), StatusCode::BAD_GATEWAY, "{body}");
+    assert_eq!(body["error"], "delivery_unknown", "{body}");
     assert_eq!(requests.load(Ordering::SeqCst), 1);
     assert_eq!(fallback.count(), 0, "SNS may have sent it: no second copy");
 }
