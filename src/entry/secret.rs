@@ -304,13 +304,14 @@ pub async fn put(request: &Put) -> Result<Vec<String>, String> {
             format!("refused, nothing written: {}: {problem}", provider.provider)
         })?;
     }
-    // And for each provider the stack deploys with (samconfig.toml's SmsProvider), named or not:
+    // And for each provider the stack deploys with (samconfig.toml's SmsProvider and
+    // ProvidersByCountry), named or not:
     // the gateway would not start without them.
     if let Some(chain) = stack_chain()? {
         for provider in secret_holders(&chain) {
             (provider.check)(&parsed).map_err(|problem| {
                 format!(
-                    "refused, nothing written: samconfig.toml deploys SmsProvider={chain}, and {p}'s credentials would be incomplete ({problem}); put them too: --provider {p}",
+                    "refused, nothing written: samconfig.toml deploys {chain}, and {p}'s credentials would be incomplete ({problem}); put them too: --provider {p}",
                     p = provider.provider
                 )
             })?;
@@ -368,8 +369,9 @@ pub async fn put(request: &Put) -> Result<Vec<String>, String> {
     Ok(lines)
 }
 
-/// The stack's `SmsProvider` as `configure` wrote it to samconfig.toml in the working directory,
-/// when there is one (else `None`: the providers named are all that is checked).
+/// What the stack deploys as `configure` wrote it to samconfig.toml in the working directory, when
+/// there is one: `SmsProvider=...`, and `ProvidersByCountry`'s chains (else `None`: the providers
+/// named are all that is checked).
 fn stack_chain() -> Result<Option<String>, String> {
     let path = std::path::Path::new(SAMCONFIG);
     if !path.is_file() {
@@ -377,20 +379,37 @@ fn stack_chain() -> Result<Option<String>, String> {
     }
     let answers = SamConfig::load(path)?.answers()?;
     let default = configure::parameter("SmsProvider").map_or("sns", |p| p.default);
-    Ok(Some(
+    let mut deployed = format!(
+        "SmsProvider={}",
         answers
             .parameters
             .get("SmsProvider")
             .map_or(default, String::as_str)
-            .to_owned(),
-    ))
+    );
+    // The chains of ProvidersByCountry deploy their providers too.
+    let by_country = answers
+        .parameters
+        .get("ProvidersByCountry")
+        .and_then(|json| serde_json::from_str::<Map<String, Value>>(json).ok())
+        .unwrap_or_default();
+    let mut chains: Vec<&str> = by_country.values().filter_map(Value::as_str).collect();
+    chains.sort_unstable();
+    chains.dedup();
+    if !chains.is_empty() {
+        deployed.push_str(&format!(" and ProvidersByCountry {}", chains.join(",")));
+    }
+    Ok(Some(deployed))
 }
 
 /// The providers of a chain that keep credentials in the secret.
-fn secret_holders(chain: &str) -> Vec<&'static ProviderSecret> {
-    chain
-        .split(',')
-        .filter_map(|name| PROVIDERS.iter().find(|p| p.provider == name.trim()))
+fn secret_holders(deployed: &str) -> Vec<&'static ProviderSecret> {
+    PROVIDERS
+        .iter()
+        .filter(|p| {
+            deployed
+                .split([',', ' ', '='])
+                .any(|name| name.trim() == p.provider)
+        })
         .collect()
 }
 
@@ -413,7 +432,7 @@ pub async fn show(secret_id: &str) -> Result<Vec<String>, String> {
         .map_err(|e| format!("the secret {secret_id}: {e}"))?;
     let chain = stack_chain()?;
     if let Some(chain) = &chain {
-        lines.push(format!("samconfig.toml deploys SmsProvider={chain}"));
+        lines.push(format!("samconfig.toml deploys {chain}"));
     }
     let deployed = chain.as_deref().map(secret_holders).unwrap_or_default();
     for provider in PROVIDERS {

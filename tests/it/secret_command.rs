@@ -396,6 +396,25 @@ async fn the_providers_samconfig_deploys_must_be_complete_too() {
     .await;
     assert!(output.status.success(), "{}", text(&output));
     assert_eq!(versions(&secrets, &name).await, 2);
+    // A chain of ProvidersByCountry deploys its providers too.
+    std::fs::write(
+        dir.path().join("samconfig.toml"),
+        r#"version = 0.1
+[default.deploy.parameters]
+parameter_overrides = 'SmsProvider="vonage,sns" VonageFrom="Acme" ProvidersByCountry="{\"IN\":\"infobip,sns\"}"'
+"#,
+    )
+    .unwrap();
+    let output = run_in(
+        dir.path(),
+        &["secret", "put", "--secret-id", &name, "--rotate-api-key"],
+        &[],
+    )
+    .await;
+    let refused = text(&output);
+    assert!(!output.status.success(), "{refused}");
+    assert!(refused.contains("--provider infobip"), "{refused}");
+    assert_eq!(versions(&secrets, &name).await, 2);
 }
 
 /// An answer the SDK cannot read (here a date that is none) holds the secret's value in its body:
