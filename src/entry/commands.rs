@@ -1,7 +1,6 @@
 //! The admin commands, `check` and `register`: where the API key comes from, and the one line each
 //! prints. They share the binary and its HTTP client with the gateway; they never print a key.
 
-use crate::adapters::aws::error_line;
 use crate::adapters::net::HttpClient;
 use crate::domain::keys::ApiKey;
 use crate::domain::sms::PhoneNumber;
@@ -42,21 +41,9 @@ impl KeySource {
 }
 
 async fn read_secret(secret_id: &str, http: &HttpClient) -> Result<ApiKey, String> {
-    let sdk = crate::adapters::aws::load_aws_config(http)
-        .await
-        .map_err(|e| e.to_string())?;
-    let output = crate::adapters::aws::secrets_client(&sdk)
-        .get_secret_value()
-        .secret_id(secret_id)
-        .send()
-        .await
-        .map_err(|e| format!("cannot read the secret {secret_id}: {}", error_line(&e)))?;
-    let value = output
-        .secret_string()
-        .ok_or_else(|| format!("the secret {secret_id} has no string value"))?;
-    crate::adapters::secrets::parse_secret(value)
-        .map(|secret| secret.keys.current)
-        .map_err(|e| format!("the secret {secret_id}: {e}"))
+    let client = crate::entry::secret::client(http).await?;
+    let secret = crate::entry::secret::read(&client, secret_id).await?;
+    Ok(secret.keys.current)
 }
 
 /// An `http(s)` URL, checked before anything is sent.

@@ -138,18 +138,18 @@ pub struct Put {
     pub retire_previous_key: bool,
 }
 
-async fn client(http: &HttpClient) -> Result<aws_sdk_secretsmanager::Client, String> {
+pub(crate) async fn client(http: &HttpClient) -> Result<aws_sdk_secretsmanager::Client, String> {
     let sdk = crate::adapters::aws::load_aws_config(http)
         .await
         .map_err(|e| e.to_string())?;
     Ok(crate::adapters::aws::secrets_client(&sdk))
 }
 
-/// The secret's value as a JSON object: a plain key becomes `{"api_key": ...}`.
-async fn current(
+/// The gateway secret read as the gateway reads it; every admin command's one way in.
+pub(crate) async fn read(
     client: &aws_sdk_secretsmanager::Client,
     secret_id: &str,
-) -> Result<Map<String, Value>, String> {
+) -> Result<SecretValue, String> {
     let output = client
         .get_secret_value()
         .secret_id(secret_id)
@@ -159,7 +159,15 @@ async fn current(
     let value = output
         .secret_string()
         .ok_or_else(|| format!("the secret {secret_id} has no string value"))?;
-    let parsed = parse_secret(value).map_err(|e| format!("the secret {secret_id}: {e}"))?;
+    parse_secret(value).map_err(|e| format!("the secret {secret_id}: {e}"))
+}
+
+/// The secret's value as a JSON object: a plain key becomes `{"api_key": ...}`.
+async fn current(
+    client: &aws_sdk_secretsmanager::Client,
+    secret_id: &str,
+) -> Result<Map<String, Value>, String> {
+    let parsed = read(client, secret_id).await?;
     let current_key = parsed.keys.current.expose().to_owned();
     let mut object = parsed.into_fields();
     if object.is_empty() {
